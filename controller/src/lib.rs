@@ -1,0 +1,16 @@
+//! ecs-operator: a Kubernetes-free operator for Amazon ECS.
+//!
+//! The data flow of one reconcile, module by module:
+//!
+//! ```text
+//! source -> manifest (parse + validate) -> render (pure) -> observe -> plan (pure) -> apply
+//! ```
+
+pub mod diagnostics;
+pub mod duration;
+pub mod manifest;
+pub mod monitoring;
+pub mod render;
+pub mod settings;
+
+pub use settings::Settings;

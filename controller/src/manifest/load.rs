@@ -1,0 +1,317 @@
+//! Turning files (or S3 objects) into a checked set of manifests.
+//!
+//! Loading never stops at a bad document: every valid manifest is kept, every broken one is
+//! recorded with its diagnostics and, where it can be read, its name, so the reconciler can
+//! report it as stalled and protect its resources from pruning.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use super::model::MonitoredService;
+use super::validate::validate;
+use super::yaml::{self, Position, PositionIndex};
+use crate::diagnostics::Diagnostic;
+use crate::settings::Settings;
+
+/// Files larger than this are rejected unread: no real manifest is anywhere near it.
+pub const MAX_FILE_BYTES: usize = 1024 * 1024;
+/// At most this many documents per file.
+pub const MAX_DOCUMENTS_PER_FILE: usize = 200;
+
+/// A manifest that passed every check.
+#[derive(Debug, Clone)]
+pub struct LoadedManifest {
+    pub source: String,
+    pub document: usize,
+    pub positions: PositionIndex,
+    pub manifest: MonitoredService,
+}
+
+impl LoadedManifest {
+    pub fn name(&self) -> &str {
+        &self.manifest.metadata.name
+    }
+
+    /// `file:line` of the document, for messages.
+    pub fn location(&self) -> String {
+        format!("{}:{}", self.source, self.positions.start.line.max(1))
+    }
+}
+
+/// A document (or a whole file) that could not be used.
+#[derive(Debug, Clone)]
+pub struct RejectedManifest {
+    pub source: String,
+    pub document: Option<usize>,
+    /// `metadata.name`, when it could be read.
+    pub name: Option<String>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Everything read from one source, good and bad.
+#[derive(Debug, Clone, Default)]
+pub struct ManifestSet {
+    pub manifests: Vec<LoadedManifest>,
+    pub rejected: Vec<RejectedManifest>,
+}
+
+impl ManifestSet {
+    pub fn diagnostics(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.rejected.iter().flat_map(|r| r.diagnostics.iter())
+    }
+
+    /// Whether some input could not be attributed to a service name: the set is then not a
+    /// trustworthy picture of what should exist, and nothing may be pruned on its basis.
+    pub fn has_unnamed_rejects(&self) -> bool {
+        self.rejected.iter().any(|r| r.name.is_none())
+    }
+
+    /// Names of all services the source mentions, valid or not.
+    pub fn all_names(&self) -> BTreeSet<String> {
+        self.manifests
+            .iter()
+            .map(|m| m.name().to_string())
+            .chain(self.rejected.iter().filter_map(|r| r.name.clone()))
+            .collect()
+    }
+
+    /// Parses and checks one file's bytes; `source` names it in diagnostics.
+    pub fn add_source(&mut self, source: &str, bytes: &[u8], settings: Option<&Settings>) {
+        let file_error = |message: String, position: Position| RejectedManifest {
+            source: source.to_string(),
+            document: None,
+            name: None,
+            diagnostics: vec![Diagnostic::new(source, 0, "", position, message)],
+        };
+        if bytes.len() > MAX_FILE_BYTES {
+            self.rejected.push(file_error(
+                format!(
+                    "file is {} bytes; manifests are limited to {MAX_FILE_BYTES}",
+                    bytes.len()
+                ),
+                Position::default(),
+            ));
+            return;
+        }
+        let text = match std::str::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => {
+                let line = 1 + bytes[..e.valid_up_to()]
+                    .iter()
+                    .filter(|b| **b == b'\n')
+                    .count();
+                self.rejected.push(file_error(
+                    format!(
+                        "file is not UTF-8 (invalid byte at offset {})",
+                        e.valid_up_to()
+                    ),
+                    Position { line, column: 1 },
+                ));
+                return;
+            }
+        };
+        let documents = match yaml::parse_stream::<MonitoredService>(text) {
+            Ok(documents) => documents,
+            Err(e) => {
+                self.rejected.push(file_error(e.message, e.position));
+                return;
+            }
+        };
+        if documents.len() > MAX_DOCUMENTS_PER_FILE {
+            self.rejected.push(file_error(
+                format!(
+                    "file holds {} documents; at most {MAX_DOCUMENTS_PER_FILE} are allowed",
+                    documents.len()
+                ),
+                Position::default(),
+            ));
+            return;
+        }
+        for doc in documents {
+            let name = doc.positions.name.clone();
+            match doc.value {
+                Err(e) => self.rejected.push(RejectedManifest {
+                    source: source.to_string(),
+                    document: Some(doc.index),
+                    name,
+                    diagnostics: vec![Diagnostic::new(
+                        source, doc.index, e.path, e.position, e.message,
+                    )],
+                }),
+                Ok(manifest) => {
+                    let errors = validate(&manifest, settings);
+                    if errors.is_empty() {
+                        self.manifests.push(LoadedManifest {
+                            source: source.to_string(),
+                            document: doc.index,
+                            positions: doc.positions,
+                            manifest,
+                        });
+                    } else {
+                        let diagnostics = errors
+                            .into_iter()
+                            .map(|e| {
+                                let position = doc.positions.lookup(&e.path);
+                                Diagnostic::new(source, doc.index, e.path, position, e.message)
+                            })
+                            .collect();
+                        self.rejected.push(RejectedManifest {
+                            source: source.to_string(),
+                            document: Some(doc.index),
+                            name: Some(manifest.metadata.name.clone()),
+                            diagnostics,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Checks that span manifests: unique names, dependencies that exist, no dependency cycles.
+    /// Call once after every source was added.
+    pub fn finish(&mut self) {
+        let mut by_name: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, m) in self.manifests.iter().enumerate() {
+            by_name.entry(m.name().to_string()).or_default().push(i);
+        }
+        let mut reject: BTreeMap<usize, Vec<(String, String)>> = BTreeMap::new();
+        for indexes in by_name.values().filter(|v| v.len() > 1) {
+            for &i in indexes {
+                let others: Vec<String> = indexes
+                    .iter()
+                    .filter(|&&j| j != i)
+                    .map(|&j| self.manifests[j].location())
+                    .collect();
+                reject.entry(i).or_default().push((
+                    "metadata.name".into(),
+                    format!(
+                        "{:?} is also defined at {}; service names must be unique",
+                        self.manifests[i].name(),
+                        others.join(", ")
+                    ),
+                ));
+            }
+        }
+        let known = self.all_names();
+        for (i, m) in self.manifests.iter().enumerate() {
+            for (d, dep) in m.manifest.spec.lifecycle.depends_on.iter().enumerate() {
+                if !known.contains(dep) {
+                    reject.entry(i).or_default().push((
+                        format!("spec.lifecycle.dependsOn[{d}]"),
+                        format!("{dep:?} is not a service defined in any manifest"),
+                    ));
+                }
+            }
+        }
+        for i in self.dependency_cycles() {
+            reject.entry(i).or_default().push((
+                "spec.lifecycle.dependsOn".into(),
+                "is part of a dependency cycle".into(),
+            ));
+        }
+        // Remove from the back so earlier indexes stay valid.
+        for (i, problems) in reject.into_iter().rev() {
+            let m = self.manifests.remove(i);
+            let diagnostics = problems
+                .into_iter()
+                .map(|(path, message)| {
+                    let position = m.positions.lookup(&path);
+                    Diagnostic::new(&m.source, m.document, path, position, message)
+                })
+                .collect();
+            self.rejected.push(RejectedManifest {
+                source: m.source.clone(),
+                document: Some(m.document),
+                name: Some(m.name().to_string()),
+                diagnostics,
+            });
+        }
+        self.manifests.sort_by(|a, b| a.name().cmp(b.name()));
+    }
+
+    /// Indexes of manifests that take part in a `dependsOn` cycle.
+    fn dependency_cycles(&self) -> BTreeSet<usize> {
+        let index: BTreeMap<&str, usize> = self
+            .manifests
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.name(), i))
+            .collect();
+        let mut in_cycle = BTreeSet::new();
+        for start in 0..self.manifests.len() {
+            // Depth-first search from `start`; a path back to `start` is a cycle through it.
+            let mut stack = vec![start];
+            let mut seen = BTreeSet::new();
+            while let Some(i) = stack.pop() {
+                for dep in &self.manifests[i].manifest.spec.lifecycle.depends_on {
+                    if let Some(&j) = index.get(dep.as_str()) {
+                        if j == start {
+                            in_cycle.insert(start);
+                        } else if seen.insert(j) {
+                            stack.push(j);
+                        }
+                    }
+                }
+            }
+        }
+        in_cycle
+    }
+}
+
+/// Every `*.yaml` / `*.yml` file under `paths` (files are taken as given), sorted, hidden
+/// entries skipped.
+pub fn manifest_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            walk(path, &mut files, 0)?;
+        } else {
+            // Surface "no such file" instead of silently validating nothing.
+            std::fs::metadata(path)?;
+            files.push(path.clone());
+        }
+    }
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
+fn walk(dir: &Path, files: &mut Vec<PathBuf>, depth: usize) -> std::io::Result<()> {
+    if depth > 16 {
+        return Ok(());
+    }
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        if hidden {
+            continue;
+        }
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            walk(&path, files, depth + 1)?;
+        } else if kind.is_file() && is_manifest_file(&path) {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Whether a file or S3 key looks like a manifest.
+pub fn is_manifest_file(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    )
+}
+
+/// Loads and checks every manifest under `paths`.
+pub fn load_paths(paths: &[PathBuf], settings: Option<&Settings>) -> std::io::Result<ManifestSet> {
+    let mut set = ManifestSet::default();
+    for file in manifest_files(paths)? {
+        let bytes = std::fs::read(&file)?;
+        set.add_source(&file.display().to_string(), &bytes, settings);
+    }
+    set.finish();
+    Ok(set)
+}

@@ -1,0 +1,452 @@
+//! The AWS side of the desired state: task definition, ECS service, Cloud Map service and
+//! Application Auto Scaling, as typed values the planner compares field by field.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::manifest::{LogMode, MonitoredService};
+use crate::settings::{Settings, MANIFEST_TAG, OWNER_TAG, SPEC_HASH_TAG};
+
+/// Tag recording the manifest's `prune` choice, so it is known after the manifest is gone.
+pub const PRUNE_TAG: &str = "ecs-operator.io/prune";
+
+/// Everything one manifest asks for in AWS.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DesiredService {
+    pub name: String,
+    pub cluster: String,
+    pub team: String,
+    pub suspend: bool,
+    pub depends_on: Vec<String>,
+    /// Hash of everything below; stored as a tag so status can say which revision is live.
+    pub spec_hash: String,
+    pub task_definition: TaskDefinition,
+    pub service: EcsService,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<DiscoveryService>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scaling: Option<ScalingTarget>,
+    /// Tags for every resource (ownership, manifest name, spec hash, user labels).
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskDefinition {
+    pub family: String,
+    /// CPU units, as the string ECS returns.
+    pub cpu: String,
+    /// MiB, as the string ECS returns.
+    pub memory: String,
+    pub network_mode: String,
+    pub requires_compatibilities: Vec<String>,
+    pub execution_role_arn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_role_arn: Option<String>,
+    pub container: ContainerDefinition,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerDefinition {
+    pub name: String,
+    pub image: String,
+    pub essential: bool,
+    pub port_mappings: Vec<PortMapping>,
+    /// ECS `entryPoint` (the manifest's `command`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub entry_point: Vec<String>,
+    /// ECS `command` (the manifest's `args`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// Sorted by name: ECS keeps the order it is given, and a reordering is not a change.
+    pub environment: Vec<(String, String)>,
+    /// Name -> ARN, sorted by name.
+    pub secrets: Vec<(String, String)>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<ContainerHealthCheck>,
+    pub log_configuration: LogConfiguration,
+    pub readonly_root_filesystem: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PortMapping {
+    pub name: String,
+    pub container_port: i32,
+    pub protocol: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerHealthCheck {
+    pub command: Vec<String>,
+    pub interval: i32,
+    pub timeout: i32,
+    pub retries: i32,
+    pub start_period: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogConfiguration {
+    pub log_driver: String,
+    pub options: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EcsService {
+    pub name: String,
+    /// Desired count when the service is created, or when no autoscaler owns it.
+    pub desired_count: i32,
+    /// When set, a desired count inside `[min, max]` is the autoscaler's business, not drift.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub autoscaled_range: Option<(i32, i32)>,
+    pub capacity_provider: String,
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    pub assign_public_ip: bool,
+    pub minimum_healthy_percent: i32,
+    pub maximum_percent: i32,
+    pub circuit_breaker_enabled: bool,
+    pub circuit_breaker_rollback: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub load_balancers: Vec<LoadBalancerAttachment>,
+    /// Seconds; only meaningful with a load balancer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_check_grace_period_seconds: Option<i32>,
+    pub enable_execute_command: bool,
+    pub propagate_tags: String,
+    pub enable_ecs_managed_tags: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadBalancerAttachment {
+    pub target_group_arn: String,
+    pub container_name: String,
+    pub container_port: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiscoveryService {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace_id: Option<String>,
+    pub dns_ttl_seconds: i64,
+    /// A and SRV records, multivalue routing, custom health (ECS reports task health).
+    pub record_types: Vec<String>,
+    pub custom_health_failure_threshold: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScalingTarget {
+    /// `service/<cluster>/<name>`.
+    pub resource_id: String,
+    pub min_capacity: i32,
+    pub max_capacity: i32,
+    pub policies: Vec<TargetTrackingPolicy>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetTrackingPolicy {
+    pub name: String,
+    /// `ECSServiceAverageCPUUtilization`, `ECSServiceAverageMemoryUtilization` or
+    /// `ALBRequestCountPerTarget`.
+    pub metric: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_label: Option<String>,
+    pub target_value: f64,
+    pub scale_in_cooldown: i32,
+    pub scale_out_cooldown: i32,
+}
+
+/// The name the application container gets in every task definition.
+pub const CONTAINER_NAME: &str = "app";
+
+fn secs(d: crate::duration::PromDuration) -> i32 {
+    d.as_secs_ceil().min(i32::MAX as u64) as i32
+}
+
+/// Renders one manifest. The manifest must have passed validation.
+pub fn render_service(m: &MonitoredService, settings: &Settings) -> DesiredService {
+    let spec = &m.spec;
+    let name = m.metadata.name.clone();
+    let k = &spec.container;
+    let cluster = spec
+        .placement
+        .cluster
+        .clone()
+        .unwrap_or_else(|| settings.cluster.clone());
+
+    let mut environment: Vec<(String, String)> = k.env.clone().into_iter().collect();
+    environment.sort();
+    let mut secrets: Vec<(String, String)> = k.secrets.clone().into_iter().collect();
+    secrets.sort();
+
+    let mut log_options = BTreeMap::new();
+    log_options.insert(
+        "awslogs-group".to_string(),
+        k.logging
+            .log_group
+            .clone()
+            .unwrap_or_else(|| settings.log_group.clone()),
+    );
+    log_options.insert(
+        "awslogs-stream-prefix".to_string(),
+        k.logging
+            .stream_prefix
+            .clone()
+            .unwrap_or_else(|| name.clone()),
+    );
+    if let Some(region) = &settings.region {
+        log_options.insert("awslogs-region".to_string(), region.clone());
+    }
+    let mode = match k.logging.mode {
+        LogMode::NonBlocking => "non-blocking",
+        LogMode::Blocking => "blocking",
+    };
+    log_options.insert("mode".to_string(), mode.to_string());
+    if k.logging.mode == LogMode::NonBlocking {
+        log_options.insert("max-buffer-size".to_string(), "25m".to_string());
+    }
+
+    let hc = &k.health_check;
+    let health_check = (!hc.command.is_empty()).then(|| ContainerHealthCheck {
+        command: hc.command.clone(),
+        interval: secs(hc.interval),
+        timeout: secs(hc.timeout),
+        retries: hc.retries as i32,
+        start_period: secs(hc.grace_period).min(300),
+    });
+
+    let mut port_mappings = vec![PortMapping {
+        name: "http".into(),
+        container_port: i32::from(k.port),
+        protocol: "tcp".into(),
+    }];
+    if let Some(metrics_port) = spec
+        .metrics
+        .port
+        .filter(|p| spec.metrics.enabled && *p != k.port)
+    {
+        port_mappings.push(PortMapping {
+            name: "metrics".into(),
+            container_port: i32::from(metrics_port),
+            protocol: "tcp".into(),
+        });
+    }
+
+    let task_definition = TaskDefinition {
+        family: name.clone(),
+        cpu: k.cpu.to_string(),
+        memory: k.memory.to_string(),
+        network_mode: "awsvpc".into(),
+        requires_compatibilities: vec!["FARGATE".into()],
+        execution_role_arn: settings.execution_role_arn.clone(),
+        task_role_arn: k
+            .task_role_arn
+            .clone()
+            .or_else(|| settings.task_role_arn.clone()),
+        container: ContainerDefinition {
+            name: CONTAINER_NAME.into(),
+            image: k.image.clone(),
+            essential: true,
+            port_mappings,
+            entry_point: k.command.clone(),
+            command: k.args.clone(),
+            environment,
+            secrets,
+            health_check,
+            log_configuration: LogConfiguration {
+                log_driver: "awslogs".into(),
+                options: log_options,
+            },
+            readonly_root_filesystem: k.read_only_root_filesystem,
+        },
+    };
+
+    let network = spec
+        .placement
+        .network
+        .as_ref()
+        .and_then(|n| settings.networks.get(n))
+        .unwrap_or(&settings.network);
+    let subnets = if spec.placement.subnets.is_empty() {
+        network.subnets.clone()
+    } else {
+        spec.placement.subnets.clone()
+    };
+    let security_groups = if spec.placement.security_groups.is_empty() {
+        network.security_groups.clone()
+    } else {
+        spec.placement.security_groups.clone()
+    };
+    let scaling_spec = &spec.scaling;
+    let load_balancers: Vec<LoadBalancerAttachment> = spec
+        .traffic
+        .load_balancer
+        .iter()
+        .map(|lb| LoadBalancerAttachment {
+            target_group_arn: lb.target_group_arn.clone(),
+            container_name: CONTAINER_NAME.into(),
+            container_port: i32::from(k.port),
+        })
+        .collect();
+    let service = EcsService {
+        name: name.clone(),
+        desired_count: scaling_spec.min_tasks as i32,
+        autoscaled_range: scaling_spec
+            .autoscaling()
+            .then_some((scaling_spec.min_tasks as i32, scaling_spec.max_tasks as i32)),
+        capacity_provider: if spec.placement.spot {
+            "FARGATE_SPOT"
+        } else {
+            "FARGATE"
+        }
+        .into(),
+        subnets: sorted(subnets),
+        security_groups: sorted(security_groups),
+        assign_public_ip: spec
+            .placement
+            .assign_public_ip
+            .unwrap_or(network.assign_public_ip),
+        minimum_healthy_percent: spec.deployment.min_healthy_percent as i32,
+        maximum_percent: spec.deployment.max_percent as i32,
+        circuit_breaker_enabled: spec.deployment.circuit_breaker.enabled,
+        circuit_breaker_rollback: spec.deployment.circuit_breaker.rollback,
+        health_check_grace_period_seconds: (!load_balancers.is_empty())
+            .then(|| secs(hc.grace_period)),
+        load_balancers,
+        enable_execute_command: false,
+        propagate_tags: "SERVICE".into(),
+        enable_ecs_managed_tags: true,
+    };
+
+    let discovery = spec.traffic.discovery.enabled.then(|| DiscoveryService {
+        name: spec
+            .traffic
+            .discovery
+            .name
+            .clone()
+            .unwrap_or_else(|| name.clone()),
+        namespace_id: settings.service_discovery_namespace_id.clone(),
+        dns_ttl_seconds: spec.traffic.discovery.dns_ttl.as_secs_ceil() as i64,
+        record_types: vec!["A".into(), "SRV".into()],
+        custom_health_failure_threshold: 1,
+    });
+
+    let scaling = scaling_spec.autoscaling().then(|| {
+        let cooldowns = (
+            secs(scaling_spec.scale_in_cooldown),
+            secs(scaling_spec.scale_out_cooldown),
+        );
+        let policy =
+            |suffix: &str, metric: &str, target: f64, label: Option<String>| TargetTrackingPolicy {
+                name: format!("{name}-{suffix}"),
+                metric: metric.into(),
+                resource_label: label,
+                target_value: target,
+                scale_in_cooldown: cooldowns.0,
+                scale_out_cooldown: cooldowns.1,
+            };
+        let mut policies = Vec::new();
+        if let Some(t) = scaling_spec.target_cpu_percent {
+            policies.push(policy("cpu", "ECSServiceAverageCPUUtilization", t, None));
+        }
+        if let Some(t) = scaling_spec.target_memory_percent {
+            policies.push(policy(
+                "memory",
+                "ECSServiceAverageMemoryUtilization",
+                t,
+                None,
+            ));
+        }
+        if let (Some(t), Some(lb)) = (
+            scaling_spec.requests_per_target,
+            &spec.traffic.load_balancer,
+        ) {
+            let label = lb
+                .load_balancer_arn
+                .as_ref()
+                .map(|lb_arn| alb_resource_label(lb_arn, &lb.target_group_arn));
+            policies.push(policy("requests", "ALBRequestCountPerTarget", t, label));
+        }
+        ScalingTarget {
+            resource_id: format!("service/{cluster}/{name}"),
+            min_capacity: scaling_spec.min_tasks as i32,
+            max_capacity: scaling_spec.max_tasks as i32,
+            policies,
+        }
+    });
+
+    let mut tags: BTreeMap<String, String> = m
+        .metadata
+        .labels
+        .iter()
+        .map(|(k, v)| (format!("label:{k}"), v.clone()))
+        .collect();
+    tags.insert(OWNER_TAG.into(), settings.operator_id.clone());
+    tags.insert(MANIFEST_TAG.into(), name.clone());
+    tags.insert("team".into(), spec.notify.team.clone());
+    tags.insert(PRUNE_TAG.into(), spec.lifecycle.prune.to_string());
+
+    let mut desired = DesiredService {
+        name,
+        cluster,
+        team: spec.notify.team.clone(),
+        suspend: spec.lifecycle.suspend,
+        depends_on: spec.lifecycle.depends_on.clone(),
+        spec_hash: String::new(),
+        task_definition,
+        service,
+        discovery,
+        scaling,
+        tags,
+    };
+    desired.spec_hash = spec_hash(&desired);
+    desired
+        .tags
+        .insert(SPEC_HASH_TAG.into(), desired.spec_hash.clone());
+    desired
+}
+
+/// `app/<lb>/<id>/targetgroup/<tg>/<id>`: the label ALBRequestCountPerTarget needs.
+fn alb_resource_label(lb_arn: &str, tg_arn: &str) -> String {
+    let lb = lb_arn
+        .split_once(":loadbalancer/")
+        .map(|x| x.1)
+        .unwrap_or(lb_arn);
+    let tg = tg_arn
+        .split_once(":targetgroup/")
+        .map(|x| x.1)
+        .unwrap_or(tg_arn);
+    format!("{lb}/targetgroup/{tg}")
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// First 16 hex digits of SHA-256 over the rendered resources (tags excluded, so a label edit
+/// does not look like a new revision of the service).
+fn spec_hash(d: &DesiredService) -> String {
+    let material = serde_json::json!({
+        "taskDefinition": d.task_definition,
+        "service": d.service,
+        "discovery": d.discovery,
+        "scaling": d.scaling,
+        "cluster": d.cluster,
+    });
+    let digest = Sha256::digest(material.to_string().as_bytes());
+    hex::encode(&digest[..8])
+}

@@ -1,0 +1,254 @@
+//! Controller settings: the facts about the AWS account the operator runs in.
+//!
+//! Manifests describe *services*; settings describe the *platform* (cluster, subnets, roles, the
+//! Cloud Map namespace, where manifests and status live). The Terraform bootstrap prints exactly
+//! this document as its `operator_settings_yaml` output, so a fresh account goes from
+//! `terraform apply` to a running operator without hand-copying IDs.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::manifest::yaml;
+
+/// The tag key that marks a resource as owned by an operator instance. Its value is
+/// [`Settings::operator_id`]; the operator never changes or deletes a resource without it.
+pub const OWNER_TAG: &str = "ecs-operator.io/owner";
+/// Tag naming the manifest a resource was rendered from.
+pub const MANIFEST_TAG: &str = "ecs-operator.io/manifest";
+/// Tag holding a hash of the rendered spec: a cheap "did anything change" check.
+pub const SPEC_HASH_TAG: &str = "ecs-operator.io/spec-hash";
+
+/// Everything the operator needs to know about its platform.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Settings {
+    /// Names this operator instance; the value of the ownership tag on everything it creates.
+    /// Two operators with different ids can share an account without touching each other.
+    pub operator_id: String,
+    /// AWS region (falls back to the standard AWS chain when absent).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// ECS cluster every service lands in unless the manifest names another allowed cluster.
+    pub cluster: String,
+    /// Extra clusters manifests may choose with `spec.placement.cluster`.
+    #[serde(default)]
+    pub allowed_clusters: Vec<String>,
+    /// Network used when a manifest names none.
+    pub network: NetworkSettings,
+    /// Named networks a manifest may pick with `spec.placement.network`.
+    #[serde(default)]
+    pub networks: BTreeMap<String, NetworkSettings>,
+    /// The task execution role (pulls images, writes logs, reads secrets).
+    pub execution_role_arn: String,
+    /// Default task role for services that do not name one.
+    #[serde(default)]
+    pub task_role_arn: Option<String>,
+    /// Task roles a manifest may ask for; anything else is rejected (no privilege escalation
+    /// through iam:PassRole).
+    #[serde(default)]
+    pub allowed_task_role_arns: Vec<String>,
+    /// Cloud Map private DNS namespace id for service discovery.
+    #[serde(default)]
+    pub service_discovery_namespace_id: Option<String>,
+    /// The namespace's DNS name (e.g. `internal`), used in generated URLs.
+    #[serde(default)]
+    pub service_discovery_namespace_name: Option<String>,
+    /// CloudWatch log group for container logs (awslogs driver).
+    pub log_group: String,
+    /// Where manifests are read from: `s3://bucket/prefix/`, or a local directory.
+    pub manifest_source: String,
+    /// Where status records and the leader lease live: `s3://bucket/prefix/`.
+    #[serde(default)]
+    pub state_location: Option<String>,
+    /// How many task definition revisions registered by the operator to keep per family.
+    #[serde(default = "default_keep_revisions")]
+    pub keep_task_definition_revisions: u32,
+    /// At most this many services may be deleted in one pass (a guard against mass pruning).
+    #[serde(default = "default_max_prune")]
+    pub max_prune: usize,
+    /// The monitoring stack the operator feeds.
+    #[serde(default)]
+    pub monitoring: MonitoringSettings,
+}
+
+/// Subnets and security groups for awsvpc tasks.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NetworkSettings {
+    pub subnets: Vec<String>,
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    #[serde(default)]
+    pub assign_public_ip: bool,
+}
+
+/// Where generated monitoring configuration goes and how to reach the monitoring services.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MonitoringSettings {
+    /// Directory (an EFS mount in AWS) where `prometheus.yml`, rule files and
+    /// `alertmanager.yml` are written.
+    #[serde(default)]
+    pub config_dir: Option<String>,
+    /// Prometheus base URL, for `POST /-/reload`.
+    #[serde(default)]
+    pub prometheus_url: Option<String>,
+    /// Alertmanager base URL, for `POST /-/reload` and as Prometheus's alerting target.
+    #[serde(default)]
+    pub alertmanager_url: Option<String>,
+    /// Grafana base URL (dashboards are linked from alerts and upserted through its API).
+    #[serde(default)]
+    pub grafana_url: Option<String>,
+    /// Where Prometheus reaches the operator's `/sd/prometheus` endpoint.
+    #[serde(default = "default_sd_url")]
+    pub service_discovery_url: String,
+    /// Scrape interval for jobs whose manifest sets none.
+    #[serde(default = "default_scrape_interval")]
+    pub default_scrape_interval: String,
+    /// Rule evaluation interval written into `prometheus.yml`.
+    #[serde(default = "default_evaluation_interval")]
+    pub evaluation_interval: String,
+    /// Alertmanager `group_wait` for critical routes.
+    #[serde(default = "default_group_wait")]
+    pub group_wait: String,
+}
+
+impl Default for MonitoringSettings {
+    fn default() -> Self {
+        Self {
+            config_dir: None,
+            prometheus_url: None,
+            alertmanager_url: None,
+            grafana_url: None,
+            service_discovery_url: default_sd_url(),
+            default_scrape_interval: default_scrape_interval(),
+            evaluation_interval: default_evaluation_interval(),
+            group_wait: default_group_wait(),
+        }
+    }
+}
+
+fn default_keep_revisions() -> u32 {
+    5
+}
+fn default_max_prune() -> usize {
+    3
+}
+fn default_sd_url() -> String {
+    "http://127.0.0.1:9090/sd/prometheus".to_string()
+}
+fn default_scrape_interval() -> String {
+    "15s".to_string()
+}
+fn default_evaluation_interval() -> String {
+    "15s".to_string()
+}
+fn default_group_wait() -> String {
+    "10s".to_string()
+}
+
+/// A settings file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("{path}: cannot read settings: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+impl Settings {
+    /// Reads and checks a settings file (YAML or JSON).
+    pub fn load(path: &Path) -> Result<Self, SettingsError> {
+        let display = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+            path: display.clone(),
+            source,
+        })?;
+        let settings: Settings = yaml::from_str(&text).map_err(|e| SettingsError::Invalid {
+            path: display.clone(),
+            message: e.to_string(),
+        })?;
+        settings.check().map_err(|message| SettingsError::Invalid {
+            path: display,
+            message,
+        })?;
+        Ok(settings)
+    }
+
+    /// Settings for local use against an emulator: every id is a recognisable placeholder.
+    pub fn local_defaults() -> Self {
+        Settings {
+            operator_id: "local".into(),
+            region: Some("us-east-1".into()),
+            cluster: "default".into(),
+            allowed_clusters: vec![],
+            network: NetworkSettings {
+                subnets: vec!["subnet-local-a".into()],
+                security_groups: vec!["sg-local".into()],
+                assign_public_ip: false,
+            },
+            networks: BTreeMap::new(),
+            execution_role_arn: "arn:aws:iam::123456789012:role/ecs-task-execution".into(),
+            task_role_arn: None,
+            allowed_task_role_arns: vec![],
+            service_discovery_namespace_id: None,
+            service_discovery_namespace_name: Some("internal".into()),
+            log_group: "/ecs/services".into(),
+            manifest_source: "manifests/examples".into(),
+            state_location: None,
+            keep_task_definition_revisions: default_keep_revisions(),
+            max_prune: default_max_prune(),
+            monitoring: MonitoringSettings::default(),
+        }
+    }
+
+    /// Internal consistency checks that the type system cannot express.
+    pub fn check(&self) -> Result<(), String> {
+        if self.operator_id.is_empty()
+            || self.operator_id.len() > 64
+            || !self
+                .operator_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(format!(
+                "operatorId: {:?} must be 1-64 characters of [A-Za-z0-9_-]",
+                self.operator_id
+            ));
+        }
+        if self.cluster.is_empty() {
+            return Err("cluster: must not be empty".into());
+        }
+        if self.network.subnets.is_empty() {
+            return Err("network.subnets: at least one subnet is required".into());
+        }
+        for (name, net) in &self.networks {
+            if net.subnets.is_empty() {
+                return Err(format!(
+                    "networks.{name}.subnets: at least one subnet is required"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every cluster a manifest may place a service in.
+    pub fn permitted_clusters(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.cluster.as_str())
+            .chain(self.allowed_clusters.iter().map(String::as_str))
+    }
+
+    /// Every task role a manifest may ask for.
+    pub fn permitted_task_roles(&self) -> impl Iterator<Item = &str> {
+        self.task_role_arn
+            .iter()
+            .chain(self.allowed_task_role_arns.iter())
+            .map(String::as_str)
+    }
+}
