@@ -1,0 +1,91 @@
+# Optional fast path (var.enable_manifest_notifications): S3 events for the manifests prefix go to
+# an SQS queue the operator long-polls, so a pushed manifest is reconciled at once instead of at
+# the next poll. Messages the operator cannot handle end up in the dead-letter queue.
+
+resource "aws_sqs_queue" "manifest_events_dlq" {
+  count = var.enable_manifest_notifications ? 1 : 0
+
+  name                              = "${var.name}-manifest-events-dlq"
+  message_retention_seconds         = 1209600
+  kms_master_key_id                 = aws_kms_key.main.arn
+  kms_data_key_reuse_period_seconds = 300
+}
+
+resource "aws_sqs_queue" "manifest_events" {
+  count = var.enable_manifest_notifications ? 1 : 0
+
+  name                              = "${var.name}-manifest-events"
+  message_retention_seconds         = 86400
+  receive_wait_time_seconds         = 20
+  visibility_timeout_seconds        = 60
+  kms_master_key_id                 = aws_kms_key.main.arn
+  kms_data_key_reuse_period_seconds = 300
+
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.manifest_events_dlq[0].arn
+    maxReceiveCount     = 5
+  })
+}
+
+data "aws_iam_policy_document" "manifest_events_queue" {
+  count = var.enable_manifest_notifications ? 1 : 0
+
+  statement {
+    sid       = "S3SendsManifestEvents"
+    effect    = "Allow"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.manifest_events[0].arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["s3.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [aws_s3_bucket.manifests.arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["sqs:*"]
+    resources = [aws_sqs_queue.manifest_events[0].arn]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "manifest_events" {
+  count = var.enable_manifest_notifications ? 1 : 0
+
+  queue_url = aws_sqs_queue.manifest_events[0].id
+  policy    = data.aws_iam_policy_document.manifest_events_queue[0].json
+}
+
+resource "aws_sqs_queue_redrive_allow_policy" "manifest_events_dlq" {
+  count = var.enable_manifest_notifications ? 1 : 0
+
+  queue_url = aws_sqs_queue.manifest_events_dlq[0].id
+  redrive_allow_policy = jsonencode({
+    redrivePermission = "byQueue"
+    sourceQueueArns   = [aws_sqs_queue.manifest_events[0].arn]
+  })
+}
