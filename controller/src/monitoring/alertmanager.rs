@@ -1,0 +1,423 @@
+//! `alertmanager.yml`: a route per team, receivers from the manifests, inhibitions.
+//!
+//! ```text
+//! route (receiver: ecs-operator-drop; group_by [alertname, service])
+//! └─ team="pizza"                            one route per team
+//!    ├─ [service=~"a|b"]                      only when the team's services notify differently
+//!    │  ├─ severity="critical"  group_by [...], group_wait from settings, 1m, 1h
+//!    │  │  ├─ receiver pizza-webhook-1a2b3c4d   continue: true   (every receiver whose
+//!    │  │  └─ ...                               minSeverity allows critical)
+//!    │  ├─ severity="warning"   30s, 5m, 4h
+//!    │  └─ severity="info"      1m, 10m, 12h
+//! ```
+//!
+//! Critical alerts are grouped by every label (`group_by: ['...']`): each one is its own
+//! group, so a new critical alert (say `FailedOrdersIncident`) is sent after `group_wait`
+//! and never waits a `group_interval` behind a group that already notified.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::{yaml_file, ServiceCtx, Timing};
+use crate::duration::PromDuration;
+use crate::manifest::{Receiver as ManifestReceiver, Severity};
+use crate::settings::Settings;
+
+/// Receiver of everything no team route takes: it has no configuration, so it drops.
+pub const DROP_RECEIVER: &str = "ecs-operator-drop";
+
+/// Warning alerts wait this long for company before the first notification.
+pub const WARNING_GROUP_WAIT: PromDuration = PromDuration::from_secs(30);
+
+/// (group_wait, group_interval, repeat_interval) per severity; critical's group_wait comes
+/// from the settings.
+fn timing_of(severity: Severity, timing: &Timing) -> (PromDuration, PromDuration, PromDuration) {
+    let m = PromDuration::from_secs;
+    match severity {
+        Severity::Critical => (timing.critical_group_wait, m(60), m(3600)),
+        Severity::Warning => (WARNING_GROUP_WAIT, m(300), m(4 * 3600)),
+        Severity::Info => (m(60), m(600), m(12 * 3600)),
+    }
+}
+
+#[derive(Serialize)]
+struct Config {
+    global: Global,
+    route: Route,
+    inhibit_rules: Vec<InhibitRule>,
+    receivers: Vec<Receiver>,
+}
+
+#[derive(Serialize)]
+struct Global {
+    resolve_timeout: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    smtp_smarthost: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    smtp_from: Option<String>,
+}
+
+#[derive(Serialize, Default)]
+struct Route {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    receiver: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    matchers: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_by: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_wait: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_interval: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    repeat_interval: Option<String>,
+    #[serde(rename = "continue", skip_serializing_if = "std::ops::Not::not")]
+    continue_: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    routes: Vec<Route>,
+}
+
+#[derive(Serialize)]
+struct InhibitRule {
+    source_matchers: Vec<String>,
+    target_matchers: Vec<String>,
+    equal: Vec<String>,
+}
+
+#[derive(Serialize, Default)]
+struct Receiver {
+    name: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    webhook_configs: Vec<WebhookConfig>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    slack_configs: Vec<SlackConfig>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    email_configs: Vec<EmailConfig>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    sns_configs: Vec<SnsConfig>,
+}
+
+#[derive(Serialize)]
+struct WebhookConfig {
+    url: String,
+    send_resolved: bool,
+}
+
+#[derive(Serialize)]
+struct SlackConfig {
+    api_url_file: String,
+    channel: String,
+    send_resolved: bool,
+    title: String,
+    text: String,
+}
+
+#[derive(Serialize)]
+struct EmailConfig {
+    to: String,
+    send_resolved: bool,
+}
+
+#[derive(Serialize)]
+struct SnsConfig {
+    topic_arn: String,
+    sigv4: Sigv4,
+    subject: String,
+    send_resolved: bool,
+}
+
+#[derive(Serialize)]
+struct Sigv4 {
+    region: String,
+}
+
+const SLACK_TITLE: &str =
+    "[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }} on {{ .CommonLabels.service }}";
+const SLACK_TEXT: &str =
+    "{{ range .Alerts }}{{ .Annotations.summary }}\n{{ .Annotations.dashboard }}\n{{ end }}";
+const SNS_SUBJECT: &str =
+    "[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }} on {{ .CommonLabels.service }}";
+
+/// A matcher in Alertmanager's `name="value"` syntax (values escaped like PromQL strings).
+fn matcher(name: &str, op: &str, value: &str) -> String {
+    format!("{name}{op}{}", super::promql::quote(value))
+}
+
+/// A receiver's kind and its configuration, as rendered, plus a stable name derived from its
+/// content: the same channel declared by two services of a team is one receiver, and its name
+/// does not change when other receivers come and go (Alertmanager's notification log is keyed
+/// by receiver name).
+fn build_receiver(team: &str, r: &ManifestReceiver, settings: &Settings) -> Option<Receiver> {
+    let (kind, identity) = if let Some(w) = &r.webhook {
+        ("webhook", w.url.clone())
+    } else if let Some(s) = &r.slack {
+        ("slack", format!("{}\n{}", s.channel, s.api_url_file))
+    } else if let Some(e) = &r.email {
+        ("email", e.to.clone())
+    } else if let Some(s) = &r.sns {
+        ("sns", s.topic_arn.clone())
+    } else {
+        return None;
+    };
+    let digest = Sha256::digest(format!("{kind}\n{identity}").as_bytes());
+    let mut receiver = Receiver {
+        name: format!("{team}-{kind}-{}", hex::encode(&digest[..4])),
+        ..Receiver::default()
+    };
+    if let Some(w) = &r.webhook {
+        receiver.webhook_configs.push(WebhookConfig {
+            url: w.url.clone(),
+            send_resolved: true,
+        });
+    } else if let Some(s) = &r.slack {
+        receiver.slack_configs.push(SlackConfig {
+            api_url_file: s.api_url_file.clone(),
+            channel: s.channel.clone(),
+            send_resolved: true,
+            title: SLACK_TITLE.into(),
+            text: SLACK_TEXT.into(),
+        });
+    } else if let Some(e) = &r.email {
+        receiver.email_configs.push(EmailConfig {
+            to: e.to.clone(),
+            send_resolved: true,
+        });
+    } else if let Some(s) = &r.sns {
+        // SNS must be called in the topic's own region, which its ARN names.
+        let region = s
+            .topic_arn
+            .split(':')
+            .nth(3)
+            .filter(|r| !r.is_empty())
+            .map(str::to_string)
+            .or_else(|| settings.region.clone())
+            .unwrap_or_else(|| "us-east-1".into());
+        receiver.sns_configs.push(SnsConfig {
+            topic_arn: s.topic_arn.clone(),
+            sigv4: Sigv4 { region },
+            subject: SNS_SUBJECT.into(),
+            send_resolved: true,
+        });
+    }
+    Some(receiver)
+}
+
+/// Receiver name -> lowest severity it takes, for one service.
+type Plan = BTreeMap<String, Severity>;
+
+fn severity_routes(plan: &Plan, timing: &Timing) -> Vec<Route> {
+    [Severity::Critical, Severity::Warning, Severity::Info]
+        .into_iter()
+        .filter_map(|severity| {
+            let children: Vec<Route> = plan
+                .iter()
+                .filter(|(_, min)| **min <= severity)
+                .map(|(name, _)| Route {
+                    receiver: Some(name.clone()),
+                    continue_: true,
+                    ..Route::default()
+                })
+                .collect();
+            if children.is_empty() {
+                return None;
+            }
+            let (wait, interval, repeat) = timing_of(severity, timing);
+            Some(Route {
+                receiver: Some(DROP_RECEIVER.into()),
+                matchers: vec![matcher("severity", "=", severity.as_str())],
+                group_by: (severity == Severity::Critical).then(|| vec!["...".to_string()]),
+                group_wait: Some(wait.to_string()),
+                group_interval: Some(interval.to_string()),
+                repeat_interval: Some(repeat.to_string()),
+                routes: children,
+                ..Route::default()
+            })
+        })
+        .collect()
+}
+
+pub(crate) fn config(services: &[ServiceCtx], settings: &Settings, timing: &Timing) -> String {
+    let mut receivers: BTreeMap<String, Receiver> = BTreeMap::new();
+    // team -> plan -> services with that plan
+    let mut teams: BTreeMap<&str, BTreeMap<Plan, BTreeSet<&str>>> = BTreeMap::new();
+    for svc in services {
+        let mut plan = Plan::new();
+        for r in &svc.m.spec.notify.receivers {
+            if let Some(receiver) = build_receiver(svc.team, r, settings) {
+                let min = plan.entry(receiver.name.clone()).or_insert(r.min_severity);
+                *min = (*min).min(r.min_severity);
+                receivers.entry(receiver.name.clone()).or_insert(receiver);
+            }
+        }
+        if !plan.is_empty() {
+            teams
+                .entry(svc.team)
+                .or_default()
+                .entry(plan)
+                .or_default()
+                .insert(svc.name);
+        }
+    }
+
+    let mut team_routes = Vec::new();
+    for (team, plans) in &teams {
+        let routes = if plans.len() == 1 {
+            let plan = plans.keys().next().expect("one plan");
+            severity_routes(plan, timing)
+        } else {
+            plans
+                .iter()
+                .map(|(plan, names)| {
+                    let names: Vec<&str> = names.iter().copied().collect();
+                    let m = if names.len() == 1 {
+                        matcher("service", "=", names[0])
+                    } else {
+                        matcher("service", "=~", &names.join("|"))
+                    };
+                    Route {
+                        matchers: vec![m],
+                        routes: severity_routes(plan, timing),
+                        ..Route::default()
+                    }
+                })
+                .collect()
+        };
+        team_routes.push(Route {
+            receiver: Some(DROP_RECEIVER.into()),
+            matchers: vec![matcher("team", "=", team)],
+            routes,
+            ..Route::default()
+        });
+    }
+
+    let has_email = receivers.values().any(|r| !r.email_configs.is_empty());
+    let (wait, interval, repeat) = timing_of(Severity::Warning, timing);
+    let doc = Config {
+        global: Global {
+            resolve_timeout: "5m".into(),
+            // Email needs an SMTP relay; the settings do not name one yet, so a local relay is
+            // assumed (a sidecar or host MTA). See the module docs.
+            smtp_smarthost: has_email.then(|| "localhost:25".into()),
+            smtp_from: has_email
+                .then(|| format!("alertmanager@{}.ecs-operator.invalid", settings.operator_id)),
+        },
+        route: Route {
+            receiver: Some(DROP_RECEIVER.into()),
+            group_by: Some(vec!["alertname".into(), "service".into()]),
+            group_wait: Some(wait.to_string()),
+            group_interval: Some(interval.to_string()),
+            repeat_interval: Some(repeat.to_string()),
+            routes: team_routes,
+            ..Route::default()
+        },
+        inhibit_rules: vec![
+            InhibitRule {
+                source_matchers: vec![matcher("severity", "=", "critical")],
+                target_matchers: vec![matcher("severity", "=", "warning")],
+                equal: vec!["service".into()],
+            },
+            InhibitRule {
+                source_matchers: vec![matcher("severity", "=~", "critical|warning")],
+                target_matchers: vec![matcher("severity", "=", "info")],
+                equal: vec!["service".into()],
+            },
+        ],
+        receivers: std::iter::once(Receiver {
+            name: DROP_RECEIVER.into(),
+            ..Receiver::default()
+        })
+        .chain(receivers.into_values())
+        .collect(),
+    };
+    yaml_file(
+        "Generated by ecs-operator. Do not edit: the next render overwrites it.",
+        &doc,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{example, settings};
+    use super::*;
+    use crate::manifest::{MonitoredService, WebhookReceiver};
+
+    fn am(ms: &[&MonitoredService]) -> serde_json::Value {
+        let out = super::super::render(ms, &settings());
+        crate::manifest::yaml::from_str(&out.files["alertmanager/alertmanager.yml"]).unwrap()
+    }
+
+    #[test]
+    fn services_of_a_team_with_the_same_receiver_share_one_receiver_and_one_route() {
+        let a = example("pizza-service");
+        let mut b = example("pizza-service");
+        b.metadata.name = "pizza-oven".into();
+        let doc = am(&[&a, &b]);
+        let receivers: Vec<&str> = doc["receivers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(receivers.len(), 2, "{receivers:?}");
+        assert_eq!(receivers[0], DROP_RECEIVER);
+        assert!(receivers[1].starts_with("pizza-webhook-"));
+        let team = &doc["route"]["routes"][0];
+        assert_eq!(team["matchers"][0], "team=\"pizza\"");
+        assert_eq!(team["routes"][0]["matchers"][0], "severity=\"critical\"");
+        assert_eq!(team["routes"][0]["group_by"], serde_json::json!(["..."]));
+        assert_eq!(team["routes"][0]["group_wait"], "10s");
+        assert_eq!(team["routes"][1]["group_wait"], "30s");
+    }
+
+    #[test]
+    fn services_of_a_team_that_notify_differently_get_service_routes() {
+        let a = example("pizza-service");
+        let mut b = example("pizza-service");
+        b.metadata.name = "pizza-oven".into();
+        b.spec.notify.receivers[0].webhook = Some(WebhookReceiver {
+            url: "http://127.0.0.1:9099/alerts/oven".into(),
+        });
+        let doc = am(&[&b, &a]);
+        let team = &doc["route"]["routes"][0];
+        let matchers: Vec<&str> = team["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["matchers"][0].as_str().unwrap())
+            .collect();
+        assert_eq!(matchers.len(), 2);
+        assert!(matchers.contains(&"service=\"pizza-oven\""));
+        assert!(matchers.contains(&"service=\"pizza-service\""));
+        assert_eq!(doc["receivers"].as_array().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn receiver_names_do_not_change_when_other_receivers_are_added() {
+        let a = example("pizza-service");
+        let checkout = example("every-field");
+        let alone = am(&[&a]);
+        let both = am(&[&a, &checkout]);
+        let name = |doc: &serde_json::Value| {
+            doc["receivers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["name"].as_str().unwrap().to_string())
+                .find(|n| n.starts_with("pizza-"))
+                .unwrap()
+        };
+        assert_eq!(name(&alone), name(&both));
+    }
+
+    #[test]
+    fn slack_urls_come_from_a_file_and_sns_signs_for_the_topic_region() {
+        let text = super::super::render(&[&example("every-field")], &settings()).files
+            ["alertmanager/alertmanager.yml"]
+            .clone();
+        assert!(text.contains("api_url_file: /etc/alertmanager/secrets/slack-shop"));
+        assert!(!text.contains("api_url:"));
+        assert!(text.contains("region: eu-central-1"));
+    }
+}

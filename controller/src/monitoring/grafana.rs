@@ -1,0 +1,768 @@
+//! One Grafana dashboard per service, and the file provider that loads them.
+//!
+//! Dashboards use the classic dashboard JSON model (the one Grafana's provisioning and
+//! `/api/dashboards/db` read), checked by `tools/grafana-schema` against `@grafana/schema`.
+//! The Prometheus data source is chosen by a `datasource` template variable and referenced as
+//! `{"type": "prometheus", "uid": "${datasource}"}`, never by name.
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::prometheus::{measured_value, FAST_BURN};
+use super::promql::{number, quote};
+use super::{dashboard_uid, yaml_file, ServiceCtx};
+use crate::manifest::{Alert, Measure, PanelKind};
+use crate::settings::Settings;
+
+/// Where the dashboards are, as Grafana sees the monitoring directory, when the settings name
+/// no `configDir`.
+pub const DEFAULT_CONFIG_DIR: &str = "/etc/ecs-operator/monitoring";
+
+fn ds() -> Value {
+    json!({"type": "prometheus", "uid": "${datasource}"})
+}
+
+fn target(expr: &str, legend: &str, ref_id: &str) -> Value {
+    json!({
+        "datasource": ds(),
+        "editorMode": "code",
+        "expr": expr,
+        "legendFormat": legend,
+        "range": true,
+        "refId": ref_id,
+    })
+}
+
+fn steps(steps: &[(&str, Option<f64>)]) -> Value {
+    json!({
+        "mode": "absolute",
+        "steps": steps.iter().map(|(color, value)| json!({"color": color, "value": value})).collect::<Vec<_>>(),
+    })
+}
+
+/// Panels laid out left to right, 24 columns wide.
+struct Layout {
+    panels: Vec<Value>,
+    next_id: u32,
+    x: u32,
+    y: u32,
+    row_height: u32,
+}
+
+impl Layout {
+    fn new() -> Self {
+        Self {
+            panels: Vec::new(),
+            next_id: 1,
+            x: 0,
+            y: 0,
+            row_height: 0,
+        }
+    }
+
+    fn id(&mut self) -> u32 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    fn newline(&mut self) {
+        if self.x > 0 {
+            self.y += self.row_height;
+            self.x = 0;
+            self.row_height = 0;
+        }
+    }
+
+    fn row(&mut self, title: &str) {
+        self.newline();
+        let id = self.id();
+        self.panels.push(json!({
+            "collapsed": false,
+            "gridPos": {"h": 1, "w": 24, "x": 0, "y": self.y},
+            "id": id,
+            "panels": [],
+            "title": title,
+            "type": "row",
+        }));
+        self.y += 1;
+    }
+
+    fn place(&mut self, mut panel: Value, w: u32, h: u32) {
+        if self.x + w > 24 {
+            self.newline();
+        }
+        let id = self.id();
+        panel["id"] = json!(id);
+        panel["gridPos"] = json!({"h": h, "w": w, "x": self.x, "y": self.y});
+        self.x += w;
+        self.row_height = self.row_height.max(h);
+        self.panels.push(panel);
+    }
+}
+
+struct Series<'a> {
+    expr: String,
+    legend: &'a str,
+}
+
+fn timeseries(
+    title: &str,
+    description: &str,
+    unit: &str,
+    series: &[Series],
+    thresholds: Option<Value>,
+) -> Value {
+    let refs = ["A", "B", "C", "D", "E", "F"];
+    let shown = thresholds.is_some();
+    json!({
+        "datasource": ds(),
+        "description": description,
+        "fieldConfig": {
+            "defaults": {
+                "color": {"mode": "palette-classic"},
+                "custom": {
+                    "drawStyle": "line",
+                    "fillOpacity": 10,
+                    "lineWidth": 1,
+                    "showPoints": "never",
+                    "spanNulls": false,
+                    "thresholdsStyle": {"mode": if shown { "line+area" } else { "off" }},
+                },
+                "mappings": [],
+                "min": 0,
+                "thresholds": thresholds.unwrap_or_else(|| steps(&[("green", None)])),
+                "unit": unit,
+            },
+            "overrides": [],
+        },
+        "options": {
+            "legend": {"calcs": ["mean", "max"], "displayMode": "table", "placement": "bottom", "showLegend": true},
+            "tooltip": {"mode": "multi", "sort": "desc"},
+        },
+        "targets": series.iter().zip(refs).map(|(s, r)| target(&s.expr, s.legend, r)).collect::<Vec<_>>(),
+        "title": title,
+        "type": "timeseries",
+    })
+}
+
+fn stat(title: &str, description: &str, unit: &str, expr: &str, thresholds: Value) -> Value {
+    json!({
+        "datasource": ds(),
+        "description": description,
+        "fieldConfig": {
+            "defaults": {
+                "color": {"mode": "thresholds"},
+                "mappings": [],
+                "thresholds": thresholds,
+                "unit": unit,
+            },
+            "overrides": [],
+        },
+        "options": {
+            "colorMode": "value",
+            "graphMode": "area",
+            "justifyMode": "auto",
+            "orientation": "auto",
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": false},
+            "textMode": "auto",
+        },
+        "targets": [target(expr, "", "A")],
+        "title": title,
+        "type": "stat",
+    })
+}
+
+fn firing_alerts(service: &str) -> Value {
+    json!({
+        "datasource": ds(),
+        "description": "Alerts of this service firing now (Prometheus ALERTS series).",
+        "fieldConfig": {
+            "defaults": {
+                "custom": {"align": "auto", "cellOptions": {"type": "auto"}, "inspect": false},
+                "mappings": [],
+                "thresholds": steps(&[("green", None)]),
+            },
+            "overrides": [{
+                "matcher": {"id": "byName", "options": "severity"},
+                "properties": [
+                    {"id": "custom.cellOptions", "value": {"type": "color-background"}},
+                    {"id": "mappings", "value": [{
+                        "options": {
+                            "critical": {"color": "red", "index": 0},
+                            "warning": {"color": "orange", "index": 1},
+                            "info": {"color": "blue", "index": 2},
+                        },
+                        "type": "value",
+                    }]},
+                ],
+            }],
+        },
+        "options": {"cellHeight": "sm", "footer": {"show": false}, "showHeader": true},
+        "targets": [{
+            "datasource": ds(),
+            "editorMode": "code",
+            "expr": format!("ALERTS{{service={},alertstate=\"firing\"}}", quote(service)),
+            "format": "table",
+            "instant": true,
+            "refId": "A",
+        }],
+        "title": "Firing alerts",
+        "transformations": [{
+            "id": "organize",
+            "options": {
+                "excludeByName": {"Time": true, "Value": true, "__name__": true, "alertstate": true},
+                "indexByName": {},
+                "renameByName": {"alertname": "alert"},
+            },
+        }],
+        "type": "table",
+    })
+}
+
+/// Threshold steps for an alert's comparison: red on the firing side of the line.
+fn alert_steps(a: &Alert) -> Option<Value> {
+    if let Some(x) = a.above.or(a.at_least) {
+        Some(steps(&[("green", None), ("red", Some(x))]))
+    } else {
+        a.below
+            .or(a.at_most)
+            .map(|x| steps(&[("red", None), ("green", Some(x))]))
+    }
+}
+
+fn business_panel(svc: &ServiceCtx, a: &Alert) -> Option<Value> {
+    let (expr, what) = measured_value(svc, a)?;
+    let legend = match a.measure? {
+        Measure::Pace => "pace",
+        Measure::Count => "count",
+        Measure::Value => "value",
+    };
+    Some(timeseries(
+        &format!("{}: {what}", a.name),
+        &format!(
+            "The value alert {} compares with its threshold (the red side fires).",
+            a.name
+        ),
+        "short",
+        &[Series { expr, legend }],
+        alert_steps(a),
+    ))
+}
+
+pub(crate) fn dashboard(svc: &ServiceCtx) -> String {
+    let spec = &svc.m.spec;
+    let h = &spec.health_alerts;
+    let name = svc.name;
+    let w = svc.rate_window;
+    let mut l = Layout::new();
+
+    if spec.metrics.enabled {
+        let requests = svc.job(&h.requests_metric);
+        let errors = requests.clone().re("code", "5..");
+        let bucket = svc.job(&format!("{}_bucket", h.latency_metric));
+        l.row("Requests");
+        l.place(
+            timeseries(
+                "Request rate",
+                &format!("{} per second, by status code.", h.requests_metric),
+                "reqps",
+                &[Series {
+                    expr: format!("sum by (code) (rate({}))", requests.range(w)),
+                    legend: "{{code}}",
+                }],
+                None,
+            ),
+            8,
+            8,
+        );
+        l.place(
+            timeseries(
+                "Error ratio (5xx)",
+                "Share of 5xx responses; the red area is where HighErrorRatio fires.",
+                "percentunit",
+                &[Series {
+                    expr: format!(
+                        "(sum(rate({})) or vector(0)) / sum(rate({}))",
+                        errors.range(w),
+                        requests.range(w)
+                    ),
+                    legend: "5xx share",
+                }],
+                Some(steps(&[
+                    ("green", None),
+                    ("red", Some(h.error_ratio_above)),
+                ])),
+            ),
+            8,
+            8,
+        );
+        let quantile = |q: &str| {
+            format!(
+                "histogram_quantile({q}, sum by (le) (rate({})))",
+                bucket.range(w)
+            )
+        };
+        l.place(
+            timeseries(
+                "Latency",
+                "Request duration quantiles; the red area is where HighLatencyP99 fires.",
+                "s",
+                &[
+                    Series {
+                        expr: quantile("0.5"),
+                        legend: "p50",
+                    },
+                    Series {
+                        expr: quantile("0.9"),
+                        legend: "p90",
+                    },
+                    Series {
+                        expr: quantile("0.99"),
+                        legend: "p99",
+                    },
+                ],
+                Some(steps(&[
+                    ("green", None),
+                    ("red", Some(h.latency_p99_above.as_secs_f64())),
+                ])),
+            ),
+            8,
+            8,
+        );
+    }
+
+    let business: Vec<Value> = spec
+        .alerts
+        .iter()
+        .filter_map(|a| business_panel(svc, a))
+        .collect();
+    if !business.is_empty() {
+        l.row("Business metrics");
+        for panel in business {
+            l.place(panel, 12, 8);
+        }
+    }
+
+    l.row("Tasks and resources");
+    let op = |metric: &str| format!("max({})", svc.operator(metric).text());
+    l.place(
+        timeseries(
+            "Tasks",
+            "Running, desired and pending tasks as ECS reports them (operator metrics).",
+            "short",
+            &[
+                Series {
+                    expr: op("ecs_operator_service_running_tasks"),
+                    legend: "running",
+                },
+                Series {
+                    expr: op("ecs_operator_service_desired_tasks"),
+                    legend: "desired",
+                },
+                Series {
+                    expr: op("ecs_operator_service_pending_tasks"),
+                    legend: "pending",
+                },
+            ],
+            None,
+        ),
+        8,
+        8,
+    );
+    if spec.metrics.enabled {
+        let vcpu = f64::from(spec.container.cpu) / 1024.0;
+        let memory_bytes = u64::from(spec.container.memory) * 1024 * 1024;
+        l.place(
+            timeseries(
+                "CPU (% of task limit)",
+                &format!(
+                    "CPU per task against its {} CPU units; red is where CpuNearLimit fires.",
+                    spec.container.cpu
+                ),
+                "percent",
+                &[Series {
+                    expr: format!(
+                        "sum by (task) (rate({})) / {} * 100",
+                        svc.job("process_cpu_seconds_total").range(w),
+                        number(vcpu)
+                    ),
+                    legend: "{{task}}",
+                }],
+                Some(steps(&[
+                    ("green", None),
+                    ("red", Some(h.cpu_percent_above)),
+                ])),
+            ),
+            8,
+            8,
+        );
+        l.place(
+            timeseries(
+                "Memory (% of task limit)",
+                &format!(
+                    "Resident memory per task against its {} MiB; red is where MemoryNearLimit fires.",
+                    spec.container.memory
+                ),
+                "percent",
+                &[Series {
+                    expr: format!(
+                        "sum by (task) ({}) / {memory_bytes} * 100",
+                        svc.job("process_resident_memory_bytes").text()
+                    ),
+                    legend: "{{task}}",
+                }],
+                Some(steps(&[("green", None), ("red", Some(h.memory_percent_above))])),
+            ),
+            8,
+            8,
+        );
+    }
+
+    l.row("Alerts");
+    l.place(firing_alerts(name), 12, 8);
+    l.place(
+        timeseries(
+            "Stopped tasks",
+            "Tasks ECS stopped in the rate window, by reason (operator metrics).",
+            "short",
+            &[Series {
+                expr: format!(
+                    "sum by (reason) (increase({}))",
+                    svc.operator("ecs_operator_service_stopped_tasks_total")
+                        .range(w)
+                ),
+                legend: "{{reason}}",
+            }],
+            None,
+        ),
+        12,
+        8,
+    );
+
+    if let Some(slo) = &spec.slo {
+        l.row("Service level objective");
+        let budget = (100.0 - slo.availability) / 100.0;
+        let (long, _, fast) = FAST_BURN[0];
+        let long = crate::duration::PromDuration::from_secs(long).max(
+            crate::duration::PromDuration::from_millis(4 * svc.scrape.as_millis()),
+        );
+        let ratio = format!(
+            "ecs_operator:slo_errors:ratio_rate{long}{{service={}}}",
+            quote(name)
+        );
+        l.place(
+            timeseries(
+                "Error budget burn rate (1h)",
+                &format!(
+                    "How fast the availability budget ({}% over {}) is spent: 1 spends it exactly in the window; at {} the fast-burn page fires.",
+                    number(slo.availability),
+                    slo.window,
+                    number(fast)
+                ),
+                "short",
+                &[Series {
+                    expr: format!("{ratio} / {}", number((budget * 1e12).round() / 1e12)),
+                    legend: "burn rate",
+                }],
+                Some(steps(&[("green", None), ("orange", Some(1.0)), ("red", Some(fast))])),
+            ),
+            12,
+            8,
+        );
+        l.place(
+            stat(
+                "Availability (3d)",
+                &format!(
+                    "Share of non-5xx responses over 3 days; objective {}%.",
+                    number(slo.availability)
+                ),
+                "percentunit",
+                &format!(
+                    "1 - ecs_operator:slo_errors:ratio_rate3d{{service={}}}",
+                    quote(name)
+                ),
+                steps(&[("red", None), ("green", Some(slo.availability / 100.0))]),
+            ),
+            12,
+            8,
+        );
+    }
+
+    if !spec.dashboard.panels.is_empty() {
+        l.row("Custom");
+        for p in &spec.dashboard.panels {
+            let panel = match p.kind {
+                PanelKind::Timeseries => timeseries(
+                    &p.title,
+                    "Declared in the manifest.",
+                    &p.unit,
+                    &[Series {
+                        expr: p.expr.clone(),
+                        legend: "",
+                    }],
+                    None,
+                ),
+                PanelKind::Stat => stat(
+                    &p.title,
+                    "Declared in the manifest.",
+                    &p.unit,
+                    &p.expr,
+                    steps(&[("green", None)]),
+                ),
+            };
+            l.place(panel, 12, 8);
+        }
+    }
+
+    let annotations = json!({
+        "list": [
+            {
+                "builtIn": 1,
+                "datasource": {"type": "grafana", "uid": "-- Grafana --"},
+                "enable": true,
+                "hide": true,
+                "iconColor": "rgba(0, 211, 255, 1)",
+                "name": "Annotations & Alerts",
+                "target": {"limit": 100, "matchAny": false, "tags": [], "type": "dashboard"},
+                "type": "dashboard",
+            },
+            {
+                "datasource": ds(),
+                "enable": true,
+                "expr": format!("max({}) > 0", svc.operator("ecs_operator_service_pending_tasks").text()),
+                "hide": false,
+                "iconColor": "#5794F2",
+                "name": "Deployments and scale-outs",
+                "step": "60s",
+                "textFormat": "tasks starting",
+                "titleFormat": "Tasks pending",
+                "useValueForTime": false,
+            },
+            {
+                "datasource": ds(),
+                "enable": true,
+                "expr": format!("max({}) == 1", svc.operator("ecs_operator_service_rollout_failed").text()),
+                "hide": false,
+                "iconColor": "#F2495C",
+                "name": "Failed rollouts",
+                "step": "60s",
+                "textFormat": "the circuit breaker stopped the deployment",
+                "titleFormat": "Rollout failed",
+                "useValueForTime": false,
+            },
+        ],
+    });
+
+    let dashboard = json!({
+        "annotations": annotations,
+        "description": format!(
+            "Requests, business metrics, tasks, resources and alerts of {name} (team {}). Generated by ecs-operator; edits in Grafana are overwritten.",
+            svc.team
+        ),
+        "editable": false,
+        "fiscalYearStartMonth": 0,
+        "graphTooltip": 1,
+        "id": null,
+        "links": [{
+            "asDropdown": true,
+            "icon": "external link",
+            "includeVars": true,
+            "keepTime": true,
+            "tags": ["ecs-operator", svc.team],
+            "targetBlank": false,
+            "title": format!("Team {}", svc.team),
+            "tooltip": "Other services of the team",
+            "type": "dashboards",
+            "url": "",
+        }],
+        "liveNow": false,
+        "panels": l.panels,
+        "refresh": "30s",
+        "schemaVersion": 39,
+        "tags": ["ecs-operator", svc.team],
+        "templating": {
+            "list": [{
+                "hide": 0,
+                "includeAll": false,
+                "label": "Data source",
+                "multi": false,
+                "name": "datasource",
+                "options": [],
+                "query": "prometheus",
+                "refresh": 1,
+                "regex": "",
+                "skipUrlSync": false,
+                "type": "datasource",
+            }],
+        },
+        "time": {"from": "now-6h", "to": "now"},
+        "timepicker": {"refresh_intervals": ["10s", "30s", "1m", "5m", "15m"]},
+        "timezone": "browser",
+        "title": name,
+        "uid": dashboard_uid(name),
+        "version": 1,
+        "weekStart": "",
+    });
+    let mut text =
+        serde_json::to_string_pretty(&dashboard).expect("a JSON value always serialises");
+    text.push('\n');
+    text
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Provisioning {
+    api_version: u32,
+    providers: Vec<Provider>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Provider {
+    name: String,
+    org_id: u32,
+    #[serde(rename = "type")]
+    kind: String,
+    disable_deletion: bool,
+    allow_ui_updates: bool,
+    update_interval_seconds: u32,
+    options: ProviderOptions,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProviderOptions {
+    path: String,
+    folders_from_files_structure: bool,
+}
+
+/// Grafana's dashboard file provider: every JSON file under `grafana/dashboards/`, one folder
+/// per team (the subdirectory).
+pub(crate) fn provisioning(settings: &Settings) -> String {
+    let dir = settings
+        .monitoring
+        .config_dir
+        .as_deref()
+        .unwrap_or(DEFAULT_CONFIG_DIR)
+        .trim_end_matches('/');
+    let doc = Provisioning {
+        api_version: 1,
+        providers: vec![Provider {
+            name: "ecs-operator".into(),
+            org_id: 1,
+            kind: "file".into(),
+            disable_deletion: false,
+            allow_ui_updates: false,
+            update_interval_seconds: 30,
+            options: ProviderOptions {
+                path: format!("{dir}/grafana/dashboards"),
+                folders_from_files_structure: true,
+            },
+        }],
+    };
+    yaml_file(
+        "Generated by ecs-operator: Grafana's file provider for the generated dashboards.",
+        &doc,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{example, settings};
+
+    fn dashboard(name: &str) -> serde_json::Value {
+        let m = example(name);
+        let out = super::super::render(&[&m], &settings());
+        let path = format!(
+            "grafana/dashboards/{}/{}.json",
+            m.spec.notify.team, m.metadata.name
+        );
+        serde_json::from_str(&out.files[&path]).unwrap()
+    }
+
+    fn walk<'a>(v: &'a serde_json::Value, key: &str, out: &mut Vec<&'a serde_json::Value>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (k, x) in map {
+                    if k == key {
+                        out.push(x);
+                    }
+                    walk(x, key, out);
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|x| walk(x, key, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_datasource_is_the_template_variable_never_a_name() {
+        let d = dashboard("every-field");
+        let mut found = Vec::new();
+        walk(&d, "datasource", &mut found);
+        assert!(found.len() > 10);
+        for ds in found {
+            assert!(ds.is_object(), "{ds}");
+            if ds["type"] != "grafana" {
+                assert_eq!(
+                    ds,
+                    &serde_json::json!({"type": "prometheus", "uid": "${datasource}"})
+                );
+            }
+        }
+        assert_eq!(d["templating"]["list"][0]["type"], "datasource");
+        assert_eq!(d["templating"]["list"][0]["query"], "prometheus");
+    }
+
+    #[test]
+    fn the_pizza_dashboard_draws_the_alert_thresholds_on_the_business_panels() {
+        let d = dashboard("pizza-service");
+        assert_eq!(d["uid"], "ecs-pizza-service");
+        assert_eq!(d["tags"], serde_json::json!(["ecs-operator", "pizza"]));
+        let panels = d["panels"].as_array().unwrap();
+        let pace = panels
+            .iter()
+            .find(|p| {
+                p["title"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("OrdersPaceAnomaly")
+            })
+            .unwrap();
+        assert_eq!(
+            pace["fieldConfig"]["defaults"]["thresholds"]["steps"][1]["value"],
+            20000.0
+        );
+        assert_eq!(
+            pace["targets"][0]["expr"],
+            r#"sum(rate(orders_created_total{job="pizza-service"}[5m])) * 3600"#
+        );
+        let failed = panels
+            .iter()
+            .find(|p| {
+                p["title"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("FailedOrdersIncident")
+            })
+            .unwrap();
+        assert_eq!(
+            failed["fieldConfig"]["defaults"]["thresholds"]["steps"][1]["value"],
+            500.0
+        );
+        let ids: Vec<u64> = panels.iter().map(|p| p["id"].as_u64().unwrap()).collect();
+        let mut unique = ids.clone();
+        unique.dedup();
+        assert_eq!(ids, unique);
+        assert!(panels.iter().any(|p| p["title"] == "Firing alerts"));
+    }
+
+    #[test]
+    fn manifest_panels_come_last() {
+        let d = dashboard("every-field");
+        let panels = d["panels"].as_array().unwrap();
+        assert_eq!(panels[panels.len() - 2]["title"], "Checkouts per minute");
+        assert_eq!(panels[panels.len() - 1]["type"], "stat");
+    }
+}

@@ -1,0 +1,295 @@
+//! Small, careful builders for PromQL text.
+//!
+//! Everything a manifest can put into a query goes through here: label values are escaped as
+//! PromQL string literals, numbers are printed in a form PromQL reads back exactly, and the
+//! counting expression (see [`count_over`]) is built in one place.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::duration::PromDuration;
+
+/// `value` as a double-quoted PromQL string literal.
+///
+/// PromQL string literals follow Go's escaping rules: `\` and `"` are escaped, and so is every
+/// control character, so a manifest value such as `a"}` or `x\` can never end the literal early
+/// and inject matchers or operators.
+pub fn quote(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// How a label is matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Re,
+    NotRe,
+}
+
+impl Op {
+    fn as_str(self) -> &'static str {
+        match self {
+            Op::Eq => "=",
+            Op::Re => "=~",
+            Op::NotRe => "!~",
+        }
+    }
+}
+
+/// A metric name with label matchers, printed in a fixed order: `job` (or `service`) first, as
+/// given, then the manifest's labels sorted by name.
+#[derive(Debug, Clone)]
+pub struct Selector {
+    metric: String,
+    matchers: Vec<(String, Op, String)>,
+}
+
+impl Selector {
+    pub fn new(metric: &str) -> Self {
+        Self {
+            metric: metric.to_string(),
+            matchers: Vec::new(),
+        }
+    }
+
+    pub fn eq(mut self, name: &str, value: &str) -> Self {
+        self.matchers
+            .push((name.to_string(), Op::Eq, value.to_string()));
+        self
+    }
+
+    pub fn re(mut self, name: &str, regex: &str) -> Self {
+        self.matchers
+            .push((name.to_string(), Op::Re, regex.to_string()));
+        self
+    }
+
+    pub fn not_re(mut self, name: &str, regex: &str) -> Self {
+        self.matchers
+            .push((name.to_string(), Op::NotRe, regex.to_string()));
+        self
+    }
+
+    /// Adds `labels` as equality matchers (a `BTreeMap`, so in name order).
+    pub fn labels(mut self, labels: &BTreeMap<String, String>) -> Self {
+        for (name, value) in labels {
+            self.matchers.push((name.clone(), Op::Eq, value.clone()));
+        }
+        self
+    }
+
+    /// The same matchers on another metric (`<histogram>_bucket` from `<histogram>_count`).
+    pub fn with_metric(&self, metric: &str) -> Self {
+        Self {
+            metric: metric.to_string(),
+            matchers: self.matchers.clone(),
+        }
+    }
+
+    /// `metric{a="x",b=~"y"}`.
+    pub fn text(&self) -> String {
+        let mut out = self.metric.clone();
+        if !self.matchers.is_empty() {
+            out.push('{');
+            for (i, (name, op, value)) in self.matchers.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(name);
+                out.push_str(op.as_str());
+                out.push_str(&quote(value));
+            }
+            out.push('}');
+        }
+        out
+    }
+
+    /// `metric{...}[window]`.
+    pub fn range(&self, window: PromDuration) -> String {
+        format!("{}[{window}]", self.text())
+    }
+}
+
+/// A number as PromQL reads it back exactly (`20000`, `0.05`, `1e-7`).
+pub fn number(value: f64) -> String {
+    if value == value.trunc() && value.abs() < 1e15 {
+        format!("{}", value as i64)
+    } else {
+        // Rust prints the shortest representation that round-trips, which PromQL parses back
+        // to the same float.
+        format!("{value}")
+    }
+}
+
+/// A histogram bucket bound as client libraries print it in `le`.
+///
+/// Go's client prints `0.5` and `1`; the Rust, Python and Java clients print `0.5` and `1.0`.
+/// Non-integer bounds print alike everywhere, so they match exactly; an integer bound gets a
+/// regex that accepts both spellings.
+pub fn le_matcher(seconds: f64) -> (Op, String) {
+    if seconds == seconds.trunc() && seconds.abs() < 1e15 {
+        let whole = seconds as i64;
+        (Op::Re, format!("{whole}|{whole}\\.0"))
+    } else {
+        (Op::Eq, format!("{seconds}"))
+    }
+}
+
+/// How many events a counter recorded in `window`, summed over its series (`by` labels kept),
+/// exactly.
+///
+/// `increase()` extrapolates: it scales the difference of the first and last samples inside the
+/// window up to the window's full length, so a burst of 499 failures scraped 5 s after the
+/// window opened and 5 s before it closed reads as 499 × 3600 / 3590 = 500.4, and a `>= 500`
+/// alert fires one order early. Its results are not integers. This expression counts instead:
+///
+/// ```text
+/// per series:  last value in (t-w, t]  -  value at t-w            (series older than w)
+///              last value in [t-w, t]                              (series born inside w: a
+///                                                                   counter starts at 0)
+///              increase(..[w])                                     (a counter reset inside w)
+/// ```
+///
+/// `max_over_time` is the last value of a counter that did not reset; `x offset w` is the last
+/// sample at or before the window's start (within the 5 m lookback). A series with no sample
+/// before the window (a task or a labelled series that appeared inside it) counts its whole
+/// value, since its counter started at 0 inside the window. Series with a reset fall back to
+/// `increase()`, the best that can be said about them. Result: sums of integer differences of
+/// scraped values, so "499 does not fire, 500 does" holds whatever the scrape phase.
+///
+/// Limit: a scrape gap of more than 5 m exactly at the window's start makes an old series look
+/// new and counts its whole value.
+pub fn count_over(sel: &Selector, window: PromDuration, by: &[&str]) -> String {
+    let s = sel.text();
+    let r = sel.range(window);
+    let by = if by.is_empty() {
+        String::new()
+    } else {
+        format!(" by ({})", by.join(", "))
+    };
+    format!(
+        "sum{by} (((max_over_time({r}) - {s} offset {window}) or max_over_time({r})) unless resets({r}) > 0 or increase({r}))"
+    )
+}
+
+/// Go-template text that renders as `text` literally (Prometheus expands templates in alert
+/// labels and annotations; a label value holding `{{` must not start an action).
+pub fn template_literal(text: &str) -> String {
+    text.replace("{{", "{{ \"{{\" }}")
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use promql_parser::parser::{self, Expr};
+
+    fn selectors(expr: &Expr, out: &mut Vec<promql_parser::parser::VectorSelector>) {
+        match expr {
+            Expr::VectorSelector(vs) => out.push(vs.clone()),
+            Expr::MatrixSelector(ms) => out.push(ms.vs.clone()),
+            Expr::Aggregate(a) => {
+                selectors(&a.expr, out);
+                if let Some(p) = &a.param {
+                    selectors(p, out);
+                }
+            }
+            Expr::Binary(b) => {
+                selectors(&b.lhs, out);
+                selectors(&b.rhs, out);
+            }
+            Expr::Paren(p) => selectors(&p.expr, out),
+            Expr::Unary(u) => selectors(&u.expr, out),
+            Expr::Subquery(s) => selectors(&s.expr, out),
+            Expr::Call(c) => {
+                for arg in &c.args.args {
+                    selectors(arg, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Parses `expr` and returns the value of every `name` matcher in it.
+    pub(crate) fn matcher_values(expr: &str, name: &str) -> Vec<String> {
+        let parsed = parser::parse(expr).unwrap_or_else(|e| panic!("{expr}: {e}"));
+        let mut found = Vec::new();
+        selectors(&parsed, &mut found);
+        found
+            .iter()
+            .flat_map(|vs| vs.matchers.matchers.iter())
+            .filter(|m| m.name == name)
+            .map(|m| m.value.clone())
+            .collect()
+    }
+
+    #[test]
+    fn label_values_that_look_like_promql_cannot_break_out_of_their_literal() {
+        let nasty = [
+            r#"a"b"#,
+            r"back\slash",
+            r#"x"} or vector(1) or up{a=""#,
+            "}",
+            r#"\""#,
+            "line\nbreak\ttab\u{1}",
+            "ünïcödé",
+        ];
+        for value in nasty {
+            let sel = Selector::new("orders_failed_total")
+                .eq("job", "pizza-service")
+                .labels(
+                    &[("reason".to_string(), value.to_string())]
+                        .into_iter()
+                        .collect(),
+                );
+            let expr = count_over(&sel, PromDuration::from_secs(3600), &[]) + " >= 500";
+            let values = matcher_values(&expr, "reason");
+            assert_eq!(values.len(), 5, "{expr}");
+            // promql-parser keeps the literal's escapes as written; what matters here is that
+            // the value stayed one literal (promtool proves the unescaped value end to end).
+            let literal = quote(value);
+            let escaped = &literal[1..literal.len() - 1];
+            assert!(values.iter().all(|v| v == escaped), "{expr}: {values:?}");
+            assert_eq!(matcher_values(&expr, "job"), vec!["pizza-service"; 5]);
+        }
+    }
+
+    #[test]
+    fn numbers_print_the_way_promql_reads_them_back() {
+        assert_eq!(number(20000.0), "20000");
+        assert_eq!(number(0.05), "0.05");
+        assert_eq!(number(-3.0), "-3");
+        assert_eq!(number(0.0725), "0.0725");
+        assert_eq!(number(1e-7).parse::<f64>().unwrap(), 1e-7);
+    }
+
+    #[test]
+    fn bucket_bounds_match_every_client_spelling() {
+        assert_eq!(le_matcher(0.5), (Op::Eq, "0.5".to_string()));
+        assert_eq!(le_matcher(0.8), (Op::Eq, "0.8".to_string()));
+        assert_eq!(le_matcher(1.0), (Op::Re, "1|1\\.0".to_string()));
+        let sel = Selector::new("x_bucket").re("le", &le_matcher(2.0).1);
+        assert_eq!(sel.text(), r#"x_bucket{le=~"2|2\\.0"}"#);
+    }
+
+    #[test]
+    fn template_actions_in_literal_text_are_neutralised() {
+        assert_eq!(template_literal("a {{ b }}"), "a {{ \"{{\" }} b }}");
+        assert_eq!(template_literal("plain"), "plain");
+    }
+}
