@@ -6,11 +6,14 @@
 //! source -> manifest (parse + validate) -> render (pure) -> observe -> plan (pure) -> apply
 //! ```
 
+pub mod aws;
 pub mod diagnostics;
 pub mod duration;
 pub mod manifest;
 pub mod monitoring;
+pub mod reconcile;
 pub mod render;
 pub mod settings;
+pub mod source;
 
 pub use settings::Settings;

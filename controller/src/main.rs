@@ -5,9 +5,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use ecs_operator::aws::{AwsClients, CallCounter, ClientOptions};
 use ecs_operator::manifest::{self, ManifestSet};
+use ecs_operator::reconcile::plan::{Outcome, Plan};
+use ecs_operator::reconcile::{ReconcileOptions, Reconciler};
 use ecs_operator::render::render_service;
 use ecs_operator::settings::Settings;
+use ecs_operator::source::{Source, SourceLocation};
 
 #[derive(Parser)]
 #[command(
@@ -24,6 +28,37 @@ struct Cli {
 enum OutputFormat {
     Yaml,
     Json,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum PlanFormat {
+    Text,
+    Json,
+}
+
+/// Flags shared by `plan` and `apply`.
+#[derive(clap::Args)]
+struct ReconcileArgs {
+    /// Settings file (YAML or JSON); see manifests/schema/settings.schema.json.
+    #[arg(long, env = "ECS_OPERATOR_SETTINGS")]
+    settings: PathBuf,
+    /// Manifest source: a directory or s3://bucket/prefix (default: the settings' manifestSource).
+    #[arg(long, env = "ECS_OPERATOR_SOURCE")]
+    source: Option<String>,
+    /// Prune even when the source holds no manifests at all.
+    #[arg(long)]
+    allow_empty: bool,
+    /// At most this many services are deleted per pass (default: the settings' maxPrune).
+    #[arg(long)]
+    max_prune: Option<usize>,
+    /// Services applied concurrently.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Talking to an emulator on loopback (path-style S3, no Cloud Map data- host prefix).
+    #[arg(long, env = "ECS_OPERATOR_EMULATOR")]
+    emulator: bool,
+    #[arg(long, value_enum, default_value = "text")]
+    output: PlanFormat,
 }
 
 #[derive(Subcommand)]
@@ -54,10 +89,15 @@ enum Command {
         #[arg(long)]
         write: Option<PathBuf>,
     },
+    /// Show what apply would change. Exit code: 0 in sync, 2 changes pending, 1 error.
+    Plan(ReconcileArgs),
+    /// Make AWS match the manifests once, and print what was done.
+    Apply(ReconcileArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_tracing();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -80,8 +120,170 @@ fn print_diagnostics(set: &ManifestSet) {
     }
 }
 
+/// Human logs on a terminal, JSON otherwise (`LOG_FORMAT=json|text` overrides); level from
+/// `RUST_LOG` (default warn for one-shot commands).
+fn init_tracing() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let json = match std::env::var("LOG_FORMAT").as_deref() {
+        Ok("json") => true,
+        Ok(_) => false,
+        Err(_) => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn reconciler(args: &ReconcileArgs) -> anyhow::Result<(Reconciler, Source)> {
+    let settings = Settings::load(&args.settings)?;
+    let location =
+        SourceLocation::parse(args.source.as_deref().unwrap_or(&settings.manifest_source))?;
+    let aws = AwsClients::from_env(ClientOptions {
+        region: settings.region.clone(),
+        emulator: args.emulator,
+        ..ClientOptions::default()
+    })
+    .await;
+    let options = ReconcileOptions {
+        allow_empty: args.allow_empty,
+        max_prune: args.max_prune.unwrap_or(settings.max_prune),
+        concurrency: args.concurrency,
+    };
+    Ok((
+        Reconciler::new(aws, settings, options),
+        Source::new(location),
+    ))
+}
+
+fn print_plan(plan: &Plan) {
+    let (mut create, mut update, mut delete, mut in_sync, mut other) = (0, 0, 0, 0, 0);
+    for s in &plan.services {
+        let label = match &s.outcome {
+            Outcome::Create => {
+                create += 1;
+                "create".to_string()
+            }
+            Outcome::Update => {
+                update += 1;
+                "update".to_string()
+            }
+            Outcome::Delete => {
+                delete += 1;
+                "delete".to_string()
+            }
+            Outcome::InSync => {
+                in_sync += 1;
+                continue;
+            }
+            Outcome::Conflict(why) => {
+                other += 1;
+                format!("conflict: {why}")
+            }
+            Outcome::Suspended => {
+                other += 1;
+                "suspended".to_string()
+            }
+            Outcome::Waiting(why) => {
+                other += 1;
+                format!("waiting: {why}")
+            }
+            Outcome::Kept(why) => {
+                other += 1;
+                format!("kept: {why}")
+            }
+        };
+        println!("{} (cluster {}): {label}", s.name, s.cluster);
+        for c in &s.changes {
+            println!("  ~ {}: {} -> {}", c.field, c.from, c.to);
+        }
+        for step in &s.steps {
+            println!(
+                "  + {}",
+                serde_json::to_value(step)
+                    .ok()
+                    .and_then(|v| v["step"].as_str().map(str::to_string))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    for note in &plan.notes {
+        println!("note: {note}");
+    }
+    println!("Plan: {create} to create, {update} to update, {delete} to delete, {in_sync} in sync, {other} other.");
+}
+
+#[tokio::main]
+async fn plan_or_apply(args: ReconcileArgs, apply: bool) -> anyhow::Result<ExitCode> {
+    let (reconciler, mut source) = reconciler(&args).await?;
+    let fetched = source
+        .fetch(Some(&reconciler.aws), &reconciler.settings)
+        .await?;
+    print_diagnostics(&fetched.set);
+    let before = reconciler.aws.calls.snapshot();
+    let (plan, _observed) = reconciler.plan(&fetched.set, true).await?;
+    let invalid = !fetched.set.rejected.is_empty();
+    if !apply {
+        if args.output == PlanFormat::Json {
+            println!("{}", serde_json::to_string_pretty(&plan)?);
+        } else {
+            print_plan(&plan);
+        }
+        return Ok(if invalid {
+            ExitCode::from(1)
+        } else if plan.has_changes() {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
+    let results = reconciler.apply(&plan).await;
+    let calls = CallCounter::since(&before, &reconciler.aws.calls.snapshot());
+    let totals = CallCounter::totals(&calls, None);
+    let failed = results.iter().filter(|r| r.error.is_some()).count();
+    if args.output == PlanFormat::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "results": results,
+                "notes": plan.notes,
+                "calls": {"reads": totals.reads, "writes": totals.writes, "throttled": totals.throttled},
+            }))?
+        );
+    } else {
+        print_plan(&plan);
+        for r in results.iter().filter(|r| r.error.is_some()) {
+            println!(
+                "FAILED {}: {}",
+                r.name,
+                r.error.as_deref().unwrap_or_default()
+            );
+        }
+        println!(
+            "Applied: {} service(s) changed, {failed} failed. AWS calls: {} reads, {} writes ({} throttled).",
+            results.iter().filter(|r| r.steps_done > 0).count(),
+            totals.reads,
+            totals.writes,
+            totals.throttled
+        );
+    }
+    Ok(if failed > 0 || invalid {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Plan(args) => plan_or_apply(args, false),
+        Command::Apply(args) => plan_or_apply(args, true),
         Command::Validate { paths, settings } => {
             let settings = load_settings(settings.as_ref())?;
             let set = manifest::load_paths(&paths, settings.as_ref())?;

@@ -1,0 +1,129 @@
+//! AWS clients: one shared SDK configuration, one retry layer (the SDK's adaptive retry, with
+//! jittered backoff and client-side rate limiting on throttling), timeouts, and a counter of
+//! every call attempt by service, operation and outcome.
+
+pub mod calls;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::BehaviorVersion;
+
+pub use calls::CallCounter;
+
+/// The clients the operator uses, sharing one configuration and one call counter.
+#[derive(Clone, Debug)]
+pub struct AwsClients {
+    pub ecs: aws_sdk_ecs::Client,
+    pub discovery: aws_sdk_servicediscovery::Client,
+    pub scaling: aws_sdk_applicationautoscaling::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub calls: Arc<CallCounter>,
+}
+
+/// Knobs for the SDK clients.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub region: Option<String>,
+    /// Total attempts per call, including the first.
+    pub max_attempts: u32,
+    pub connect_timeout: Duration,
+    pub operation_timeout: Duration,
+    /// Strip the `data-` host prefix Cloud Map adds to DiscoverInstances: emulators on loopback
+    /// serve every operation on one host. Never set in production.
+    pub emulator: bool,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            region: None,
+            max_attempts: 5,
+            connect_timeout: Duration::from_secs(3),
+            operation_timeout: Duration::from_secs(30),
+            emulator: false,
+        }
+    }
+}
+
+impl AwsClients {
+    /// Builds clients from the standard AWS chain (env, profile, container / instance role);
+    /// `AWS_ENDPOINT_URL` points them at an emulator.
+    pub async fn from_env(options: ClientOptions) -> Self {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::adaptive().with_max_attempts(options.max_attempts))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(options.connect_timeout)
+                    .operation_timeout(options.operation_timeout)
+                    .build(),
+            );
+        if let Some(region) = &options.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        let shared = loader.load().await;
+        Self::from_config(&shared, options.emulator)
+    }
+
+    /// Builds clients from an existing SDK configuration (tests point it at an emulator).
+    pub fn from_config(shared: &aws_types::SdkConfig, emulator: bool) -> Self {
+        let calls = Arc::new(CallCounter::default());
+        let interceptor = calls::CountingInterceptor(calls.clone());
+        let ecs = aws_sdk_ecs::Client::from_conf(
+            aws_sdk_ecs::config::Builder::from(shared)
+                .interceptor(interceptor.clone())
+                .build(),
+        );
+        let mut discovery_config = aws_sdk_servicediscovery::config::Builder::from(shared)
+            .interceptor(interceptor.clone());
+        if emulator {
+            discovery_config = discovery_config.interceptor(StripDataHostPrefix);
+        }
+        let discovery = aws_sdk_servicediscovery::Client::from_conf(discovery_config.build());
+        let scaling = aws_sdk_applicationautoscaling::Client::from_conf(
+            aws_sdk_applicationautoscaling::config::Builder::from(shared)
+                .interceptor(interceptor.clone())
+                .build(),
+        );
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(shared)
+                .interceptor(interceptor)
+                .force_path_style(emulator)
+                .build(),
+        );
+        Self {
+            ecs,
+            discovery,
+            scaling,
+            s3,
+            calls,
+        }
+    }
+}
+
+/// Emulator-only: Cloud Map sends DiscoverInstances to `data-<endpoint>`; an emulator on
+/// 127.0.0.1 serves everything on one host, so the prefix is removed before sending.
+#[derive(Debug, Clone)]
+struct StripDataHostPrefix;
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for StripDataHostPrefix {
+    fn name(&self) -> &'static str {
+        "StripDataHostPrefix"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut<'_>,
+        _runtime_components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let request = context.request_mut();
+        let uri = request.uri().to_string();
+        if let Some(rest) = uri.split_once("://data-") {
+            request.set_uri(format!("{}://{}", rest.0, rest.1))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,203 @@
+//! Where manifests come from: a local directory or `s3://bucket/prefix`.
+//!
+//! The S3 source lists the prefix (paginated) and downloads only objects whose ETag changed
+//! since the last fetch, so an idle pass costs one ListObjectsV2 call per 1000 manifests. A
+//! failed fetch is an error for the caller, which keeps its last good set: a fetch failure
+//! never looks like "no manifests".
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::aws::AwsClients;
+use crate::manifest::load::{is_manifest_file, manifest_files};
+use crate::manifest::ManifestSet;
+use crate::settings::Settings;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceLocation {
+    Dir(PathBuf),
+    S3 { bucket: String, prefix: String },
+}
+
+impl SourceLocation {
+    pub fn parse(text: &str) -> Result<Self, SourceError> {
+        if let Some(rest) = text.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(SourceError::Invalid(format!(
+                    "{text:?}: no bucket in the S3 URL"
+                )));
+            }
+            Ok(SourceLocation::S3 {
+                bucket: bucket.to_string(),
+                prefix: prefix.to_string(),
+            })
+        } else {
+            Ok(SourceLocation::Dir(PathBuf::from(text)))
+        }
+    }
+}
+
+impl std::fmt::Display for SourceLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SourceLocation::Dir(p) => write!(f, "{}", p.display()),
+            SourceLocation::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SourceError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("reading {location}: {message}")]
+    Fetch { location: String, message: String },
+}
+
+/// A manifest source with its download cache.
+#[derive(Debug)]
+pub struct Source {
+    pub location: SourceLocation,
+    /// S3 key -> (ETag, body) of the last successful fetch.
+    cache: HashMap<String, (String, Vec<u8>)>,
+}
+
+/// What a fetch returned.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub set: ManifestSet,
+    /// Number of objects downloaded (0 on an idle pass).
+    pub downloaded: usize,
+    /// Source files (S3 keys or paths) seen.
+    pub files: usize,
+}
+
+impl Source {
+    pub fn new(location: SourceLocation) -> Self {
+        Self {
+            location,
+            cache: HashMap::new(),
+        }
+    }
+
+    /// Reads every manifest. Errors leave the cache as it was.
+    pub async fn fetch(
+        &mut self,
+        aws: Option<&AwsClients>,
+        settings: &Settings,
+    ) -> Result<Fetched, SourceError> {
+        match self.location.clone() {
+            SourceLocation::Dir(dir) => fetch_dir(&dir, settings),
+            SourceLocation::S3 { bucket, prefix } => {
+                let aws = aws
+                    .ok_or_else(|| SourceError::Invalid("an S3 source needs AWS clients".into()))?;
+                self.fetch_s3(aws, &bucket, &prefix, settings).await
+            }
+        }
+    }
+
+    async fn fetch_s3(
+        &mut self,
+        aws: &AwsClients,
+        bucket: &str,
+        prefix: &str,
+        settings: &Settings,
+    ) -> Result<Fetched, SourceError> {
+        let location = format!("s3://{bucket}/{prefix}");
+        let fail = |message: String| SourceError::Fetch {
+            location: location.clone(),
+            message,
+        };
+        let mut listed: Vec<(String, String)> = Vec::new();
+        let mut pages = aws
+            .s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| {
+                fail(crate::reconcile::ReconcileError::from_sdk("s3:ListObjectsV2", &e).to_string())
+            })?;
+            for object in page.contents() {
+                let key = object.key().unwrap_or_default().to_string();
+                if is_manifest_file(Path::new(&key)) {
+                    listed.push((key, object.e_tag().unwrap_or_default().to_string()));
+                }
+            }
+        }
+        // Download into a fresh map first: a failure half-way leaves the old cache intact.
+        let mut next = HashMap::new();
+        let mut downloaded = 0;
+        for (key, etag) in &listed {
+            match self.cache.get(key) {
+                Some((cached_etag, body)) if cached_etag == etag => {
+                    next.insert(key.clone(), (etag.clone(), body.clone()));
+                }
+                _ => {
+                    let out = aws
+                        .s3
+                        .get_object()
+                        .bucket(bucket)
+                        .key(key)
+                        .send()
+                        .await
+                        .map_err(|e| {
+                            fail(
+                                crate::reconcile::ReconcileError::from_sdk("s3:GetObject", &e)
+                                    .to_string(),
+                            )
+                        })?;
+                    let etag = out
+                        .e_tag()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| etag.clone());
+                    let body = out
+                        .body
+                        .collect()
+                        .await
+                        .map_err(|e| fail(format!("reading s3://{bucket}/{key}: {e}")))?
+                        .into_bytes()
+                        .to_vec();
+                    downloaded += 1;
+                    next.insert(key.clone(), (etag, body));
+                }
+            }
+        }
+        self.cache = next;
+        let mut set = ManifestSet::default();
+        let mut keys: Vec<&String> = self.cache.keys().collect();
+        keys.sort();
+        for key in keys {
+            let (_, body) = &self.cache[key];
+            set.add_source(&format!("s3://{bucket}/{key}"), body, Some(settings));
+        }
+        set.finish();
+        Ok(Fetched {
+            set,
+            downloaded,
+            files: listed.len(),
+        })
+    }
+}
+
+fn fetch_dir(dir: &Path, settings: &Settings) -> Result<Fetched, SourceError> {
+    let fail = |e: std::io::Error| SourceError::Fetch {
+        location: dir.display().to_string(),
+        message: e.to_string(),
+    };
+    let files = manifest_files(&[dir.to_path_buf()]).map_err(fail)?;
+    let mut set = ManifestSet::default();
+    for file in &files {
+        let bytes = std::fs::read(file).map_err(fail)?;
+        set.add_source(&file.display().to_string(), &bytes, Some(settings));
+    }
+    set.finish();
+    Ok(Fetched {
+        set,
+        downloaded: files.len(),
+        files: files.len(),
+    })
+}
