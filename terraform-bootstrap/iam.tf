@@ -350,6 +350,20 @@ data "aws_iam_policy_document" "operator" {
     }
   }
 
+  # Application Auto Scaling checks that the caller may manage the alarms of target tracking
+  # policies (it creates them itself, named TargetTracking-service/<cluster>/<service>-...).
+  statement {
+    sid       = "AutoscalingTargetTrackingAlarms"
+    actions   = ["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms"]
+    resources = ["arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:TargetTracking-service/${local.cluster_name}/*"]
+  }
+
+  statement {
+    sid       = "AutoscalingDescribeAlarms"
+    actions   = ["cloudwatch:DescribeAlarms"]
+    resources = ["arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:*"]
+  }
+
   # The first scalable target of an ECS service creates this service-linked role.
   statement {
     sid       = "AutoscalingServiceLinkedRole"

@@ -24,10 +24,12 @@ locals {
     keepTaskDefinitionRevisions   = var.keep_task_definition_revisions
     maxPrune                      = var.max_prune
     monitoring = {
-      configDir             = local.monitoring_config_dir
-      prometheusUrl         = local.internal_urls.prometheus
-      alertmanagerUrl       = local.internal_urls.alertmanager
-      grafanaUrl            = local.internal_urls.grafana
+      configDir       = local.monitoring_config_dir
+      prometheusUrl   = local.internal_urls.prometheus
+      alertmanagerUrl = local.internal_urls.alertmanager
+      # Public: it ends up in alert links that developers click. (Inside the VPC Grafana is
+      # also reachable at local.internal_urls.grafana.)
+      grafanaUrl            = "${local.public_base_url}${var.grafana_path}"
       serviceDiscoveryUrl   = "${local.internal_urls.operator}/sd/prometheus"
       defaultScrapeInterval = var.default_scrape_interval
       evaluationInterval    = var.evaluation_interval
@@ -147,6 +149,11 @@ output "ecr_repository_urls" {
   value       = { for k, r in aws_ecr_repository.this : k => r.repository_url }
 }
 
+output "alb_arn" {
+  description = "ARN of the ALB (manifests' spec.loadBalancer.loadBalancerArn, for request-count scaling)."
+  value       = aws_lb.main.arn
+}
+
 output "alb_dns_name" {
   description = "DNS name of the ALB."
   value       = aws_lb.main.dns_name
@@ -185,4 +192,9 @@ output "manifest_events_queue_url" {
 output "bastion_instance_id" {
   description = "Bastion instance id (null unless enable_bastion); connect with aws ssm start-session --target <id>."
   value       = var.enable_bastion ? aws_instance.bastion[0].id : null
+}
+
+output "manifests_sync_role_arn" {
+  description = "Role for the GitHub Actions manifests sync (null unless github_repository is set): the workflow's ECS_OPERATOR_SYNC_ROLE_ARN."
+  value       = one(aws_iam_role.github_sync[*].arn)
 }

@@ -3,6 +3,8 @@
 # All run on Fargate in the private subnets without a public IP, register in Cloud Map, use the
 # deployment circuit breaker with rollback, and have read-only root file systems: whatever a
 # container must write goes to a task volume (ephemeral) or to the EFS configuration share.
+# (Exception: with var.enable_execute_command the main containers get a writable root file
+# system, which the ECS Exec agent needs.)
 #
 # One-shot init containers (var.init_image, a busybox) prepare what the main container needs and
 # exit; the main container starts only after they succeeded:
@@ -59,12 +61,14 @@ locals {
           implementation: prometheus
   EOT
 
-  # Writes $CONTENT to $TARGET (only if $TARGET is empty or missing when ONLY_IF_MISSING=1) and
-  # hands $OWNED_DIR to $OWNER. POSIX sh, as found in busybox.
+  # Creates $MAKE_DIRS, hands $OWNED_DIR (recursively) to $OWNER, makes $SHARED_DIRS
+  # world-writable with the sticky bit (like /tmp), then writes $CONTENT to $TARGET (with
+  # ONLY_IF_MISSING=1: only when $TARGET is missing or empty). POSIX sh, as found in busybox.
   init_script = <<-EOT
     set -eu
-    if [ -n "$${OWNED_DIR:-}" ]; then mkdir -p "$OWNED_DIR" && chown -R "$OWNER" "$OWNED_DIR"; fi
-    for d in $${EXTRA_DIRS:-}; do mkdir -p "$d" && chown "$OWNER" "$d"; done
+    for d in $${MAKE_DIRS:-}; do mkdir -p "$d"; done
+    if [ -n "$${OWNED_DIR:-}" ]; then chown -R "$OWNER" "$OWNED_DIR"; fi
+    for d in $${SHARED_DIRS:-}; do chmod 1777 "$d"; done
     if [ "$${ONLY_IF_MISSING:-0}" = 1 ] && [ -s "$TARGET" ]; then exit 0; fi
     printf '%s' "$CONTENT" > "$TARGET.tmp" && mv "$TARGET.tmp" "$TARGET"
   EOT
@@ -124,7 +128,7 @@ resource "aws_ecs_task_definition" "operator" {
       name                   = "operator"
       image                  = "${aws_ecr_repository.this["ecs-operator"].repository_url}:${var.operator_image_tag == "" ? "unset" : var.operator_image_tag}"
       essential              = true
-      readonlyRootFilesystem = true
+      readonlyRootFilesystem = !var.enable_execute_command
       command                = ["run", "--settings", local.settings_path]
       environment = concat(
         [
@@ -262,7 +266,7 @@ resource "aws_ecs_task_definition" "prometheus" {
       image                  = var.prometheus_image
       essential              = true
       user                   = "65534:65534"
-      readonlyRootFilesystem = true
+      readonlyRootFilesystem = !var.enable_execute_command
       command = [
         "--config.file=${local.monitoring_config_dir}/prometheus.yml",
         "--storage.tsdb.path=/prometheus",
@@ -387,7 +391,7 @@ resource "aws_ecs_task_definition" "alertmanager" {
       image                  = var.alertmanager_image
       essential              = true
       user                   = "65534:65534"
-      readonlyRootFilesystem = true
+      readonlyRootFilesystem = !var.enable_execute_command
       command = [
         "--config.file=${local.monitoring_config_dir}/alertmanager.yml",
         "--storage.path=/alertmanager",
@@ -489,16 +493,20 @@ resource "aws_ecs_task_definition" "grafana" {
         { name = "OWNED_DIR", value = "/var/lib/grafana" },
         { name = "OWNER", value = "472:0" },
         {
-          name = "EXTRA_DIRS", value = join(" ", [
+          name = "MAKE_DIRS", value = join(" ", [
             "/var/lib/grafana/plugins", "/var/lib/grafana/logs",
             "/var/lib/grafana/provisioning/datasources", "/var/lib/grafana/provisioning/dashboards",
             "/var/lib/grafana/provisioning/plugins", "/var/lib/grafana/provisioning/alerting",
           ])
         },
+        { name = "SHARED_DIRS", value = "/grafana-tmp" },
         { name = "TARGET", value = "/var/lib/grafana/provisioning/datasources/platform.yaml" },
         { name = "CONTENT", value = local.grafana_datasources },
       ]
-      mountPoints      = [{ sourceVolume = "data", containerPath = "/var/lib/grafana" }]
+      mountPoints = [
+        { sourceVolume = "data", containerPath = "/var/lib/grafana" },
+        { sourceVolume = "tmp", containerPath = "/grafana-tmp" },
+      ]
       logConfiguration = local.platform_log.grafana
     },
     {
@@ -506,7 +514,7 @@ resource "aws_ecs_task_definition" "grafana" {
       image                  = var.grafana_image
       essential              = true
       user                   = "472"
-      readonlyRootFilesystem = true
+      readonlyRootFilesystem = !var.enable_execute_command
       environment = [
         { name = "GF_PATHS_DATA", value = "/var/lib/grafana" },
         { name = "GF_PATHS_LOGS", value = "/var/lib/grafana/logs" },

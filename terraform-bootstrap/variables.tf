@@ -141,7 +141,7 @@ variable "service_ports" {
 }
 
 variable "service_routes" {
-  description = "ALB routes to operator-managed services: one target group and listener rule each. Manifests reference the target group by name ({name}-{key}). Example: { pizza-service = { path_patterns = [\"/orders\", \"/orders/*\"], port = 8080, health_check_path = \"/healthz\", priority = 100 } }."
+  description = "ALB routes to operator-managed services: one ip target group and listener rule each. Manifests name the target group by ARN (output service_target_group_arns) in spec.loadBalancer.targetGroupArn. Example: { pizza-service = { path_patterns = [\"/orders\", \"/orders/*\"], port = 8080, health_check_path = \"/healthz\", priority = 100 } }."
   type = map(object({
     path_patterns     = list(string)
     port              = number
@@ -304,7 +304,7 @@ variable "alb_deletion_protection" {
 }
 
 variable "enable_waf" {
-  description = "Attach a WAFv2 web ACL (AWS managed common, known-bad-inputs and IP reputation rules) to the ALB, with logging."
+  description = "Attach a WAFv2 web ACL (AWS managed rules: common, known bad inputs, IP reputation, anonymous IPs) to the ALB, with logging."
   type        = bool
   default     = true
 }
@@ -432,6 +432,31 @@ variable "bastion_allowed_cidrs" {
 
 variable "bastion_key_name" {
   description = "EC2 key pair for SSH to the bastion (only useful with bastion_allowed_cidrs). Empty: none."
+  type        = string
+  default     = ""
+}
+
+# --- GitOps -----------------------------------------------------------------------------------
+
+variable "github_repository" {
+  description = "owner/name of the GitHub repository whose Actions workflow syncs manifests/ to the bucket (OIDC role). Empty: no role."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.github_repository == "" || can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", var.github_repository))
+    error_message = "github_repository must look like owner/name."
+  }
+}
+
+variable "github_branch" {
+  description = "Branch whose workflow runs may assume the manifests sync role."
+  type        = string
+  default     = "main"
+}
+
+variable "github_oidc_provider_arn" {
+  description = "ARN of an existing GitHub OIDC provider in the account (there can be only one). Empty: create it."
   type        = string
   default     = ""
 }

@@ -557,6 +557,7 @@ const TAGGABLE: &[&str] = &[
     "aws_eip",
     "aws_flow_log",
     "aws_iam_instance_profile",
+    "aws_iam_openid_connect_provider",
     "aws_iam_role",
     "aws_instance",
     "aws_internet_gateway",
