@@ -1219,3 +1219,19 @@ fn statement_has_condition_on(statement: &Block, variable: &str) -> bool {
         _ => false,
     })
 }
+
+#[test]
+fn the_readme_documents_every_variable() {
+    let cfg = Config::load();
+    let readme =
+        std::fs::read_to_string(tf_dir().join("README.md")).expect("terraform-bootstrap/README.md");
+    let missing: Vec<&str> = cfg
+        .blocks("variable")
+        .map(|v| label(v, 0))
+        .filter(|name| !readme.contains(&format!("| `{name}` |")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "variables missing from the README's table: {missing:?}"
+    );
+}
