@@ -241,7 +241,7 @@ fn business_panel(svc: &ServiceCtx, a: &Alert) -> Option<Value> {
     Some(timeseries(
         &format!("{}: {what}", a.name),
         &format!(
-            "The value alert {} compares with its threshold (the red side fires).",
+            "What alert {} compares with its threshold; it fires on the red side.",
             a.name
         ),
         "short",
@@ -256,6 +256,27 @@ pub(crate) fn dashboard(svc: &ServiceCtx) -> String {
     let name = svc.name;
     let w = svc.rate_window;
     let mut l = Layout::new();
+
+    l.row("Alerts");
+    l.place(firing_alerts(name), 12, 8);
+    l.place(
+        timeseries(
+            "Stopped tasks",
+            "Tasks ECS stopped in the rate window, by reason (operator metrics).",
+            "short",
+            &[Series {
+                expr: format!(
+                    "sum by (reason) (increase({}))",
+                    svc.operator("ecs_operator_service_stopped_tasks_total")
+                        .range(w)
+                ),
+                legend: "{{reason}}",
+            }],
+            None,
+        ),
+        12,
+        8,
+    );
 
     if spec.metrics.enabled {
         let requests = svc.job(&h.requests_metric);
@@ -418,27 +439,6 @@ pub(crate) fn dashboard(svc: &ServiceCtx) -> String {
             8,
         );
     }
-
-    l.row("Alerts");
-    l.place(firing_alerts(name), 12, 8);
-    l.place(
-        timeseries(
-            "Stopped tasks",
-            "Tasks ECS stopped in the rate window, by reason (operator metrics).",
-            "short",
-            &[Series {
-                expr: format!(
-                    "sum by (reason) (increase({}))",
-                    svc.operator("ecs_operator_service_stopped_tasks_total")
-                        .range(w)
-                ),
-                legend: "{{reason}}",
-            }],
-            None,
-        ),
-        12,
-        8,
-    );
 
     if let Some(slo) = &spec.slo {
         l.row("Service level objective");
