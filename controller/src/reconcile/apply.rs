@@ -236,6 +236,7 @@ impl Applier<'_> {
             if let Some(latest) = out.task_definition() {
                 if super::observe::normalise_task_definition(latest) == d.task_definition {
                     if let Some(arn) = latest.task_definition_arn() {
+                        self.observer.remember(arn, d.task_definition.clone());
                         return Ok(arn.to_string());
                     }
                 }

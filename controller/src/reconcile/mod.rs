@@ -170,6 +170,17 @@ impl Reconciler {
         }
     }
 
+    /// The marker of this operator's Cloud Map services.
+    pub fn discovery_description(&self) -> String {
+        discovery_description(
+            &self.settings.operator_id,
+            self.settings
+                .service_discovery_namespace_id
+                .as_deref()
+                .unwrap_or("-"),
+        )
+    }
+
     /// Renders the valid manifests of a set.
     pub fn render(&self, set: &ManifestSet) -> Vec<DesiredService> {
         set.manifests
@@ -211,12 +222,19 @@ impl Reconciler {
             .iter()
             .map(|d| (d.cluster.clone(), d.name.clone()))
             .collect();
+        let wanted_discovery: BTreeSet<String> = desired
+            .iter()
+            .filter_map(|d| d.discovery.as_ref().map(|x| x.name.clone()))
+            .collect();
         let observed = self
             .observer
             .observe(
                 &self.aws,
                 &clusters,
-                self.settings.service_discovery_namespace_id.as_deref(),
+                self.settings
+                    .service_discovery_namespace_id
+                    .as_deref()
+                    .map(|ns| (ns, self.discovery_description(), &wanted_discovery)),
                 |s| {
                     s.owner() == Some(operator_id.as_str())
                         || wanted.contains(&(s.cluster.clone(), s.name.clone()))
@@ -230,7 +248,7 @@ impl Reconciler {
             source_complete: source_complete && !set.has_unnamed_rejects(),
             allow_empty: self.options.allow_empty,
             max_prune: self.options.max_prune,
-            discovery_description: discovery_description(&self.settings.operator_id),
+            discovery_description: self.discovery_description(),
         };
         Ok((plan::plan(&desired, &observed, &options), observed))
     }
@@ -242,7 +260,7 @@ impl Reconciler {
             aws: &self.aws,
             observer: &self.observer,
             operator_id: &self.settings.operator_id,
-            discovery_description: discovery_description(&self.settings.operator_id),
+            discovery_description: self.discovery_description(),
             keep_revisions: self.settings.keep_task_definition_revisions,
         };
         let mut results = Vec::new();

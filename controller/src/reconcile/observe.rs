@@ -119,7 +119,7 @@ impl Observer {
         &self,
         aws: &AwsClients,
         clusters: &[String],
-        namespace_id: Option<&str>,
+        discovery: Option<(&str, String, &std::collections::BTreeSet<String>)>,
         managed: impl Fn(&ObservedService) -> bool,
     ) -> Result<Observed, ReconcileError> {
         let mut observed = Observed::default();
@@ -138,8 +138,8 @@ impl Observer {
                 service.task_definition = td;
             }
         }
-        if let Some(namespace) = namespace_id {
-            observed.discovery = observe_discovery(aws, namespace).await?;
+        if let Some((namespace, ours, wanted)) = discovery {
+            observed.discovery = observe_discovery(aws, namespace, &ours, wanted).await?;
         }
         let resource_ids: Vec<String> = observed
             .services
@@ -430,9 +430,14 @@ pub fn normalise_task_definition(td: &aws_sdk_ecs::types::TaskDefinition) -> Tas
     }
 }
 
+/// Lists the namespace's services. Ours are recognised by their description; a same-named
+/// service with another description is confirmed to be in our namespace with one GetService
+/// (only on such collisions) before it is reported, since some emulators ignore the filter.
 async fn observe_discovery(
     aws: &AwsClients,
     namespace_id: &str,
+    ours: &str,
+    wanted: &std::collections::BTreeSet<String>,
 ) -> Result<BTreeMap<String, ObservedDiscovery>, ReconcileError> {
     use aws_sdk_servicediscovery::types::{FilterCondition, ServiceFilter, ServiceFilterName};
     let filter = ServiceFilter::builder()
@@ -452,6 +457,22 @@ async fn observe_discovery(
         let page = page.map_err(aws_err("servicediscovery:ListServices"))?;
         for s in page.services() {
             let name = s.name().unwrap_or_default().to_string();
+            let description = s.description().unwrap_or_default();
+            if description != ours {
+                if !wanted.contains(&name) || found.contains_key(&name) {
+                    continue;
+                }
+                let detail = aws
+                    .discovery
+                    .get_service()
+                    .id(s.id().unwrap_or_default())
+                    .send()
+                    .await
+                    .map_err(aws_err("servicediscovery:GetService"))?;
+                if detail.service().and_then(|d| d.namespace_id()) != Some(namespace_id) {
+                    continue;
+                }
+            }
             found.insert(
                 name.clone(),
                 ObservedDiscovery {

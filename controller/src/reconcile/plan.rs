@@ -128,9 +128,9 @@ pub struct PlanOptions<'a> {
 }
 
 /// Marker written into Cloud Map service descriptions: ListServices returns descriptions, so
-/// ownership is known without a tag lookup per service.
-pub fn discovery_description(operator_id: &str) -> String {
-    format!("managed by ecs-operator ({operator_id})")
+/// ownership (and the namespace) is known without a lookup per service.
+pub fn discovery_description(operator_id: &str, namespace_id: &str) -> String {
+    format!("managed by ecs-operator ({operator_id}) in {namespace_id}")
 }
 
 pub fn plan(desired: &[DesiredService], observed: &Observed, options: &PlanOptions<'_>) -> Plan {

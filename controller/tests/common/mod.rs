@@ -1,0 +1,174 @@
+//! Shared test fixtures: a moto_server started by the test command (`scripts/test` exports
+//! `MOTO_ENDPOINT`), an isolated "world" per test (its own VPC, subnet, security group, ECS
+//! cluster, Cloud Map namespace and operator id), and the `aws` CLI as an independent client.
+//!
+//! moto 5.2 ignores the namespace filter of Cloud Map's ListServices (real AWS honours it), so
+//! service names must be unique across the tests of one run: every test uses its own names.
+#![allow(dead_code)]
+
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use ecs_operator::aws::AwsClients;
+use ecs_operator::manifest::ManifestSet;
+use ecs_operator::reconcile::{ReconcileOptions, Reconciler};
+use ecs_operator::settings::{NetworkSettings, Settings};
+
+pub fn moto_endpoint() -> String {
+    std::env::var("MOTO_ENDPOINT").expect(
+        "MOTO_ENDPOINT is not set: run the tests through scripts/test, which starts moto_server on 127.0.0.1",
+    )
+}
+
+/// Runs the aws CLI against moto and parses its JSON output.
+pub fn aws_cli(args: &[&str]) -> serde_json::Value {
+    let out = Command::new("aws")
+        .args(args)
+        .args(["--output", "json"])
+        .env("AWS_ENDPOINT_URL", moto_endpoint())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .output()
+        .expect("the aws CLI runs (scripts/install-test-deps installs it)");
+    assert!(
+        out.status.success(),
+        "aws {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.trim().is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap()
+    }
+}
+
+pub async fn clients() -> AwsClients {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto_endpoint())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_ecs::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
+        .load()
+        .await;
+    AwsClients::from_config(&config, true)
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// An isolated slice of the emulated account.
+pub struct World {
+    pub settings: Settings,
+    pub vpc: String,
+}
+
+impl World {
+    pub fn new(test: &str) -> World {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let id = format!(
+            "{}-{}-{n}",
+            test.chars().take(20).collect::<String>(),
+            std::process::id()
+        );
+        let second = 16 + (std::process::id() as usize * 7 + n) % 200;
+        let vpc = aws_cli(&[
+            "ec2",
+            "create-vpc",
+            "--cidr-block",
+            &format!("10.{second}.0.0/16"),
+        ])["Vpc"]["VpcId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let subnet = aws_cli(&[
+            "ec2",
+            "create-subnet",
+            "--vpc-id",
+            &vpc,
+            "--cidr-block",
+            &format!("10.{second}.1.0/24"),
+        ])["Subnet"]["SubnetId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let sg = aws_cli(&[
+            "ec2",
+            "create-security-group",
+            "--group-name",
+            &id,
+            "--description",
+            "test",
+            "--vpc-id",
+            &vpc,
+        ])["GroupId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        aws_cli(&["ecs", "create-cluster", "--cluster-name", &id]);
+        let op = aws_cli(&[
+            "servicediscovery",
+            "create-private-dns-namespace",
+            "--name",
+            &format!("{id}.internal"),
+            "--vpc",
+            &vpc,
+        ])["OperationId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let namespace = aws_cli(&["servicediscovery", "get-operation", "--operation-id", &op])
+            ["Operation"]["Targets"]["NAMESPACE"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let mut settings = Settings::local_defaults();
+        settings.operator_id = format!("op-{id}");
+        settings.cluster = id.clone();
+        settings.network = NetworkSettings {
+            subnets: vec![subnet],
+            security_groups: vec![sg],
+            assign_public_ip: false,
+        };
+        settings.service_discovery_namespace_id = Some(namespace);
+        World { settings, vpc }
+    }
+
+    pub async fn reconciler(&self) -> Reconciler {
+        Reconciler::new(
+            clients().await,
+            self.settings.clone(),
+            ReconcileOptions::default(),
+        )
+    }
+}
+
+/// A manifest set from in-memory YAML documents.
+pub fn manifests(docs: &[(&str, &str)], settings: &Settings) -> ManifestSet {
+    let mut set = ManifestSet::default();
+    for (name, text) in docs {
+        set.add_source(name, text.as_bytes(), Some(settings));
+    }
+    set.finish();
+    let problems: Vec<String> = set.diagnostics().map(|d| d.to_string()).collect();
+    if !problems.is_empty() {
+        eprintln!("manifest problems (expected by some tests): {problems:?}");
+    }
+    set
+}
+
+/// A small valid manifest.
+pub fn manifest(name: &str, image: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: ecs-operator.io/v1alpha1\nkind: MonitoredService\nmetadata:\n  name: {name}\nspec:\n  container:\n    image: {image}\n  notify:\n    team: test\n{extra}"
+    )
+}
+
+pub fn example(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../manifests/examples")
+        .join(name);
+    std::fs::read_to_string(path).unwrap()
+}

@@ -1,0 +1,540 @@
+//! Reconciliation against moto_server: resources are created with the expected fields, a second
+//! pass makes zero writes, drift is corrected, foreign resources are never touched, and pruning
+//! only ever happens when it is safe.
+
+mod common;
+
+use common::*;
+use ecs_operator::aws::CallCounter;
+use ecs_operator::manifest::ManifestSet;
+use ecs_operator::reconcile::plan::Outcome;
+use ecs_operator::reconcile::Reconciler;
+
+/// One full pass; returns (reads, writes) it made.
+async fn pass(r: &Reconciler, set: &ManifestSet, complete: bool) -> (u64, u64) {
+    let before = r.aws.calls.snapshot();
+    let (plan, _) = r.plan(set, complete).await.unwrap();
+    let results = r.apply(&plan).await;
+    for res in &results {
+        assert!(res.error.is_none(), "{}: {:?}", res.name, res.error);
+    }
+    let totals = CallCounter::totals(&CallCounter::since(&before, &r.aws.calls.snapshot()), None);
+    (totals.reads, totals.writes)
+}
+
+fn describe(world: &World, name: &str) -> serde_json::Value {
+    let out = aws_cli(&[
+        "ecs",
+        "describe-services",
+        "--cluster",
+        &world.settings.cluster,
+        "--services",
+        name,
+        "--include",
+        "TAGS",
+    ]);
+    out["services"][0].clone()
+}
+
+#[tokio::test]
+async fn applying_the_examples_creates_every_resource_and_a_second_pass_writes_nothing() {
+    let world = World::new("examples");
+    let r = world.reconciler().await;
+    let set = manifests(
+        &[
+            ("pizza.yaml", &example("pizza-service.yaml")),
+            ("minimal.yaml", &example("minimal.yaml")),
+        ],
+        &world.settings,
+    );
+    let (_, writes) = pass(&r, &set, true).await;
+    // 2 Cloud Map services, 2 ECS services, 1 scalable target, 1 policy, and the task
+    // definitions unless identical ones already exist (families are account-wide).
+    assert!(writes >= 6, "first apply wrote {writes}");
+
+    // Read back through an independent client: the aws CLI.
+    let pizza = describe(&world, "pizza-service");
+    assert_eq!(pizza["status"], "ACTIVE");
+    assert_eq!(pizza["desiredCount"], 2);
+    let tags: Vec<(String, String)> = pizza["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["key"].as_str().unwrap().to_string(),
+                t["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        tags.contains(&(
+            "ecs-operator.io/owner".into(),
+            world.settings.operator_id.clone()
+        )),
+        "{tags:?}"
+    );
+    assert!(tags.contains(&("ecs-operator.io/manifest".into(), "pizza-service".into())));
+    assert!(tags.iter().any(|(k, _)| k == "ecs-operator.io/spec-hash"));
+    assert_eq!(
+        pizza["networkConfiguration"]["awsvpcConfiguration"]["subnets"][0],
+        world.settings.network.subnets[0].as_str()
+    );
+    assert_eq!(pizza["serviceRegistries"].as_array().unwrap().len(), 1);
+
+    let td_arn = pizza["taskDefinition"].as_str().unwrap();
+    let td = aws_cli(&[
+        "ecs",
+        "describe-task-definition",
+        "--task-definition",
+        td_arn,
+    ])["taskDefinition"]
+        .clone();
+    assert_eq!(td["cpu"], "512");
+    assert_eq!(td["memory"], "1024");
+    assert_eq!(td["networkMode"], "awsvpc");
+    assert_eq!(td["requiresCompatibilities"][0], "FARGATE");
+    let container = &td["containerDefinitions"][0];
+    assert_eq!(
+        container["image"],
+        "123456789012.dkr.ecr.eu-central-1.amazonaws.com/pizza-service:1.0.0"
+    );
+    assert_eq!(container["portMappings"][0]["containerPort"], 8080);
+    assert_eq!(container["logConfiguration"]["logDriver"], "awslogs");
+    assert_eq!(container["environment"][0]["name"], "RUST_LOG");
+
+    let targets = aws_cli(&[
+        "application-autoscaling",
+        "describe-scalable-targets",
+        "--service-namespace",
+        "ecs",
+        "--resource-ids",
+        &format!("service/{}/pizza-service", world.settings.cluster),
+    ]);
+    assert_eq!(targets["ScalableTargets"][0]["MinCapacity"], 2);
+    assert_eq!(targets["ScalableTargets"][0]["MaxCapacity"], 6);
+    let policies = aws_cli(&[
+        "application-autoscaling",
+        "describe-scaling-policies",
+        "--service-namespace",
+        "ecs",
+        "--resource-id",
+        &format!("service/{}/pizza-service", world.settings.cluster),
+    ]);
+    let policy = &policies["ScalingPolicies"][0];
+    assert_eq!(policy["PolicyName"], "pizza-service-cpu");
+    assert_eq!(
+        policy["TargetTrackingScalingPolicyConfiguration"]["TargetValue"],
+        60.0
+    );
+
+    let namespace = world
+        .settings
+        .service_discovery_namespace_id
+        .clone()
+        .unwrap();
+    let discovery = aws_cli(&[
+        "servicediscovery",
+        "list-services",
+        "--filters",
+        &format!("Name=NAMESPACE_ID,Values={namespace},Condition=EQ"),
+    ]);
+    // (moto lists every namespace's services here; real AWS filters.)
+    let ours: Vec<&str> = discovery["Services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["Description"].as_str() == Some(&r.discovery_description()))
+        .map(|s| s["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(ours.len(), 2, "{discovery}");
+    assert!(
+        ours.contains(&"hello") && ours.contains(&"pizza-service"),
+        "{ours:?}"
+    );
+
+    let before = r.aws.calls.snapshot();
+    let (_, writes) = pass(&r, &set, true).await;
+    assert_eq!(writes, 0, "an unchanged world must cost zero writes");
+    // The idle pass: one call of each listing, whatever the number of services (task
+    // definitions come from the cache). GetService only confirms Cloud Map name collisions,
+    // which moto produces because it ignores the namespace filter.
+    let calls = CallCounter::since(&before, &r.aws.calls.snapshot());
+    let count = |service: &str, operation: &str| -> u64 {
+        calls
+            .iter()
+            .filter(|((s, o, _), _)| s == service && o == operation)
+            .map(|(_, n)| n)
+            .sum()
+    };
+    assert_eq!(count("ECS", "ListServices"), 1, "{calls:?}");
+    assert_eq!(count("ECS", "DescribeServices"), 1, "{calls:?}");
+    assert_eq!(count("ECS", "DescribeTaskDefinition"), 0, "{calls:?}");
+    assert_eq!(count("ServiceDiscovery", "ListServices"), 1, "{calls:?}");
+    assert_eq!(
+        count("Application Auto Scaling", "DescribeScalableTargets"),
+        1,
+        "{calls:?}"
+    );
+    assert_eq!(
+        count("Application Auto Scaling", "DescribeScalingPolicies"),
+        1,
+        "{calls:?}"
+    );
+    let (plan, _) = r.plan(&set, true).await.unwrap();
+    assert!(!plan.has_changes(), "{:?}", plan.services);
+}
+
+#[tokio::test]
+async fn drift_behind_the_operators_back_is_detected_and_corrected() {
+    let world = World::new("drift");
+    let r = world.reconciler().await;
+    let text = manifest(
+        "drifty",
+        "nginx:1.27",
+        "  scaling:\n    minTasks: 2\n    maxTasks: 5\n    targetCpuPercent: 50\n",
+    );
+    let set = manifests(&[("d.yaml", &text)], &world.settings);
+    pass(&r, &set, true).await;
+    let cluster = world.settings.cluster.clone();
+
+    // Someone deploys another image by hand and scales far beyond the range.
+    let family = aws_cli(&[
+        "ecs",
+        "describe-task-definition",
+        "--task-definition",
+        "drifty",
+    ])["taskDefinition"]
+        .clone();
+    let mut containers = family["containerDefinitions"].clone();
+    containers[0]["image"] = "nginx:hacked".into();
+    let registered = aws_cli(&[
+        "ecs",
+        "register-task-definition",
+        "--family",
+        "drifty",
+        "--cpu",
+        "256",
+        "--memory",
+        "512",
+        "--network-mode",
+        "awsvpc",
+        "--requires-compatibilities",
+        "FARGATE",
+        "--execution-role-arn",
+        family["executionRoleArn"].as_str().unwrap(),
+        "--container-definitions",
+        &containers.to_string(),
+    ]);
+    let hacked = registered["taskDefinition"]["taskDefinitionArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    aws_cli(&[
+        "ecs",
+        "update-service",
+        "--cluster",
+        &cluster,
+        "--service",
+        "drifty",
+        "--task-definition",
+        &hacked,
+        "--desired-count",
+        "9",
+    ]);
+    // ...and deletes the scaling policy.
+    aws_cli(&[
+        "application-autoscaling",
+        "delete-scaling-policy",
+        "--service-namespace",
+        "ecs",
+        "--policy-name",
+        "drifty-cpu",
+        "--resource-id",
+        &format!("service/{cluster}/drifty"),
+        "--scalable-dimension",
+        "ecs:service:DesiredCount",
+    ]);
+
+    let (plan, _) = r.plan(&set, true).await.unwrap();
+    let sp = plan.services.iter().find(|s| s.name == "drifty").unwrap();
+    assert_eq!(sp.outcome, Outcome::Update);
+    let fields: Vec<&str> = sp.changes.iter().map(|c| c.field.as_str()).collect();
+    assert!(
+        fields.contains(&"taskDefinition.container.image"),
+        "{fields:?}"
+    );
+    assert!(fields.contains(&"service.desiredCount"), "{fields:?}");
+    assert!(
+        fields.contains(&"scaling.policies.drifty-cpu"),
+        "{fields:?}"
+    );
+    let image = sp
+        .changes
+        .iter()
+        .find(|c| c.field == "taskDefinition.container.image")
+        .unwrap();
+    assert_eq!(
+        (image.from.as_str(), image.to.as_str()),
+        ("\"nginx:hacked\"", "\"nginx:1.27\"")
+    );
+
+    pass(&r, &set, true).await;
+    let service = describe(&world, "drifty");
+    assert_eq!(
+        service["desiredCount"], 5,
+        "clamped to the top of the autoscaling range"
+    );
+    let td = aws_cli(&[
+        "ecs",
+        "describe-task-definition",
+        "--task-definition",
+        service["taskDefinition"].as_str().unwrap(),
+    ]);
+    assert_eq!(
+        td["taskDefinition"]["containerDefinitions"][0]["image"],
+        "nginx:1.27"
+    );
+    let (_, writes) = pass(&r, &set, true).await;
+    assert_eq!(writes, 0);
+
+    // Inside the range, the desired count belongs to the autoscaler.
+    aws_cli(&[
+        "ecs",
+        "update-service",
+        "--cluster",
+        &cluster,
+        "--service",
+        "drifty",
+        "--desired-count",
+        "4",
+    ]);
+    let (_, writes) = pass(&r, &set, true).await;
+    assert_eq!(writes, 0, "no fight with the autoscaler");
+    assert_eq!(describe(&world, "drifty")["desiredCount"], 4);
+}
+
+#[tokio::test]
+async fn a_foreign_service_with_the_same_name_is_a_conflict_and_untouched() {
+    let world = World::new("foreign");
+    let r = world.reconciler().await;
+    let td = aws_cli(&[
+        "ecs",
+        "register-task-definition",
+        "--family",
+        "handmade",
+        "--cpu",
+        "256",
+        "--memory",
+        "512",
+        "--network-mode",
+        "awsvpc",
+        "--requires-compatibilities",
+        "FARGATE",
+        "--container-definitions",
+        r#"[{"name":"x","image":"busybox","essential":true}]"#,
+    ])["taskDefinition"]["taskDefinitionArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let network = format!(
+        "awsvpcConfiguration={{subnets=[{}],securityGroups=[{}]}}",
+        world.settings.network.subnets[0], world.settings.network.security_groups[0]
+    );
+    aws_cli(&[
+        "ecs",
+        "create-service",
+        "--cluster",
+        &world.settings.cluster,
+        "--service-name",
+        "handmade",
+        "--task-definition",
+        &td,
+        "--desired-count",
+        "1",
+        "--network-configuration",
+        &network,
+    ]);
+    let before = describe(&world, "handmade");
+
+    let set = manifests(
+        &[("h.yaml", &manifest("handmade", "nginx:1.27", ""))],
+        &world.settings,
+    );
+    let (plan, _) = r.plan(&set, true).await.unwrap();
+    let sp = plan.services.iter().find(|s| s.name == "handmade").unwrap();
+    assert!(
+        matches!(&sp.outcome, Outcome::Conflict(why) if why.contains("not managed by this operator")),
+        "{:?}",
+        sp.outcome
+    );
+    let before_calls = r.aws.calls.snapshot();
+    r.apply(&plan).await;
+    let writes = CallCounter::totals(
+        &CallCounter::since(&before_calls, &r.aws.calls.snapshot()),
+        Some(&["ECS"]),
+    )
+    .writes;
+    assert_eq!(writes, 0);
+    let after = describe(&world, "handmade");
+    assert_eq!(before["taskDefinition"], after["taskDefinition"]);
+    assert_eq!(before["desiredCount"], after["desiredCount"]);
+
+    // An explicit adopt annotation takes it over.
+    let adopted = manifest("handmade", "nginx:1.27", "").replace(
+        "  name: handmade\n",
+        "  name: handmade\n  annotations:\n    ecs-operator.io/adopt: \"true\"\n",
+    );
+    let set = manifests(&[("h.yaml", &adopted)], &world.settings);
+    pass(&r, &set, true).await;
+    let tags = describe(&world, "handmade")["tags"].to_string();
+    assert!(tags.contains(&world.settings.operator_id), "{tags}");
+}
+
+#[tokio::test]
+async fn pruning_follows_the_manifest_and_never_happens_on_a_failed_or_empty_source() {
+    let world = World::new("prune");
+    let r = world.reconciler().await;
+    let keep = manifest("keeper", "nginx:1.27", "");
+    let go = manifest("goner", "nginx:1.27", "  lifecycle:\n    prune: true\n");
+    let stay = manifest("stayer", "nginx:1.27", "  lifecycle:\n    prune: false\n");
+    let all = manifests(
+        &[("k.yaml", &keep), ("g.yaml", &go), ("s.yaml", &stay)],
+        &world.settings,
+    );
+    pass(&r, &all, true).await;
+
+    // The source failed: even with an empty set nothing is deleted.
+    let empty = ManifestSet::default();
+    let (plan, _) = r.plan(&empty, false).await.unwrap();
+    assert!(!plan.has_changes(), "{:?}", plan.services);
+    assert!(plan.notes.iter().any(|n| n.contains("nothing is pruned")));
+
+    // The source is empty while services are owned: nothing is deleted without --allow-empty.
+    let (plan, _) = r.plan(&empty, true).await.unwrap();
+    assert!(!plan.has_changes());
+
+    // A document in the source that cannot be attributed to a service blocks pruning too.
+    let mut broken = manifests(&[("k.yaml", &keep)], &world.settings);
+    broken.add_source("garbage.yaml", b"::: not yaml [", Some(&world.settings));
+    let (plan, _) = r.plan(&broken, true).await.unwrap();
+    assert!(!plan.has_changes());
+
+    // A broken manifest that still names its service protects that service.
+    let goner_broken = go.replace("image: nginx:1.27", "image: nginx:1.27\n    cpu: 300");
+    let protected = manifests(
+        &[
+            ("k.yaml", &keep),
+            ("g.yaml", &goner_broken),
+            ("s.yaml", &stay),
+        ],
+        &world.settings,
+    );
+    assert_eq!(protected.rejected.len(), 1);
+    let (plan, _) = r.plan(&protected, true).await.unwrap();
+    assert!(!plan.has_changes(), "{:?}", plan.services);
+
+    // Removing the manifests: prune on -> deleted; prune off -> kept.
+    let only_keeper = manifests(&[("k.yaml", &keep)], &world.settings);
+    let (plan, _) = r.plan(&only_keeper, true).await.unwrap();
+    let goner = plan.services.iter().find(|s| s.name == "goner").unwrap();
+    assert_eq!(goner.outcome, Outcome::Delete);
+    let stayer = plan.services.iter().find(|s| s.name == "stayer").unwrap();
+    assert!(matches!(&stayer.outcome, Outcome::Kept(why) if why.contains("prune was false")));
+    pass(&r, &only_keeper, true).await;
+    let goner = describe(&world, "goner");
+    assert_ne!(goner["status"], "ACTIVE", "{goner}");
+    assert_eq!(describe(&world, "stayer")["status"], "ACTIVE");
+    assert_eq!(describe(&world, "keeper")["status"], "ACTIVE");
+}
+
+#[tokio::test]
+async fn deletions_per_pass_are_capped() {
+    let world = World::new("cap");
+    let mut r = world.reconciler().await;
+    r.options.max_prune = 2;
+    let docs: Vec<(String, String)> = (0..5)
+        .map(|i| {
+            (
+                format!("s{i}.yaml"),
+                manifest(
+                    &format!("svc{i}"),
+                    "nginx:1.27",
+                    "  lifecycle:\n    prune: true\n",
+                ),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = docs.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let set = manifests(&refs, &world.settings);
+    pass(&r, &set, true).await;
+    let one = manifests(&refs[..1], &world.settings);
+    let (plan, _) = r.plan(&one, true).await.unwrap();
+    let deletes = plan
+        .services
+        .iter()
+        .filter(|s| s.outcome == Outcome::Delete)
+        .count();
+    let deferred = plan
+        .services
+        .iter()
+        .filter(|s| matches!(&s.outcome, Outcome::Kept(w) if w.contains("deferred")))
+        .count();
+    assert_eq!((deletes, deferred), (2, 2));
+}
+
+#[tokio::test]
+async fn one_invalid_manifest_does_not_stop_the_valid_ones() {
+    let world = World::new("invalid");
+    let r = world.reconciler().await;
+    let good = manifest("good", "nginx:1.27", "");
+    let bad = manifest(
+        "bad",
+        "nginx:1.27",
+        "  scaling:\n    minTasks: 4\n    maxTasks: 2\n",
+    );
+    let set = manifests(&[("good.yaml", &good), ("bad.yaml", &bad)], &world.settings);
+    assert_eq!(set.rejected.len(), 1);
+    assert_eq!(set.rejected[0].name.as_deref(), Some("bad"));
+    pass(&r, &set, true).await;
+    assert_eq!(describe(&world, "good")["status"], "ACTIVE");
+    let listed = aws_cli(&["ecs", "list-services", "--cluster", &world.settings.cluster]);
+    assert_eq!(listed["serviceArns"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_changed_manifest_registers_one_new_revision_and_updates_the_service() {
+    let world = World::new("change");
+    let r = world.reconciler().await;
+    let v1 = manifests(
+        &[("a.yaml", &manifest("app", "nginx:1.26", ""))],
+        &world.settings,
+    );
+    pass(&r, &v1, true).await;
+    let first = describe(&world, "app")["taskDefinition"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let v2 = manifests(
+        &[("a.yaml", &manifest("app", "nginx:1.27", ""))],
+        &world.settings,
+    );
+    let (_, writes) = pass(&r, &v2, true).await;
+    assert_eq!(
+        writes, 3,
+        "RegisterTaskDefinition + UpdateService + TagResource (the new spec hash)"
+    );
+    let second = describe(&world, "app")["taskDefinition"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(first, second);
+    let revision = |arn: &str| arn.rsplit(':').next().unwrap().parse::<u32>().unwrap();
+    assert_eq!(
+        revision(&second),
+        revision(&first) + 1,
+        "{first} -> {second}"
+    );
+    let (_, writes) = pass(&r, &v2, true).await;
+    assert_eq!(writes, 0);
+}
