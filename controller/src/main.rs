@@ -320,9 +320,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output,
             write,
         } => {
-            let settings =
-                load_settings(settings.as_ref())?.unwrap_or_else(Settings::local_defaults);
-            let set = manifest::load_paths(&paths, Some(&settings))?;
+            // Platform checks only against a real settings file; without one, render with
+            // placeholder platform values.
+            let given = load_settings(settings.as_ref())?;
+            let set = manifest::load_paths(&paths, given.as_ref())?;
+            let settings = given.unwrap_or_else(Settings::local_defaults);
             print_diagnostics(&set);
             if !set.rejected.is_empty() {
                 return Ok(ExitCode::from(1));
@@ -332,9 +334,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .iter()
                 .map(|m| render_service(&m.manifest, &settings))
                 .collect();
-            let _ = write; // monitoring files: wired in with the monitoring renderer
+            let manifests: Vec<_> = set.manifests.iter().map(|m| &m.manifest).collect();
+            let monitoring = ecs_operator::monitoring::render(&manifests, &settings);
+            if let Some(dir) = write {
+                for (relative, content) in &monitoring.files {
+                    let path = dir.join(relative);
+                    if let Some(parent) = path.parent() {
+                        std::fs::create_dir_all(parent)?;
+                    }
+                    std::fs::write(&path, content)?;
+                }
+                eprintln!(
+                    "wrote {} file(s) under {}",
+                    monitoring.files.len(),
+                    dir.display()
+                );
+            }
             let document = serde_json::json!({
                 "services": services,
+                "monitoring": monitoring.files,
             });
             match output {
                 OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&document)?),

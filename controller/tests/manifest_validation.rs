@@ -536,7 +536,7 @@ fn an_alias_bomb_is_rejected_quickly() {
         let prev = format!("*a{}", i - 1);
         text.push_str(&format!(
             "a{i}: &a{i} [{}]\n",
-            vec![prev.as_str(); 10].join(", ")
+            [prev.as_str(); 10].join(", ")
         ));
     }
     let set = load(&text);

@@ -711,7 +711,7 @@ pub struct SnsReceiver {
 }
 
 /// How the operator treats the service over time.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Lifecycle {
     /// Leave the service exactly as it is (no reconcile) until unset.
@@ -724,14 +724,4 @@ pub struct Lifecycle {
     /// Services that must exist before this one is created.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
-}
-
-impl Default for Lifecycle {
-    fn default() -> Self {
-        Self {
-            suspend: false,
-            prune: false,
-            depends_on: Vec::new(),
-        }
-    }
 }

@@ -432,7 +432,7 @@ fn check_placement(c: &mut Checker, p: &Placement, settings: Option<&Settings>) 
         || "at most 5 security groups (ECS limit)".into(),
     );
     c.check(
-        !(p.network.is_some() && !p.subnets.is_empty()),
+        p.network.is_none() || p.subnets.is_empty(),
         "spec.placement.subnets",
         || "give either network or subnets, not both".into(),
     );

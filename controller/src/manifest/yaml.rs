@@ -261,10 +261,15 @@ impl Indexer {
                     let k = scalar.unwrap_or("?").to_string();
                     let full = join_path(path, &k);
                     if let Some(doc) = self.current.as_mut() {
-                        if doc.positions.contains_key(&full) {
-                            doc.duplicates.entry(full).or_insert(position);
-                        } else {
-                            doc.positions.insert(full, position);
+                        match doc.positions.entry(full) {
+                            std::collections::hash_map::Entry::Occupied(first) => {
+                                doc.duplicates
+                                    .entry(first.key().clone())
+                                    .or_insert(position);
+                            }
+                            std::collections::hash_map::Entry::Vacant(slot) => {
+                                slot.insert(position);
+                            }
                         }
                     }
                     *key = Some(k);
