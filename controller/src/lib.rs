@@ -7,6 +7,7 @@
 //! ```
 
 pub mod aws;
+pub mod controller;
 pub mod diagnostics;
 pub mod duration;
 pub mod manifest;

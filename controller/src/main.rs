@@ -93,6 +93,50 @@ enum Command {
     Plan(ReconcileArgs),
     /// Make AWS match the manifests once, and print what was done.
     Apply(ReconcileArgs),
+    /// Run the controller: reconcile continuously, serve health, metrics, discovery and status.
+    Run(RunArgs),
+    /// Exit 0 when the local controller answers /healthz (for container health checks).
+    Healthcheck {
+        #[arg(long, env = "ECS_OPERATOR_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    #[command(flatten)]
+    reconcile: ReconcileArgs,
+    /// Address of the HTTP endpoint.
+    #[arg(long, env = "ECS_OPERATOR_LISTEN", default_value = "0.0.0.0:8080")]
+    listen: std::net::SocketAddr,
+    /// Full resync interval (jittered by +-10%).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    interval: std::time::Duration,
+    /// How often the source is checked for changed manifests.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    poll_interval: std::time::Duration,
+    /// How often service discovery targets are refreshed from Cloud Map.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    sd_refresh: std::time::Duration,
+    /// Leader lease time to live.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    lease_ttl: std::time::Duration,
+    /// Act without electing a leader (a single replica).
+    #[arg(long)]
+    no_leader_election: bool,
+    /// Identity in the leader lease (default: hostname and process id).
+    #[arg(long, env = "ECS_OPERATOR_HOLDER")]
+    holder: Option<String>,
+    /// Require `Authorization: Bearer <token>` on /status.
+    #[arg(long, env = "ECS_OPERATOR_STATUS_TOKEN")]
+    status_token: Option<String>,
+    /// Stop after this many reconcile passes.
+    #[arg(long)]
+    max_passes: Option<u64>,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    ecs_operator::duration::PromDuration::parse(text).map(|d| d.std())
 }
 
 fn main() -> ExitCode {
@@ -220,6 +264,59 @@ fn print_plan(plan: &Plan) {
 }
 
 #[tokio::main]
+async fn run_controller(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load(&args.reconcile.settings)?;
+    let source = SourceLocation::parse(
+        args.reconcile
+            .source
+            .as_deref()
+            .unwrap_or(&settings.manifest_source),
+    )?;
+    let aws = AwsClients::from_env(ClientOptions {
+        region: settings.region.clone(),
+        emulator: args.reconcile.emulator,
+        ..ClientOptions::default()
+    })
+    .await;
+    let holder = args.holder.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        format!("{}-{}", host.trim(), std::process::id())
+    });
+    let config = ecs_operator::controller::RunConfig {
+        reconcile: ReconcileOptions {
+            allow_empty: args.reconcile.allow_empty,
+            max_prune: args.reconcile.max_prune.unwrap_or(settings.max_prune),
+            concurrency: args.reconcile.concurrency,
+        },
+        settings,
+        source,
+        listen: args.listen,
+        interval: args.interval,
+        poll_interval: args.poll_interval,
+        sd_refresh: args.sd_refresh,
+        lease_ttl: args.lease_ttl,
+        holder,
+        leader_election: !args.no_leader_election,
+        status_token: args.status_token,
+        max_passes: args.max_passes,
+    };
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let signal_cancel = cancel.clone();
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("a SIGTERM handler can be installed");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        tracing::info!("stop requested");
+        signal_cancel.cancel();
+    });
+    ecs_operator::controller::run(config, aws, cancel).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[tokio::main]
 async fn plan_or_apply(args: ReconcileArgs, apply: bool) -> anyhow::Result<ExitCode> {
     let (reconciler, mut source) = reconciler(&args).await?;
     let fetched = source
@@ -284,6 +381,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Plan(args) => plan_or_apply(args, false),
         Command::Apply(args) => plan_or_apply(args, true),
+        Command::Run(args) => run_controller(args),
+        Command::Healthcheck { listen } => {
+            let port = listen.rsplit(':').next().unwrap_or("8080");
+            let url = format!("http://127.0.0.1:{port}/healthz");
+            let ok = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(async {
+                    reqwest::Client::new()
+                        .get(&url)
+                        .timeout(std::time::Duration::from_secs(3))
+                        .send()
+                        .await
+                        .is_ok_and(|r| r.status().is_success())
+                });
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
         Command::Validate { paths, settings } => {
             let settings = load_settings(settings.as_ref())?;
             let set = manifest::load_paths(&paths, settings.as_ref())?;

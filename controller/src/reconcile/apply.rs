@@ -34,7 +34,12 @@ pub struct Applier<'a> {
     pub operator_id: &'a str,
     pub discovery_description: String,
     pub keep_revisions: u32,
+    /// Checked before every write: false once this replica may no longer act.
+    pub fence: Option<Fence>,
 }
+
+/// A check that this replica may still write (the leader lease).
+pub type Fence = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
 
 fn err<E: std::fmt::Debug>(context: &'static str) -> impl Fn(E) -> ReconcileError {
     move |e| ReconcileError::from_sdk(context, &e)
@@ -57,6 +62,15 @@ impl Applier<'_> {
             ..Applied::default()
         };
         for step in &sp.steps {
+            if let Some(fence) = &self.fence {
+                if !fence() {
+                    return Err(ReconcileError::Aws {
+                        context: "leader lease".into(),
+                        message: "leadership lost: no further writes".into(),
+                        class: super::ErrorClass::Waiting,
+                    });
+                }
+            }
             self.apply_step(sp, step, &mut applied).await?;
             applied.steps_done += 1;
         }

@@ -158,6 +158,8 @@ pub struct Reconciler {
     pub settings: Settings,
     pub observer: Observer,
     pub options: ReconcileOptions,
+    /// When set, every write first checks it (leader election).
+    pub fence: Option<apply::Fence>,
 }
 
 impl Reconciler {
@@ -167,6 +169,7 @@ impl Reconciler {
             settings,
             observer: Observer::default(),
             options,
+            fence: None,
         }
     }
 
@@ -262,6 +265,7 @@ impl Reconciler {
             operator_id: &self.settings.operator_id,
             discovery_description: self.discovery_description(),
             keep_revisions: self.settings.keep_task_definition_revisions,
+            fence: self.fence.clone(),
         };
         let mut results = Vec::new();
         let max_wave = plan.services.iter().map(|s| s.wave).max().unwrap_or(0);

@@ -1,0 +1,190 @@
+//! Leader election through one S3 object written with conditional requests.
+//!
+//! Acquire: create with `If-None-Match: *`, or take over an expired lease with
+//! `If-Match: <etag>`. Renew: `If-Match` on our own ETag. Any 412 means someone else holds it.
+//! The holder acts only while its *local* deadline (last successful renew + TTL - margin) has
+//! not passed, so a leader paused past its TTL stops writing the moment it wakes, before it
+//! even learns it lost the lease (fencing by ETag does the rest).
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_s3::primitives::ByteStream;
+use serde::{Deserialize, Serialize};
+
+use crate::aws::AwsClients;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LeaseRecord {
+    pub holder: String,
+    /// Unix milliseconds of the last renew.
+    pub renewed_at_ms: u64,
+    pub ttl_ms: u64,
+}
+
+impl LeaseRecord {
+    fn expired(&self, now_ms: u64) -> bool {
+        now_ms > self.renewed_at_ms.saturating_add(self.ttl_ms)
+    }
+}
+
+#[derive(Debug)]
+pub struct Lease {
+    pub bucket: String,
+    pub key: String,
+    pub holder: String,
+    pub ttl: Duration,
+    etag: Option<String>,
+    /// Until when we may act, by the monotonic clock.
+    deadline: Option<Instant>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn is_precondition_failure<E: std::fmt::Debug>(e: &E) -> bool {
+    let text = format!("{e:?}");
+    text.contains("PreconditionFailed")
+        || text.contains("412")
+        || text.contains("ConditionalRequestConflict")
+}
+
+impl Lease {
+    pub fn new(bucket: &str, key: &str, holder: &str, ttl: Duration) -> Self {
+        Self {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            holder: holder.to_string(),
+            ttl,
+            etag: None,
+            deadline: None,
+        }
+    }
+
+    /// Whether this replica may act right now.
+    pub fn is_leader(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() < d)
+    }
+
+    fn granted(&mut self, etag: Option<String>, started: Instant) {
+        self.etag = etag;
+        // A margin of a fifth of the TTL covers clock skew between replicas.
+        self.deadline = Some(started + self.ttl - self.ttl / 5);
+    }
+
+    fn lose(&mut self) {
+        self.etag = None;
+        self.deadline = None;
+    }
+
+    fn body(&self) -> Vec<u8> {
+        serde_json::to_vec(&LeaseRecord {
+            holder: self.holder.clone(),
+            renewed_at_ms: now_ms(),
+            ttl_ms: self.ttl.as_millis() as u64,
+        })
+        .unwrap_or_default()
+    }
+
+    /// Acquires or renews; returns whether we are leader afterwards. Errors talking to S3 keep
+    /// the current state until the local deadline passes.
+    pub async fn tick(&mut self, aws: &AwsClients) -> bool {
+        let started = Instant::now();
+        if let Some(etag) = self.etag.clone() {
+            // Renew our own lease.
+            let result = aws
+                .s3
+                .put_object()
+                .bucket(&self.bucket)
+                .key(&self.key)
+                .if_match(etag)
+                .body(ByteStream::from(self.body()))
+                .send()
+                .await;
+            match result {
+                Ok(out) => self.granted(out.e_tag().map(str::to_string), started),
+                Err(e) if is_precondition_failure(&e) => {
+                    tracing::warn!(holder = %self.holder, "lost the leader lease");
+                    self.lose();
+                }
+                Err(e) => tracing::warn!(error = ?e, "could not renew the leader lease; retrying"),
+            }
+            return self.is_leader();
+        }
+        // Not holding it: read the current record.
+        let current = aws
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .send()
+            .await;
+        let (record, etag) = match current {
+            Ok(out) => {
+                let etag = out.e_tag().map(str::to_string);
+                let bytes = match out.body.collect().await {
+                    Ok(b) => b.into_bytes(),
+                    Err(_) => return false,
+                };
+                (serde_json::from_slice::<LeaseRecord>(&bytes).ok(), etag)
+            }
+            Err(e) if format!("{e:?}").contains("NoSuchKey") => (None, None),
+            Err(e) => {
+                tracing::warn!(error = ?e, "could not read the leader lease");
+                return false;
+            }
+        };
+        let request = aws
+            .s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .body(ByteStream::from(self.body()));
+        let request = match (&record, etag) {
+            (None, None) => request.if_none_match("*"),
+            (Some(r), Some(etag)) if r.expired(now_ms()) || r.holder == self.holder => {
+                request.if_match(etag)
+            }
+            (None, Some(etag)) => request.if_match(etag), // unreadable record: take it over
+            _ => return false,                            // held by someone else, not expired
+        };
+        match request.send().await {
+            Ok(out) => {
+                tracing::info!(holder = %self.holder, "acquired the leader lease");
+                self.granted(out.e_tag().map(str::to_string), started);
+            }
+            Err(e) if is_precondition_failure(&e) => {}
+            Err(e) => tracing::warn!(error = ?e, "could not acquire the leader lease"),
+        }
+        self.is_leader()
+    }
+
+    /// Gives the lease up (on shutdown) so another replica takes over at once: writes an
+    /// already-expired record, conditional on still holding it.
+    pub async fn release(&mut self, aws: &AwsClients) {
+        let Some(etag) = self.etag.clone() else {
+            return;
+        };
+        let body = serde_json::to_vec(&LeaseRecord {
+            holder: String::new(),
+            renewed_at_ms: 0,
+            ttl_ms: 0,
+        })
+        .unwrap_or_default();
+        let _ = aws
+            .s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .if_match(etag)
+            .body(ByteStream::from(body))
+            .send()
+            .await;
+        self.lose();
+        tracing::info!(holder = %self.holder, "released the leader lease");
+    }
+}

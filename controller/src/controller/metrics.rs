@@ -1,0 +1,238 @@
+//! The operator's own metrics, and the ECS state of every managed service (the built-in
+//! alerts `TasksBelowDesired`, `DeploymentFailed` and `TasksStopping` are computed from these).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::Mutex;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::aws::calls::CallKey;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClassLabels {
+    pub class: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallLabels {
+    pub service: String,
+    pub operation: String,
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ServiceLabels {
+    pub service: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StoppedLabels {
+    pub service: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    pub state: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub reconciles: Family<ResultLabels, Counter>,
+    pub reconcile_seconds: Histogram,
+    pub errors: Family<ClassLabels, Counter>,
+    pub aws_calls: Family<CallLabels, Counter>,
+    pub drift: Family<ServiceLabels, Counter>,
+    pub owned_services: Gauge,
+    pub leader: Gauge,
+    pub manifests: Family<StateLabels, Gauge>,
+    pub last_success: Gauge<f64, AtomicU64>,
+    pub source_errors: Counter,
+    pub monitoring_errors: Counter,
+    pub desired_tasks: Family<ServiceLabels, Gauge>,
+    pub running_tasks: Family<ServiceLabels, Gauge>,
+    pub pending_tasks: Family<ServiceLabels, Gauge>,
+    pub rollout_failed: Family<ServiceLabels, Gauge>,
+    pub deployments_in_progress: Family<ServiceLabels, Gauge>,
+    pub stopped_tasks: Family<StoppedLabels, Counter>,
+    last_calls: Mutex<BTreeMap<CallKey, u64>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let m = Metrics {
+            reconciles: Family::default(),
+            reconcile_seconds: Histogram::new(exponential_buckets(0.01, 2.0, 14)),
+            errors: Family::default(),
+            aws_calls: Family::default(),
+            drift: Family::default(),
+            owned_services: Gauge::default(),
+            leader: Gauge::default(),
+            manifests: Family::default(),
+            last_success: Gauge::default(),
+            source_errors: Counter::default(),
+            monitoring_errors: Counter::default(),
+            desired_tasks: Family::default(),
+            running_tasks: Family::default(),
+            pending_tasks: Family::default(),
+            rollout_failed: Family::default(),
+            deployments_in_progress: Family::default(),
+            stopped_tasks: Family::default(),
+            last_calls: Mutex::new(BTreeMap::new()),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "ecs_operator_reconciles",
+            "Reconcile passes by result",
+            m.reconciles.clone(),
+        );
+        registry.register(
+            "ecs_operator_reconcile_duration_seconds",
+            "Duration of a reconcile pass",
+            m.reconcile_seconds.clone(),
+        );
+        registry.register(
+            "ecs_operator_reconcile_errors",
+            "Service reconcile errors by class",
+            m.errors.clone(),
+        );
+        registry.register(
+            "ecs_operator_aws_calls",
+            "AWS API call attempts by service, operation and outcome",
+            m.aws_calls.clone(),
+        );
+        registry.register(
+            "ecs_operator_drift_detected",
+            "Passes that found a managed service differing from its manifest",
+            m.drift.clone(),
+        );
+        registry.register(
+            "ecs_operator_owned_services",
+            "ECS services carrying this operator's ownership tag",
+            m.owned_services.clone(),
+        );
+        registry.register(
+            "ecs_operator_leader",
+            "1 while this replica holds the leader lease",
+            m.leader.clone(),
+        );
+        registry.register(
+            "ecs_operator_manifests",
+            "Manifests by state (valid, invalid)",
+            m.manifests.clone(),
+        );
+        registry.register(
+            "ecs_operator_last_success_timestamp_seconds",
+            "Unix time of the last fully successful pass",
+            m.last_success.clone(),
+        );
+        registry.register(
+            "ecs_operator_source_errors",
+            "Failed reads of the manifest source",
+            m.source_errors.clone(),
+        );
+        registry.register(
+            "ecs_operator_monitoring_errors",
+            "Failed writes or reloads of the monitoring configuration",
+            m.monitoring_errors.clone(),
+        );
+        registry.register(
+            "ecs_operator_service_desired_tasks",
+            "Desired task count of a managed service",
+            m.desired_tasks.clone(),
+        );
+        registry.register(
+            "ecs_operator_service_running_tasks",
+            "Running task count of a managed service",
+            m.running_tasks.clone(),
+        );
+        registry.register(
+            "ecs_operator_service_pending_tasks",
+            "Pending task count of a managed service",
+            m.pending_tasks.clone(),
+        );
+        registry.register(
+            "ecs_operator_service_rollout_failed",
+            "1 when the current deployment's rollout state is FAILED",
+            m.rollout_failed.clone(),
+        );
+        registry.register(
+            "ecs_operator_service_deployments_in_progress",
+            "Deployments of a managed service still rolling out",
+            m.deployments_in_progress.clone(),
+        );
+        registry.register(
+            "ecs_operator_service_stopped_tasks",
+            "Stopped tasks of a managed service by stop code",
+            m.stopped_tasks.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// Brings the call counters up to date with the client-side counts.
+    pub fn sync_calls(&self, snapshot: &BTreeMap<CallKey, u64>) {
+        let mut last = self.last_calls.lock().unwrap_or_else(|e| e.into_inner());
+        for (key, &n) in snapshot {
+            let before = last.get(key).copied().unwrap_or(0);
+            if n > before {
+                self.aws_calls
+                    .get_or_create(&CallLabels {
+                        service: key.0.clone(),
+                        operation: key.1.clone(),
+                        outcome: key.2.as_str().to_string(),
+                    })
+                    .inc_by(n - before);
+            }
+        }
+        *last = snapshot.clone();
+    }
+
+    /// Replaces the per-service ECS state gauges (services that disappeared lose their series).
+    pub fn set_service_states(&self, states: &[(String, i64, i64, i64, bool, i64)]) {
+        self.desired_tasks.clear();
+        self.running_tasks.clear();
+        self.pending_tasks.clear();
+        self.rollout_failed.clear();
+        self.deployments_in_progress.clear();
+        for (service, desired, running, pending, failed, in_progress) in states {
+            let l = ServiceLabels {
+                service: service.clone(),
+            };
+            self.desired_tasks.get_or_create(&l).set(*desired);
+            self.running_tasks.get_or_create(&l).set(*running);
+            self.pending_tasks.get_or_create(&l).set(*pending);
+            self.rollout_failed
+                .get_or_create(&l)
+                .set(i64::from(*failed));
+            self.deployments_in_progress
+                .get_or_create(&l)
+                .set(*in_progress);
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
