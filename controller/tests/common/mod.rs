@@ -41,7 +41,8 @@ pub fn aws_cli(args: &[&str]) -> serde_json::Value {
     if text.trim().is_empty() {
         serde_json::Value::Null
     } else {
-        serde_json::from_str(&text).unwrap()
+        // `aws s3` commands print plain text.
+        serde_json::from_str(&text).unwrap_or_else(|_| serde_json::Value::String(text.to_string()))
     }
 }
 
