@@ -6,6 +6,7 @@
 //! leader writes (AWS, monitoring files, status records); every replica serves HTTP.
 
 pub mod discovery;
+pub mod grafana;
 pub mod http;
 pub mod lease;
 pub mod metrics;
@@ -234,6 +235,19 @@ pub async fn run(
             config.settings.monitoring.alertmanager_url.clone(),
         )
     });
+    // Grafana through its API when a URL and a service-account token are configured (the
+    // token comes from the environment, where ECS injects it from Secrets Manager).
+    let mut grafana = match (
+        &config.settings.monitoring.grafana_url,
+        std::env::var("GRAFANA_TOKEN"),
+    ) {
+        (Some(url), Ok(token)) if !token.is_empty() => Some(grafana::GrafanaClient::new(
+            url,
+            &token,
+            config.settings.monitoring.prometheus_url.clone(),
+        )),
+        _ => None,
+    };
     let mut last_good: Option<ManifestSet> = None;
     let mut last_valid: BTreeMap<String, MonitoredService> = BTreeMap::new();
     let mut backoff = Backoff::default();
@@ -306,16 +320,26 @@ pub async fn run(
                     update_statuses(&shared, set, results, &status_store);
                     shared.ready.store(true, Ordering::Relaxed);
                     if is_leader() {
-                        if let Some(writer) = writer.as_mut() {
+                        if writer.is_some() || grafana.is_some() {
                             let manifests: Vec<&MonitoredService> = last_valid.values().collect();
                             let output = crate::monitoring::render(&manifests, &config.settings);
-                            let report = writer.sync(&output).await;
-                            for e in &report.errors {
-                                shared.metrics.monitoring_errors.inc();
-                                tracing::warn!(error = %e, "monitoring configuration");
+                            if let Some(grafana) = grafana.as_mut() {
+                                let prune = source_ok && !set.has_unnamed_rejects();
+                                let report = grafana.sync(&output, prune).await;
+                                for e in &report.errors {
+                                    shared.metrics.monitoring_errors.inc();
+                                    tracing::warn!(error = %e, "grafana");
+                                }
                             }
-                            if !report.written.is_empty() || !report.removed.is_empty() {
-                                tracing::info!(written = ?report.written, removed = ?report.removed, reloaded = ?report.reloaded, "monitoring configuration updated");
+                            if let Some(writer) = writer.as_mut() {
+                                let report = writer.sync(&output).await;
+                                for e in &report.errors {
+                                    shared.metrics.monitoring_errors.inc();
+                                    tracing::warn!(error = %e, "monitoring configuration");
+                                }
+                                if !report.written.is_empty() || !report.removed.is_empty() {
+                                    tracing::info!(written = ?report.written, removed = ?report.removed, reloaded = ?report.reloaded, "monitoring configuration updated");
+                                }
                             }
                         }
                         status_store.statuses = shared
