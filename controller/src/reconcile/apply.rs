@@ -442,7 +442,7 @@ impl Applier<'_> {
             .set_namespace_id(want.namespace_id.clone())
             .description(&self.discovery_description)
             // Idempotency token: a retried create returns the same service on AWS.
-            .creator_request_id(format!("{}-{}", self.operator_id, d.name))
+            .creator_request_id(creator_request_id(self.operator_id, &d.name))
             .dns_config(
                 DnsConfig::builder()
                     .routing_policy(RoutingPolicy::Multivalue)
@@ -597,7 +597,7 @@ impl Applier<'_> {
             .propagate_tags(PropagateTags::from(s.propagate_tags.as_str()))
             .enable_ecs_managed_tags(s.enable_ecs_managed_tags)
             // Idempotency token: a retried create returns the same service on AWS.
-            .client_token(format!("{}-{}", d.name, &d.spec_hash))
+            .client_token(client_token(d))
             .set_tags(Some(ecs_tags(d)))
             .send()
             .await
@@ -636,6 +636,26 @@ impl Applier<'_> {
             .await
             .map_err(err("ecs:UpdateService"))?;
         Ok(())
+    }
+}
+
+/// CreateService's idempotency token, `<name>-<spec hash>`: the same for one desired state,
+/// new for a changed spec. ECS takes at most 36 characters, so a long name is shortened (the
+/// spec hash covers the full name and cluster, so tokens stay distinct).
+fn client_token(d: &DesiredService) -> String {
+    let keep = 36usize.saturating_sub(d.spec_hash.len() + 1);
+    let name: String = d.name.chars().take(keep).collect();
+    format!("{name}-{}", d.spec_hash)
+}
+
+/// Cloud Map's CreatorRequestId, `<operator id>-<name>`, hashed when over its 64 characters.
+fn creator_request_id(operator_id: &str, name: &str) -> String {
+    use sha2::Digest;
+    let id = format!("{operator_id}-{name}");
+    if id.len() <= 64 {
+        id
+    } else {
+        hex::encode(sha2::Sha256::digest(id.as_bytes()))
     }
 }
 
