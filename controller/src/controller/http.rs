@@ -24,6 +24,8 @@ pub struct Shared {
     pub ready: AtomicBool,
     pub leader: AtomicBool,
     pub status_token: Option<String>,
+    /// Recent stop codes and reasons of each service's tasks (newest last).
+    pub stop_reasons: RwLock<BTreeMap<String, Vec<String>>>,
 }
 
 impl Shared {
@@ -35,6 +37,7 @@ impl Shared {
             ready: AtomicBool::new(false),
             leader: AtomicBool::new(false),
             status_token,
+            stop_reasons: RwLock::new(BTreeMap::new()),
         }
     }
 }

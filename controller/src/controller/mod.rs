@@ -317,7 +317,7 @@ pub async fn run(
                     if !failed && source_ok {
                         shared.metrics.last_success.set(status::unix_now() as f64);
                     }
-                    update_statuses(&shared, set, results, &status_store);
+                    update_statuses(&shared, set, results);
                     shared.ready.store(true, Ordering::Relaxed);
                     if is_leader() {
                         if writer.is_some() || grafana.is_some() {
@@ -531,6 +531,20 @@ async fn count_stopped_tasks(
                     .stop_code()
                     .map(|c| c.as_str().to_string())
                     .unwrap_or_else(|| "Unknown".into());
+                // Keep the last few reasons per service for status (a failed rollout says why).
+                let mut recent = shared
+                    .stop_reasons
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner());
+                let list = recent.entry(o.name.clone()).or_default();
+                list.push(format!(
+                    "{reason}: {}",
+                    task.stopped_reason().unwrap_or("no reason given")
+                ));
+                if list.len() > 5 {
+                    list.remove(0);
+                }
+                drop(recent);
                 shared
                     .metrics
                     .stopped_tasks
@@ -549,12 +563,7 @@ async fn count_stopped_tasks(
 }
 
 /// Turns a pass's results into conditions.
-fn update_statuses(
-    shared: &Shared,
-    set: &ManifestSet,
-    results: &[ServiceResult],
-    _store: &StatusStore,
-) {
+fn update_statuses(shared: &Shared, set: &ManifestSet, results: &[ServiceResult]) {
     let previous = shared
         .statuses
         .read()
@@ -645,8 +654,15 @@ fn update_statuses(
                 s.last_applied_hash = prev.and_then(|p| p.last_applied_hash.clone());
             }
             (_, None, Some((_, reason))) => {
+                let stops = shared
+                    .stop_reasons
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&r.name)
+                    .map(|l| format!("; stopped tasks: {}", l.join(" | ")))
+                    .unwrap_or_default();
                 let message = format!(
-                    "the deployment circuit breaker rolled back the last deployment: {reason}"
+                    "the deployment circuit breaker rolled back the last deployment: {reason}{stops}"
                 );
                 s.last_error = Some(message.clone());
                 s.set_condition("Ready", false, "RolloutFailed", &message, prev);
