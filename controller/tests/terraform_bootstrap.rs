@@ -1160,7 +1160,7 @@ fn the_operator_policy_has_no_wildcard_actions_and_passes_only_listed_roles_to_e
                     )
                 })
                 .collect();
-        let owner_request_tag = format!("aws:RequestTag/${{local.owner_tag_key}}");
+        let owner_request_tag = "aws:RequestTag/${local.owner_tag_key}".to_string();
         if actions.contains("iam:PassRole") {
             pass_role_seen = true;
             assert_eq!(
