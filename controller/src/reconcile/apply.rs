@@ -406,23 +406,12 @@ impl Applier<'_> {
     }
 
     async fn create_discovery(&self, d: &DesiredService) -> Result<String, ReconcileError> {
-        use aws_sdk_servicediscovery::types::{
-            DnsConfig, DnsRecord, HealthCheckCustomConfig, RecordType, RoutingPolicy,
-        };
+        use aws_sdk_servicediscovery::types::{DnsConfig, HealthCheckCustomConfig, RoutingPolicy};
         let want = d
             .discovery
             .as_ref()
             .ok_or_else(|| ReconcileError::Invalid("no discovery wanted".into()))?;
-        let record = |t: RecordType| {
-            DnsRecord::builder()
-                .r#type(t)
-                .ttl(want.dns_ttl_seconds)
-                .build()
-        };
-        let records = vec![
-            record(RecordType::A).map_err(|e| ReconcileError::Invalid(e.to_string()))?,
-            record(RecordType::Srv).map_err(|e| ReconcileError::Invalid(e.to_string()))?,
-        ];
+        let records = dns_records(want)?;
         let tags = d
             .tags
             .iter()
@@ -469,22 +458,11 @@ impl Applier<'_> {
         d: &DesiredService,
         id: &str,
     ) -> Result<(), ReconcileError> {
-        use aws_sdk_servicediscovery::types::{
-            DnsConfigChange, DnsRecord, RecordType, ServiceChange,
-        };
+        use aws_sdk_servicediscovery::types::{DnsConfigChange, ServiceChange};
         let Some(want) = &d.discovery else {
             return Ok(());
         };
-        let records = [RecordType::A, RecordType::Srv]
-            .into_iter()
-            .map(|t| {
-                DnsRecord::builder()
-                    .r#type(t)
-                    .ttl(want.dns_ttl_seconds)
-                    .build()
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ReconcileError::Invalid(e.to_string()))?;
+        let records = dns_records(want)?;
         self.aws
             .discovery
             .update_service()
@@ -684,4 +662,21 @@ fn ignore_not_found<T, E: std::fmt::Debug>(
             }
         }
     }
+}
+
+/// The DNS records of a Cloud Map service, as rendered (A and SRV, one TTL).
+fn dns_records(
+    want: &crate::render::aws::DiscoveryService,
+) -> Result<Vec<aws_sdk_servicediscovery::types::DnsRecord>, ReconcileError> {
+    use aws_sdk_servicediscovery::types::{DnsRecord, RecordType};
+    want.record_types
+        .iter()
+        .map(|t| {
+            DnsRecord::builder()
+                .r#type(RecordType::from(t.as_str()))
+                .ttl(want.dns_ttl_seconds)
+                .build()
+                .map_err(|e| ReconcileError::Invalid(e.to_string()))
+        })
+        .collect()
 }

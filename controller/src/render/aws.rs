@@ -141,7 +141,6 @@ pub struct DiscoveryService {
     pub dns_ttl_seconds: i64,
     /// A and SRV records, multivalue routing, custom health (ECS reports task health).
     pub record_types: Vec<String>,
-    pub custom_health_failure_threshold: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -340,7 +339,6 @@ pub fn render_service(m: &MonitoredService, settings: &Settings) -> DesiredServi
         namespace_id: settings.service_discovery_namespace_id.clone(),
         dns_ttl_seconds: spec.traffic.discovery.dns_ttl.as_secs_ceil() as i64,
         record_types: vec!["A".into(), "SRV".into()],
-        custom_health_failure_threshold: 1,
     });
 
     let scaling = scaling_spec.autoscaling().then(|| {
