@@ -1,10 +1,11 @@
 # Public application load balancer in the public subnets. It only speaks HTTPS: port 80 answers
-# with a redirect to 443.
+# with a redirect to 443. There is no plain-HTTP mode.
 #
-# With var.domain_name: an ACM certificate, DNS-validated in var.route53_zone_id, and a Route53
-# alias record. Without it (a documented fallback for trials): a self-signed certificate for the
-# ALB's own DNS name, imported into ACM; traffic is still encrypted but browsers warn, and nothing
-# proves to them that they talk to this ALB. Use a domain for anything real.
+# The certificate comes from one of:
+#   - var.domain_name: an ACM certificate, DNS-validated in var.route53_zone_id, plus a Route53
+#     alias record for the ALB (the normal case);
+#   - var.certificate_arn: any ACM certificate you provide, e.g. a self-signed one imported for a
+#     trial without a domain (README.md shows the two commands). Browsers warn about it.
 #
 # Grafana is served under var.grafana_path; var.service_routes add one target group and rule per
 # operator-managed service that wants the ALB.
@@ -86,41 +87,6 @@ resource "aws_route53_record" "alb" {
   }
 }
 
-# --- certificate: self-signed fallback (no domain_name) --------------------------------------------
-
-resource "tls_private_key" "self_signed" {
-  count = local.use_domain ? 0 : 1
-
-  algorithm   = "ECDSA"
-  ecdsa_curve = "P256"
-}
-
-resource "tls_self_signed_cert" "self_signed" {
-  count = local.use_domain ? 0 : 1
-
-  private_key_pem       = tls_private_key.self_signed[0].private_key_pem
-  dns_names             = [aws_lb.main.dns_name]
-  validity_period_hours = 8760
-  early_renewal_hours   = 720
-  allowed_uses          = ["digital_signature", "key_encipherment", "server_auth"]
-
-  subject {
-    common_name  = aws_lb.main.dns_name
-    organization = var.project
-  }
-}
-
-resource "aws_acm_certificate" "self_signed" {
-  count = local.use_domain ? 0 : 1
-
-  private_key      = tls_private_key.self_signed[0].private_key_pem
-  certificate_body = tls_self_signed_cert.self_signed[0].cert_pem
-
-  lifecycle {
-    create_before_destroy = true
-  }
-}
-
 # --- listeners ---------------------------------------------------------------------------------
 
 resource "aws_lb_listener" "https" {
@@ -128,7 +94,7 @@ resource "aws_lb_listener" "https" {
   port              = 443
   protocol          = "HTTPS"
   ssl_policy        = "ELBSecurityPolicy-TLS13-1-2-2021-06"
-  certificate_arn   = local.use_domain ? aws_acm_certificate_validation.main[0].certificate_arn : aws_acm_certificate.self_signed[0].arn
+  certificate_arn   = local.use_domain ? aws_acm_certificate_validation.main[0].certificate_arn : var.certificate_arn
 
   default_action {
     type = "fixed-response"
@@ -137,6 +103,13 @@ resource "aws_lb_listener" "https" {
       content_type = "text/plain"
       message_body = "not found"
       status_code  = "404"
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = local.use_domain || var.certificate_arn != ""
+      error_message = "The ALB serves HTTPS only: set domain_name (and route53_zone_id), or certificate_arn (an ACM certificate you imported, see README.md)."
     }
   }
 }

@@ -8,6 +8,9 @@
 locals {
   manifests_bucket = "${var.name}-manifests-${local.account_id}-${local.region}"
   logs_bucket      = "${var.name}-logs-${local.account_id}-${local.region}"
+
+  # Where the manifests bucket's server access logs go inside the log bucket.
+  manifests_access_log_prefix = "s3/${local.manifests_bucket}/"
 }
 
 # --- manifests --------------------------------------------------------------------------------
@@ -57,7 +60,10 @@ resource "aws_s3_bucket_logging" "manifests" {
   bucket = aws_s3_bucket.manifests.id
 
   target_bucket = aws_s3_bucket.logs.id
-  target_prefix = "s3/${local.manifests_bucket}/"
+  target_prefix = local.manifests_access_log_prefix
+
+  # S3 checks that the log bucket's policy lets the logging service write before accepting this.
+  depends_on = [aws_s3_bucket_policy.logs]
 }
 
 resource "aws_s3_bucket_lifecycle_configuration" "manifests" {
@@ -221,7 +227,7 @@ data "aws_iam_policy_document" "logs_bucket" {
     sid       = "S3ServerAccessLogs"
     effect    = "Allow"
     actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.logs.arn}/s3/*"]
+    resources = ["${aws_s3_bucket.logs.arn}/${local.manifests_access_log_prefix}*"]
 
     principals {
       type        = "Service"

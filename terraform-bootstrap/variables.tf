@@ -275,7 +275,7 @@ variable "ecr_keep_images" {
 # --- edge: ALB, DNS, WAF ----------------------------------------------------------------------
 
 variable "domain_name" {
-  description = "DNS name for the ALB (e.g. ops.example.com): an ACM certificate (DNS-validated) and a Route53 alias. Empty: a self-signed certificate for the ALB's own DNS name (encrypted, but browsers warn; for trials only)."
+  description = "DNS name for the ALB (e.g. ops.example.com): an ACM certificate (DNS-validated in route53_zone_id) and a Route53 alias. Empty: certificate_arn is required instead."
   type        = string
   default     = ""
 }
@@ -284,6 +284,17 @@ variable "route53_zone_id" {
   description = "Route53 hosted zone that holds domain_name (required when domain_name is set)."
   type        = string
   default     = ""
+}
+
+variable "certificate_arn" {
+  description = "ACM certificate for the HTTPS listener when domain_name is empty, e.g. a self-signed one imported for a trial (README.md). Ignored when domain_name is set."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.certificate_arn == "" || can(regex("^arn:aws[a-z-]*:acm:", var.certificate_arn))
+    error_message = "certificate_arn must be an ACM certificate ARN."
+  }
 }
 
 variable "allowed_ingress_cidrs" {

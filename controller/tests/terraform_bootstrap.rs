@@ -611,9 +611,6 @@ const NOT_TAGGABLE: &[&str] = &[
     "aws_sqs_queue_redrive_allow_policy",
     "aws_wafv2_web_acl_association",
     "aws_wafv2_web_acl_logging_configuration",
-    "random_password",
-    "tls_private_key",
-    "tls_self_signed_cert",
 ];
 
 const REQUIRED_TAGS: [&str; 3] = ["Project", "ManagedBy", "Environment"];
