@@ -149,6 +149,11 @@ output "ecr_repository_urls" {
   value       = { for k, r in aws_ecr_repository.this : k => r.repository_url }
 }
 
+output "nat_public_ips" {
+  description = "Public IPs the private subnets reach the internet from (add them to allowed_ingress_cidrs if you restrict it and tasks must call the ALB)."
+  value       = aws_eip.nat[*].public_ip
+}
+
 output "alb_arn" {
   description = "ARN of the ALB (manifests' spec.loadBalancer.loadBalancerArn, for request-count scaling)."
   value       = aws_lb.main.arn
