@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use ecs_operator::controller::grafana::{folder_uid, GrafanaClient};
+use ecs_operator::controller::grafana::{folder_uid, GrafanaAuth, GrafanaClient};
 use serde_json::{json, Value};
 
 const TOKEN: &str = "glsa_test_token";
@@ -34,8 +34,12 @@ fn valid_uid(uid: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+/// The admin user of the stub, for basic authentication ("admin:secret" in base64).
+const BASIC: &str = "Basic YWRtaW46c2VjcmV0";
+
 fn authorised(headers: &HeaderMap) -> bool {
-    headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {TOKEN}"))
+    let given = headers.get("authorization").and_then(|v| v.to_str().ok());
+    given == Some(&format!("Bearer {TOKEN}")) || given == Some(BASIC)
 }
 
 type Reply = (StatusCode, Json<Value>);
@@ -252,7 +256,11 @@ fn mutating(g: &Shared) -> Vec<(String, String)> {
 async fn dashboards_folders_and_the_datasource_are_created_then_left_alone_when_unchanged() {
     let (url, g) = start().await;
     let output = rendered(&["pizza-service", "hello", "checkout"]);
-    let mut client = GrafanaClient::new(&url, TOKEN, Some("http://prometheus:9090".into()));
+    let mut client = GrafanaClient::new(
+        &url,
+        GrafanaAuth::Token(TOKEN.into()),
+        Some("http://prometheus:9090".into()),
+    );
     let report = client.sync(&output, true).await;
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert!(report.datasource_created);
@@ -273,7 +281,11 @@ async fn dashboards_folders_and_the_datasource_are_created_then_left_alone_when_
     );
 
     // A restarted operator compares with what Grafana holds and still writes nothing.
-    let mut restarted = GrafanaClient::new(&url, TOKEN, Some("http://prometheus:9090".into()));
+    let mut restarted = GrafanaClient::new(
+        &url,
+        GrafanaAuth::Token(TOKEN.into()),
+        Some("http://prometheus:9090".into()),
+    );
     let report = restarted.sync(&output, true).await;
     assert!(report.upserted.is_empty(), "{report:?}");
     assert_eq!(mutating(&g).len(), before);
@@ -283,7 +295,7 @@ async fn dashboards_folders_and_the_datasource_are_created_then_left_alone_when_
 async fn dashboards_of_removed_services_are_deleted_only_when_pruning_is_allowed_and_only_if_managed(
 ) {
     let (url, g) = start().await;
-    let mut client = GrafanaClient::new(&url, TOKEN, None);
+    let mut client = GrafanaClient::new(&url, GrafanaAuth::Token(TOKEN.into()), None);
     client
         .sync(&rendered(&["pizza-service", "hello"]), true)
         .await;
@@ -314,7 +326,11 @@ async fn dashboards_of_removed_services_are_deleted_only_when_pruning_is_allowed
 #[tokio::test]
 async fn a_wrong_token_is_reported_and_changes_nothing() {
     let (url, g) = start().await;
-    let mut client = GrafanaClient::new(&url, "wrong", Some("http://prometheus:9090".into()));
+    let mut client = GrafanaClient::new(
+        &url,
+        GrafanaAuth::Token("wrong".into()),
+        Some("http://prometheus:9090".into()),
+    );
     let report = client.sync(&rendered(&["pizza-service"]), true).await;
     assert!(!report.errors.is_empty());
     assert!(
@@ -323,4 +339,14 @@ async fn a_wrong_token_is_reported_and_changes_nothing() {
         report.errors
     );
     assert!(g.lock().unwrap().dashboards.is_empty());
+}
+
+#[tokio::test]
+async fn the_bootstrap_admin_user_can_authenticate_with_basic_auth() {
+    let (url, g) = start().await;
+    let auth = GrafanaAuth::Basic("admin".into(), "secret".into());
+    let mut client = GrafanaClient::new(&url, auth, None);
+    let report = client.sync(&rendered(&["hello"]), true).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert!(g.lock().unwrap().dashboards.contains_key("ecs-hello"));
 }

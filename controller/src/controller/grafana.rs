@@ -2,9 +2,9 @@
 //! upserts the rendered dashboards by uid (only when their content changed), and deletes
 //! dashboards of services that no longer exist (only when the manifest source is complete).
 //!
-//! Authentication is a service-account token (ECS injects it from Secrets Manager as an
-//! environment variable). Dashboards carry the `ecs-operator` tag; only tagged dashboards are
-//! ever deleted.
+//! Authentication is a service-account token or a user and password (ECS injects either from
+//! Secrets Manager as environment variables). Dashboards carry the `ecs-operator` tag; only
+//! tagged dashboards are ever deleted.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -27,9 +27,18 @@ pub struct GrafanaReport {
     pub errors: Vec<String>,
 }
 
+/// How the client authenticates.
+#[derive(Debug, Clone)]
+pub enum GrafanaAuth {
+    /// A service-account token (`Authorization: Bearer`).
+    Token(String),
+    /// Basic authentication (the admin user the bootstrap creates).
+    Basic(String, String),
+}
+
 pub struct GrafanaClient {
     base: String,
-    token: String,
+    auth: GrafanaAuth,
     prometheus_url: Option<String>,
     http: reqwest::Client,
     /// uid -> hash of the dashboard last uploaded (or found identical).
@@ -65,10 +74,10 @@ pub fn folder_uid(team: &str) -> String {
 }
 
 impl GrafanaClient {
-    pub fn new(base: &str, token: &str, prometheus_url: Option<String>) -> Self {
+    pub fn new(base: &str, auth: GrafanaAuth, prometheus_url: Option<String>) -> Self {
         Self {
             base: base.trim_end_matches('/').to_string(),
-            token: token.to_string(),
+            auth,
             prometheus_url,
             http: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(10))
@@ -86,8 +95,11 @@ impl GrafanaClient {
     ) -> Result<(u16, Value), String> {
         let mut request = self
             .http
-            .request(method.clone(), format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
+            .request(method.clone(), format!("{}{path}", self.base));
+        request = match &self.auth {
+            GrafanaAuth::Token(token) => request.bearer_auth(token),
+            GrafanaAuth::Basic(user, password) => request.basic_auth(user, Some(password)),
+        };
         if let Some(body) = body {
             request = request.json(body);
         }

@@ -139,7 +139,7 @@ pub async fn run(
             .map(|(bucket, prefix)| {
                 Lease::new(
                     bucket,
-                    &format!("{prefix}leader-lease.json"),
+                    &format!("{prefix}lease/leader.json"),
                     &config.holder,
                     config.lease_ttl,
                 )
@@ -235,19 +235,30 @@ pub async fn run(
             config.settings.monitoring.alertmanager_url.clone(),
         )
     });
-    // Grafana through its API when a URL and a service-account token are configured (the
-    // token comes from the environment, where ECS injects it from Secrets Manager).
-    let mut grafana = match (
-        &config.settings.monitoring.grafana_url,
-        std::env::var("GRAFANA_TOKEN"),
-    ) {
-        (Some(url), Ok(token)) if !token.is_empty() => Some(grafana::GrafanaClient::new(
-            url,
-            &token,
-            config.settings.monitoring.prometheus_url.clone(),
-        )),
-        _ => None,
-    };
+    // Grafana through its API when a URL and credentials are configured (ECS injects them from
+    // Secrets Manager): a service-account token, or a user and password.
+    let mut grafana = config
+        .settings
+        .monitoring
+        .grafana_url
+        .as_ref()
+        .and_then(|url| {
+            let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+            let auth = match (
+                env("ECS_OPERATOR_GRAFANA_TOKEN"),
+                env("ECS_OPERATOR_GRAFANA_USER"),
+                env("ECS_OPERATOR_GRAFANA_PASSWORD"),
+            ) {
+                (Some(token), _, _) => grafana::GrafanaAuth::Token(token),
+                (None, Some(user), Some(password)) => grafana::GrafanaAuth::Basic(user, password),
+                _ => return None,
+            };
+            Some(grafana::GrafanaClient::new(
+                url,
+                auth,
+                config.settings.monitoring.prometheus_url.clone(),
+            ))
+        });
     let mut last_good: Option<ManifestSet> = None;
     let mut last_valid: BTreeMap<String, MonitoredService> = BTreeMap::new();
     let mut backoff = Backoff::default();
