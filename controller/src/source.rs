@@ -121,6 +121,7 @@ impl Source {
             let page = page.map_err(|e| {
                 fail(crate::reconcile::ReconcileError::from_sdk("s3:ListObjectsV2", &e).to_string())
             })?;
+            check_listing_page(&page).map_err(fail)?;
             for object in page.contents() {
                 let key = object.key().unwrap_or_default().to_string();
                 if is_manifest_file(Path::new(&key)) {
@@ -181,6 +182,37 @@ impl Source {
             files: listed.len(),
         })
     }
+}
+
+/// A ListObjectsV2 page is whole when it holds as many keys as its KeyCount says, every entry
+/// has a key and an ETag, and a truncated page names the next one. The SDK's XML reader returns
+/// whatever it parsed from a body cut short; trusting that would turn a broken answer into
+/// deleted services.
+fn check_listing_page(
+    page: &aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output,
+) -> Result<(), String> {
+    let received = page.contents().len() + page.common_prefixes().len();
+    match page.key_count() {
+        Some(n) if usize::try_from(n) == Ok(received) => {}
+        Some(n) => {
+            return Err(format!(
+                "incomplete listing: KeyCount is {n} but {received} key(s) arrived"
+            ))
+        }
+        None => return Err("incomplete listing: the page has no KeyCount".into()),
+    }
+    if page.is_truncated() == Some(true) && page.next_continuation_token().is_none_or(str::is_empty)
+    {
+        return Err("incomplete listing: truncated without a continuation token".into());
+    }
+    if page
+        .contents()
+        .iter()
+        .any(|o| o.key().is_none_or(str::is_empty) || o.e_tag().is_none())
+    {
+        return Err("incomplete listing: an entry without a key or ETag".into());
+    }
+    Ok(())
 }
 
 fn fetch_dir(dir: &Path, settings: &Settings) -> Result<Fetched, SourceError> {

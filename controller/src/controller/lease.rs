@@ -28,7 +28,7 @@ impl LeaseRecord {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Lease {
     pub bucket: String,
     pub key: String,

@@ -163,8 +163,10 @@ pub async fn run(
         let period = config.lease_ttl / 3;
         tokio::spawn(async move {
             loop {
-                let taken = lease.lock().unwrap_or_else(|e| e.into_inner()).take();
-                let Some(mut current) = taken else {
+                // Tick a copy: while a renewal is in flight the lease stays in place and keeps
+                // answering is_leader() by its deadline (taken out, it read as "no election").
+                let copy = lease.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                let Some(mut current) = copy else {
                     shared.leader.store(true, Ordering::Relaxed);
                     shared.metrics.leader.set(1);
                     return;
@@ -172,6 +174,7 @@ pub async fn run(
                 let leader = current.tick(&aws).await;
                 if cancel.is_cancelled() {
                     current.release(&aws).await;
+                    *lease.lock().unwrap_or_else(|e| e.into_inner()) = Some(current);
                     shared.leader.store(false, Ordering::Relaxed);
                     shared.metrics.leader.set(0);
                     return;
@@ -314,7 +317,12 @@ pub async fn run(
                     for m in &set.manifests {
                         last_valid.insert(m.name().to_string(), m.manifest.clone());
                     }
-                    last_valid.retain(|name, _| set.all_names().contains(name));
+                    // An empty source while services are owned prunes nothing (the plan's
+                    // guard); their monitoring stays too, unless emptying was allowed.
+                    let names = set.all_names();
+                    if !names.is_empty() || config.reconcile.allow_empty {
+                        last_valid.retain(|name, _| names.contains(name));
+                    }
                     *current_manifests.lock().unwrap_or_else(|e| e.into_inner()) =
                         last_valid.values().cloned().collect();
                     let failed = results.iter().any(|r| r.error.is_some());

@@ -1,0 +1,624 @@
+//! Helpers shared by the reliability tests: clients configured like production but pointed at
+//! any endpoint (the fault proxy), an inventory of what exists in moto read through an
+//! independent client, `ecs-operator` processes, metrics parsing, and the figures each test
+//! records for RELIABILITY.md (`scripts/reliability-report`).
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ecs_operator::aws::{AwsClients, ClientOptions};
+use futures::stream::{self, StreamExt};
+use rand::Rng;
+
+/// Where the tests leave their figures: `<repo>/.work/reliability/<name>.json`.
+pub fn figures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../.work/reliability")
+}
+
+/// Records one test's figures. `lost` counts anything lost or harmed (must be 0).
+pub fn record_figures(name: &str, summary: &str, figures: serde_json::Value) {
+    let dir = figures_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let document = serde_json::json!({
+        "test": name,
+        "summary": summary,
+        "figures": figures,
+        "recorded_at": std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    });
+    std::fs::write(
+        dir.join(format!("{name}.json")),
+        serde_json::to_string_pretty(&document).unwrap(),
+    )
+    .unwrap();
+}
+
+/// A name prefix no other test (or earlier run against the same moto) uses: moto ignores
+/// Cloud Map's namespace filter, so names must be unique account-wide.
+pub fn unique_prefix(tag: &str) -> String {
+    let mut rng = rand::rng();
+    let suffix: String = (0..4)
+        .map(|_| (b'a' + rng.random_range(0..26u8)) as char)
+        .collect();
+    format!("{tag}{suffix}")
+}
+
+/// Clients built the way `AwsClients::from_env` builds them in production (adaptive retry,
+/// the default attempts and timeouts), pointed at `endpoint`.
+pub async fn production_clients(endpoint: &str) -> AwsClients {
+    let options = ClientOptions::default();
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_ecs::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
+        .retry_config(
+            aws_config::retry::RetryConfig::adaptive().with_max_attempts(options.max_attempts),
+        )
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(options.connect_timeout)
+                .operation_timeout(options.operation_timeout)
+                .build(),
+        )
+        .load()
+        .await;
+    AwsClients::from_config(&config, true)
+}
+
+pub async fn eventually(
+    what: &str,
+    timeout: Duration,
+    mut check: impl AsyncFnMut() -> bool,
+) -> Duration {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if check().await {
+            return start.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("timed out after {timeout:?} waiting for: {what}");
+}
+
+/// Resource tags, key -> value.
+pub type Tags = BTreeMap<String, String>;
+/// One task definition revision: (ARN, status, container image).
+pub type Revision = (String, String, String);
+
+/// One ECS service as read back from moto.
+#[derive(Debug, Clone)]
+pub struct SeenService {
+    pub name: String,
+    pub status: String,
+    pub tags: BTreeMap<String, String>,
+    pub task_definition: String,
+    pub registries: Vec<String>,
+}
+
+/// One Cloud Map service as read back from moto.
+#[derive(Debug, Clone)]
+pub struct SeenDiscovery {
+    pub id: String,
+    pub arn: String,
+    pub name: String,
+    pub description: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Everything in moto that belongs to one test: its cluster's ECS services, the Cloud Map
+/// services whose names start with `prefix`, the task definition families of `names`, and the
+/// scalable targets and policies of the cluster.
+#[derive(Debug, Default)]
+pub struct Inventory {
+    pub services: Vec<SeenService>,
+    pub discovery: Vec<SeenDiscovery>,
+    /// family -> ACTIVE revisions (arn, tags)
+    pub task_definitions: BTreeMap<String, Vec<(String, Tags)>>,
+    pub scalable_targets: Vec<String>,
+    pub scaling_policies: Vec<(String, String)>,
+}
+
+impl Inventory {
+    pub fn active_services(&self) -> Vec<&SeenService> {
+        self.services
+            .iter()
+            .filter(|s| s.status == "ACTIVE")
+            .collect()
+    }
+
+    pub fn revisions(&self) -> usize {
+        self.task_definitions.values().map(Vec::len).sum()
+    }
+}
+
+pub async fn inventory(
+    moto: &AwsClients,
+    cluster: &str,
+    prefix: &str,
+    names: &BTreeSet<String>,
+) -> Inventory {
+    let mut inv = Inventory::default();
+    let arns = moto
+        .ecs
+        .list_services()
+        .cluster(cluster)
+        .max_results(100)
+        .send()
+        .await
+        .unwrap()
+        .service_arns()
+        .to_vec();
+    for batch in arns.chunks(10) {
+        let out = moto
+            .ecs
+            .describe_services()
+            .cluster(cluster)
+            .set_services(Some(batch.to_vec()))
+            .include(aws_sdk_ecs::types::ServiceField::Tags)
+            .send()
+            .await
+            .unwrap();
+        for s in out.services() {
+            inv.services.push(SeenService {
+                name: s.service_name().unwrap_or_default().to_string(),
+                status: s.status().unwrap_or_default().to_string(),
+                tags: s
+                    .tags()
+                    .iter()
+                    .map(|t| {
+                        (
+                            t.key().unwrap_or_default().to_string(),
+                            t.value().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect(),
+                task_definition: s.task_definition().unwrap_or_default().to_string(),
+                registries: s
+                    .service_registries()
+                    .iter()
+                    .filter_map(|r| r.registry_arn().map(str::to_string))
+                    .collect(),
+            });
+        }
+    }
+    let mut listed = Vec::new();
+    let mut pages = moto.discovery.list_services().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        for s in page.unwrap().services() {
+            if s.name().unwrap_or_default().starts_with(prefix) {
+                listed.push(s.clone());
+            }
+        }
+    }
+    inv.discovery = stream::iter(listed)
+        .map(|s| async move {
+            let arn = s.arn().unwrap_or_default().to_string();
+            let tags = moto
+                .discovery
+                .list_tags_for_resource()
+                .resource_arn(&arn)
+                .send()
+                .await
+                .unwrap()
+                .tags()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect();
+            SeenDiscovery {
+                id: s.id().unwrap_or_default().to_string(),
+                arn,
+                name: s.name().unwrap_or_default().to_string(),
+                description: s.description().unwrap_or_default().to_string(),
+                tags,
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    let families: Vec<Vec<(String, String, Tags)>> = stream::iter(names)
+        .map(|name| async move {
+            let listed = moto
+                .ecs
+                .list_task_definitions()
+                .family_prefix(name)
+                .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
+                .send()
+                .await
+                .unwrap();
+            let mut found = Vec::new();
+            for arn in listed.task_definition_arns() {
+                let family = arn
+                    .rsplit('/')
+                    .next()
+                    .and_then(|s| s.split(':').next())
+                    .unwrap_or_default();
+                if family != name {
+                    continue;
+                }
+                let described = moto
+                    .ecs
+                    .describe_task_definition()
+                    .task_definition(arn)
+                    .include(aws_sdk_ecs::types::TaskDefinitionField::Tags)
+                    .send()
+                    .await
+                    .unwrap();
+                let tags = described
+                    .tags()
+                    .iter()
+                    .map(|t| {
+                        (
+                            t.key().unwrap_or_default().to_string(),
+                            t.value().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect();
+                found.push((family.to_string(), arn.clone(), tags));
+            }
+            found
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    for (family, arn, tags) in families.into_iter().flatten() {
+        inv.task_definitions
+            .entry(family)
+            .or_default()
+            .push((arn, tags));
+    }
+    let service_prefix = format!("service/{cluster}/");
+    // By resource id, at most 50 per call (moto's pagination of the unfiltered listing repeats
+    // its NextToken).
+    let ids: Vec<String> = names
+        .iter()
+        .map(|n| format!("{service_prefix}{n}"))
+        .collect();
+    for batch in ids.chunks(50) {
+        let targets = moto
+            .scaling
+            .describe_scalable_targets()
+            .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
+            .set_resource_ids(Some(batch.to_vec()))
+            .send()
+            .await
+            .unwrap();
+        inv.scalable_targets.extend(
+            targets
+                .scalable_targets()
+                .iter()
+                .map(|t| t.resource_id().to_string()),
+        );
+    }
+    let mut pages = moto
+        .scaling
+        .describe_scaling_policies()
+        .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        inv.scaling_policies.extend(
+            page.unwrap()
+                .scaling_policies()
+                .iter()
+                .filter(|p| p.resource_id().starts_with(&service_prefix))
+                .map(|p| (p.resource_id().to_string(), p.policy_name().to_string())),
+        );
+    }
+    inv
+}
+
+/// Problems with an inventory against the expectation "exactly one of everything per
+/// manifest, all owned": duplicates, orphans, foreign or untagged resources.
+pub fn inventory_problems(
+    inv: &Inventory,
+    operator_id: &str,
+    names: &BTreeSet<String>,
+    discovery_description: &str,
+    expect_revisions: Option<usize>,
+    expect_scaling: bool,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let owner = ecs_operator::settings::OWNER_TAG;
+    let manifest_tag = ecs_operator::settings::MANIFEST_TAG;
+    let active = inv.active_services();
+    let mut seen = BTreeSet::new();
+    for s in &active {
+        if !seen.insert(s.name.clone()) {
+            problems.push(format!("duplicate ECS service {}", s.name));
+        }
+        if !names.contains(&s.name) {
+            problems.push(format!("orphan ECS service {} (no manifest)", s.name));
+        }
+        if s.tags.get(owner).map(String::as_str) != Some(operator_id) {
+            problems.push(format!("ECS service {} lacks the ownership tag", s.name));
+        }
+        if s.tags.get(manifest_tag) != Some(&s.name) {
+            problems.push(format!("ECS service {} lacks its manifest tag", s.name));
+        }
+        if s.registries.len() != 1 {
+            problems.push(format!(
+                "ECS service {} has {} registries",
+                s.name,
+                s.registries.len()
+            ));
+        }
+    }
+    for n in names {
+        if !seen.contains(n) {
+            problems.push(format!("missing ECS service {n}"));
+        }
+    }
+    let mut discovery_names = BTreeMap::<&str, usize>::new();
+    for d in &inv.discovery {
+        *discovery_names.entry(d.name.as_str()).or_default() += 1;
+        if !names.contains(&d.name) {
+            problems.push(format!("orphan Cloud Map service {}", d.name));
+        }
+        if d.description != discovery_description {
+            problems.push(format!(
+                "Cloud Map service {} lacks the ownership marker",
+                d.name
+            ));
+        }
+        if d.tags.get(owner).map(String::as_str) != Some(operator_id) {
+            problems.push(format!(
+                "Cloud Map service {} lacks the ownership tag",
+                d.name
+            ));
+        }
+    }
+    for (name, n) in &discovery_names {
+        if *n > 1 {
+            problems.push(format!("{n} Cloud Map services named {name}"));
+        }
+    }
+    for n in names {
+        if !discovery_names.contains_key(n.as_str()) {
+            problems.push(format!("missing Cloud Map service {n}"));
+        }
+    }
+    // Every ECS service's registry is one of the Cloud Map services of its own name.
+    for s in &active {
+        for r in &s.registries {
+            if !inv
+                .discovery
+                .iter()
+                .any(|d| &d.arn == r && d.name == s.name)
+            {
+                problems.push(format!(
+                    "ECS service {} is registered in a foreign Cloud Map service {r}",
+                    s.name
+                ));
+            }
+        }
+    }
+    for n in names {
+        let revisions = inv.task_definitions.get(n).map(Vec::len).unwrap_or(0);
+        if expect_revisions.is_some_and(|e| e != revisions) || revisions == 0 {
+            problems.push(format!(
+                "family {n} has {revisions} active revisions, expected {expect_revisions:?}"
+            ));
+        }
+    }
+    for (family, revisions) in &inv.task_definitions {
+        for (arn, tags) in revisions {
+            if tags.get(owner).map(String::as_str) != Some(operator_id) {
+                problems.push(format!(
+                    "task definition {arn} of {family} lacks the ownership tag"
+                ));
+            }
+        }
+    }
+    if expect_scaling {
+        let targets: BTreeSet<&String> = inv.scalable_targets.iter().collect();
+        if targets.len() != inv.scalable_targets.len() {
+            problems.push("duplicate scalable targets".into());
+        }
+        if inv.scalable_targets.len() != names.len() {
+            problems.push(format!(
+                "{} scalable targets for {} services",
+                inv.scalable_targets.len(),
+                names.len()
+            ));
+        }
+        if inv.scaling_policies.len() != names.len() {
+            problems.push(format!(
+                "{} scaling policies for {} services",
+                inv.scaling_policies.len(),
+                names.len()
+            ));
+        }
+    }
+    problems
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The environment every operator process gets: credentials and region for moto.
+pub fn operator_command(endpoint: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ecs-operator"));
+    cmd.env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info");
+    cmd
+}
+
+/// `ecs-operator run` as a child process with its log in a file.
+pub struct RunningOperator {
+    pub child: Child,
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+impl RunningOperator {
+    pub fn start(mut cmd: Command, settings: &Path, args: &[&str], log: &Path) -> RunningOperator {
+        let port = free_port();
+        let child = cmd
+            .arg("run")
+            .arg("--emulator")
+            .arg("--settings")
+            .arg(settings)
+            .args(args)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .expect("the ecs-operator binary starts");
+        RunningOperator {
+            child,
+            port,
+            log: log.to_path_buf(),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub async fn get(&self, path: &str) -> Option<String> {
+        let r = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .ok()?
+            .get(format!("http://127.0.0.1:{}{path}", self.port))
+            .send()
+            .await
+            .ok()?;
+        r.text().await.ok()
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.get("/metrics").await.unwrap_or_default()
+    }
+
+    pub async fn is_leader(&self) -> bool {
+        self.get("/status")
+            .await
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .is_some_and(|v| v["leader"] == true)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} {}", self.pid());
+    }
+}
+
+impl Drop for RunningOperator {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = self.log_text();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = lines[lines.len().saturating_sub(30)..].join("\n");
+            eprintln!("--- last lines of {}:\n{tail}", self.log.display());
+        }
+        // A stopped process must be continued to die cleanly on SIGKILL's delivery.
+        let _ = self.child.kill();
+        let _ = Command::new("kill")
+            .arg("-CONT")
+            .arg(self.pid().to_string())
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sum of the samples of `name` (a counter's `_total` or a gauge) whose labels satisfy `keep`.
+pub fn metric_sum(text: &str, name: &str, keep: impl Fn(&str) -> bool) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter(|l| keep(l))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// The `operation` label of a metrics line.
+pub fn label<'a>(line: &'a str, name: &str) -> &'a str {
+    line.split(&format!("{name}=\""))
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or("")
+}
+
+/// AWS write attempts to ECS, Cloud Map and Application Auto Scaling, from /metrics.
+pub fn control_plane_writes(metrics: &str) -> f64 {
+    metric_sum(metrics, "ecs_operator_aws_calls_total", |l| {
+        label(l, "service") != "S3" && !ecs_operator::aws::calls::is_read(label(l, "operation"))
+    })
+}
+
+/// A minimal valid manifest with autoscaling (so every AWS resource kind is exercised).
+pub fn scaled_manifest(name: &str, image: &str) -> String {
+    format!(
+        "apiVersion: ecs-operator.io/v1alpha1\nkind: MonitoredService\nmetadata:\n  name: {name}\nspec:\n  container:\n    image: {image}\n    port: 8080\n  scaling:\n    minTasks: 1\n    maxTasks: 3\n    targetCpuPercent: 60\n  notify:\n    team: rel\n  lifecycle:\n    prune: true\n"
+    )
+}
+
+/// Every revision of a family, ACTIVE or INACTIVE, with its container image.
+pub async fn revision_images(moto: &AwsClients, family: &str) -> Vec<Revision> {
+    let mut found = Vec::new();
+    for status in [
+        aws_sdk_ecs::types::TaskDefinitionStatus::Active,
+        aws_sdk_ecs::types::TaskDefinitionStatus::Inactive,
+    ] {
+        let listed = moto
+            .ecs
+            .list_task_definitions()
+            .family_prefix(family)
+            .status(status.clone())
+            .send()
+            .await
+            .unwrap();
+        for arn in listed.task_definition_arns() {
+            if !arn.contains(&format!("/{family}:")) {
+                continue;
+            }
+            let td = moto
+                .ecs
+                .describe_task_definition()
+                .task_definition(arn)
+                .send()
+                .await
+                .unwrap();
+            let image = td
+                .task_definition()
+                .and_then(|t| t.container_definitions().first())
+                .and_then(|c| c.image())
+                .unwrap_or_default()
+                .to_string();
+            found.push((arn.clone(), status.as_str().to_string(), image));
+        }
+    }
+    found
+}
