@@ -11,6 +11,7 @@ use std::path::Path;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::duration::PromDuration;
 use crate::manifest::yaml;
 
 /// The tag key that marks a resource as owned by an operator instance. Its value is
@@ -114,6 +115,15 @@ pub struct MonitoringSettings {
     /// Alertmanager `group_wait` for critical routes.
     #[serde(default = "default_group_wait")]
     pub group_wait: String,
+    /// Alertmanager `group_wait` for warning routes: how long a new warning waits for company
+    /// before its first notification.
+    #[serde(default = "default_warning_group_wait")]
+    pub warning_group_wait: String,
+    /// Replaces the `for` of built-in alerts, by alert name (e.g. `TargetDown: 5s`). Empty in
+    /// production: every built-in keeps its documented default (`TargetDown` 1m,
+    /// `CpuNearLimit` 2m, ...). Demos and tests shorten them here; unknown names are rejected.
+    #[serde(default)]
+    pub builtin_alert_for: BTreeMap<String, PromDuration>,
 }
 
 impl Default for MonitoringSettings {
@@ -127,6 +137,8 @@ impl Default for MonitoringSettings {
             default_scrape_interval: default_scrape_interval(),
             evaluation_interval: default_evaluation_interval(),
             group_wait: default_group_wait(),
+            warning_group_wait: default_warning_group_wait(),
+            builtin_alert_for: BTreeMap::new(),
         }
     }
 }
@@ -148,6 +160,9 @@ fn default_evaluation_interval() -> String {
 }
 fn default_group_wait() -> String {
     "10s".to_string()
+}
+fn default_warning_group_wait() -> String {
+    "30s".to_string()
 }
 
 /// A settings file could not be used.
@@ -227,6 +242,14 @@ impl Settings {
         }
         if self.network.subnets.is_empty() {
             return Err("network.subnets: at least one subnet is required".into());
+        }
+        for name in self.monitoring.builtin_alert_for.keys() {
+            if !crate::monitoring::prometheus::BUILTIN_ALERTS.contains(&name.as_str()) {
+                return Err(format!(
+                    "monitoring.builtinAlertFor.{name}: not a built-in alert (one of {})",
+                    crate::monitoring::prometheus::BUILTIN_ALERTS.join(", ")
+                ));
+            }
         }
         for (name, net) in &self.networks {
             if net.subnets.is_empty() {

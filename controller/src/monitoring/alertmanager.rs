@@ -28,16 +28,17 @@ use crate::settings::Settings;
 /// Receiver of everything no team route takes: it has no configuration, so it drops.
 pub const DROP_RECEIVER: &str = "ecs-operator-drop";
 
-/// Warning alerts wait this long for company before the first notification.
+/// Warning alerts wait this long for company before the first notification (default of
+/// `settings.monitoring.warningGroupWait`).
 pub const WARNING_GROUP_WAIT: PromDuration = PromDuration::from_secs(30);
 
-/// (group_wait, group_interval, repeat_interval) per severity; critical's group_wait comes
-/// from the settings.
+/// (group_wait, group_interval, repeat_interval) per severity; critical's and warning's
+/// group_wait come from the settings.
 fn timing_of(severity: Severity, timing: &Timing) -> (PromDuration, PromDuration, PromDuration) {
     let m = PromDuration::from_secs;
     match severity {
         Severity::Critical => (timing.critical_group_wait, m(60), m(3600)),
-        Severity::Warning => (WARNING_GROUP_WAIT, m(300), m(4 * 3600)),
+        Severity::Warning => (timing.warning_group_wait, m(300), m(4 * 3600)),
         Severity::Info => (m(60), m(600), m(12 * 3600)),
     }
 }
@@ -369,6 +370,22 @@ mod tests {
         assert_eq!(team["routes"][0]["group_by"], serde_json::json!(["..."]));
         assert_eq!(team["routes"][0]["group_wait"], "10s");
         assert_eq!(team["routes"][1]["group_wait"], "30s");
+    }
+
+    #[test]
+    fn warning_group_wait_comes_from_the_settings() {
+        let a = example("pizza-service");
+        let mut s = settings();
+        s.monitoring.group_wait = "0s".into();
+        s.monitoring.warning_group_wait = "0s".into();
+        let text = super::super::render(&[&a], &s).files["alertmanager/alertmanager.yml"].clone();
+        let doc: serde_json::Value = crate::manifest::yaml::from_str(&text).unwrap();
+        let team = &doc["route"]["routes"][0];
+        assert_eq!(team["routes"][0]["matchers"][0], "severity=\"critical\"");
+        assert_eq!(team["routes"][0]["group_wait"], "0s");
+        assert_eq!(team["routes"][1]["matchers"][0], "severity=\"warning\"");
+        assert_eq!(team["routes"][1]["group_wait"], "0s");
+        assert_eq!(doc["route"]["group_wait"], "0s");
     }
 
     #[test]

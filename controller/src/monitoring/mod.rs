@@ -21,9 +21,15 @@
 //! window needed for the windowed value to cross the threshold, the rule evaluation that sees it
 //! (up to one evaluation interval `e`), the alert's `for`, and Alertmanager's `group_wait` for
 //! the alert's severity (critical: `settings.monitoring.groupWait`, 10 s by default; warning:
-//! [`alertmanager::WARNING_GROUP_WAIT`], 30 s). The figures next to each constant below are
-//! for the defaults `s = e = 15s`. Prometheus -> Alertmanager -> webhook adds about 10 ms
-//! (measured).
+//! `settings.monitoring.warningGroupWait`, [`alertmanager::WARNING_GROUP_WAIT`] = 30 s by
+//! default). The figures next to each constant below are for the defaults `s = e = 15s`.
+//! Prometheus -> Alertmanager -> webhook adds about 10 ms (measured).
+//!
+//! The built-ins' `for` durations are production defaults (constants in [`prometheus`]);
+//! `settings.monitoring.builtinAlertFor` replaces them by alert name, e.g. `TargetDown: 5s`.
+//! It is empty by default and meant for demos and tests: the local pizza demo
+//! (`examples/demo`) runs with 1 s evaluation, `groupWait` and `warningGroupWait` of 0 s and
+//! `TargetDown` / `CpuNearLimit` held 5 s, so each scenario ends in seconds, not minutes.
 //!
 //! The pizza case (`manifests/examples/pizza-service.yaml`, no `for` on its alerts):
 //!
@@ -134,6 +140,9 @@ pub(crate) struct Timing {
     pub scrape: PromDuration,
     pub evaluation: PromDuration,
     pub critical_group_wait: PromDuration,
+    pub warning_group_wait: PromDuration,
+    /// `settings.monitoring.builtinAlertFor`: replaced `for` of built-in alerts, by name.
+    pub builtin_for: BTreeMap<String, PromDuration>,
 }
 
 impl Timing {
@@ -150,6 +159,9 @@ impl Timing {
             evaluation: parse(&m.evaluation_interval, 15),
             critical_group_wait: PromDuration::parse(&m.group_wait)
                 .unwrap_or(PromDuration::from_secs(10)),
+            warning_group_wait: PromDuration::parse(&m.warning_group_wait)
+                .unwrap_or(alertmanager::WARNING_GROUP_WAIT),
+            builtin_for: m.builtin_alert_for.clone(),
         }
     }
 }
@@ -172,10 +184,12 @@ pub(crate) struct ServiceCtx<'a> {
     pub rate_window: PromDuration,
     /// `<grafanaUrl>/d/<uid>`, or `/d/<uid>` without a Grafana URL; none without a dashboard.
     pub dashboard_url: Option<String>,
+    /// Replaced `for` of built-in alerts (settings), by alert name.
+    pub builtin_for: &'a BTreeMap<String, PromDuration>,
 }
 
 impl<'a> ServiceCtx<'a> {
-    fn new(m: &'a MonitoredService, settings: &Settings, timing: &Timing) -> Self {
+    fn new(m: &'a MonitoredService, settings: &Settings, timing: &'a Timing) -> Self {
         let scrape = m.spec.metrics.interval.unwrap_or(timing.scrape);
         let rate_window = MIN_RATE_WINDOW.max(PromDuration::from_millis(4 * scrape.as_millis()));
         let dashboard_url = m.spec.dashboard.enabled.then(|| {
@@ -194,7 +208,13 @@ impl<'a> ServiceCtx<'a> {
             scrape,
             rate_window,
             dashboard_url,
+            builtin_for: &timing.builtin_for,
         }
+    }
+
+    /// The `for` of built-in alert `name`: its default unless the settings replace it.
+    pub fn builtin_for(&self, name: &str, default: PromDuration) -> PromDuration {
+        self.builtin_for.get(name).copied().unwrap_or(default)
     }
 
     /// The selector every query about the service's own metrics starts from.

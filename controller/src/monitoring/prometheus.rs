@@ -28,6 +28,23 @@ pub const TARGET_DOWN_FOR: PromDuration = PromDuration::from_secs(60);
 /// task does not fire it: 25 + 15 + 60 + 10 = 1 m 50 s worst.
 pub const NO_TARGETS_FOR: PromDuration = PromDuration::from_secs(60);
 
+/// Every built-in alert, by name: the keys `settings.monitoring.builtinAlertFor` accepts.
+pub const BUILTIN_ALERTS: &[&str] = &[
+    "TargetDown",
+    "NoTargets",
+    "HighErrorRatio",
+    "HighLatencyP99",
+    "CpuNearLimit",
+    "MemoryNearLimit",
+    "TasksBelowDesired",
+    "DeploymentFailed",
+    "TasksStopping",
+    "ErrorBudgetBurnFast",
+    "ErrorBudgetBurnSlow",
+    "LatencyBudgetBurnFast",
+    "LatencyBudgetBurnSlow",
+];
+
 /// How often Prometheus asks the operator for a service's tasks.
 pub const SD_REFRESH: PromDuration = PromDuration::from_secs(30);
 
@@ -445,16 +462,22 @@ fn scrape_health(svc: &ServiceCtx) -> Vec<Rule> {
     let vcpu = f64::from(svc.m.spec.container.cpu) / 1024.0;
     let memory_bytes = u64::from(svc.m.spec.container.memory) * 1024 * 1024;
     let by_task = "instance, task";
+    let target_down_for = svc.builtin_for("TargetDown", TARGET_DOWN_FOR);
+    let no_targets_for = svc.builtin_for("NoTargets", NO_TARGETS_FOR);
+    let high_error_ratio_for = svc.builtin_for("HighErrorRatio", HIGH_ERROR_RATIO_FOR);
+    let high_latency_for = svc.builtin_for("HighLatencyP99", HIGH_LATENCY_FOR);
+    let cpu_for = svc.builtin_for("CpuNearLimit", RESOURCE_FOR);
+    let memory_for = svc.builtin_for("MemoryNearLimit", RESOURCE_FOR);
     vec![
         svc.alert(
             "TargetDown",
             format!("{up} == 0"),
-            Some(TARGET_DOWN_FOR),
+            Some(target_down_for),
             Severity::Warning,
             text(
                 format!("Task {{{{ $labels.task }}}} of {name} does not answer scrapes"),
                 format!(
-                    "Prometheus could not scrape {{{{ $labels.instance }}}} (task {{{{ $labels.task }}}}, {{{{ $labels.availability_zone }}}}) for {TARGET_DOWN_FOR}: the task is stuck, overloaded or gone."
+                    "Prometheus could not scrape {{{{ $labels.instance }}}} (task {{{{ $labels.task }}}}, {{{{ $labels.availability_zone }}}}) for {target_down_for}: the task is stuck, overloaded or gone."
                 ),
             ),
         ),
@@ -464,12 +487,12 @@ fn scrape_health(svc: &ServiceCtx) -> Vec<Rule> {
                 "((sum({up}) or vector(0)) == 0) unless on() (max({}) == 0)",
                 svc.operator("ecs_operator_service_desired_tasks").text()
             ),
-            Some(NO_TARGETS_FOR),
+            Some(no_targets_for),
             Severity::Critical,
             text(
                 format!("No task of {name} answers: the service is down"),
                 format!(
-                    "Prometheus has no scrapeable task of {name} (none discovered, or every scrape fails) for {NO_TARGETS_FOR}, while the service is meant to run."
+                    "Prometheus has no scrapeable task of {name} (none discovered, or every scrape fails) for {no_targets_for}, while the service is meant to run."
                 ),
             ),
         ),
@@ -480,7 +503,7 @@ fn scrape_health(svc: &ServiceCtx) -> Vec<Rule> {
                 errors.range(w),
                 number(h.error_ratio_above)
             ),
-            Some(HIGH_ERROR_RATIO_FOR),
+            Some(high_error_ratio_for),
             Severity::Critical,
             text(
                 format!("{{{{ $value | humanizePercentage }}}} of {name} requests fail with 5xx"),
@@ -501,12 +524,12 @@ fn scrape_health(svc: &ServiceCtx) -> Vec<Rule> {
                 count.range(w),
                 number(MIN_REQUEST_RATE)
             ),
-            Some(HIGH_LATENCY_FOR),
+            Some(high_latency_for),
             Severity::Warning,
             text(
                 format!("p99 latency of {name} is {{{{ $value | humanizeDuration }}}}"),
                 format!(
-                    "The 99th percentile of {} over {w} is above {} for {HIGH_LATENCY_FOR}.",
+                    "The 99th percentile of {} over {w} is above {} for {high_latency_for}.",
                     h.latency_metric, h.latency_p99_above
                 ),
             ),
@@ -519,7 +542,7 @@ fn scrape_health(svc: &ServiceCtx) -> Vec<Rule> {
                 number(vcpu),
                 number(h.cpu_percent_above)
             ),
-            Some(RESOURCE_FOR),
+            Some(cpu_for),
             Severity::Warning,
             text(
                 format!(
@@ -527,7 +550,7 @@ fn scrape_health(svc: &ServiceCtx) -> Vec<Rule> {
                     number(vcpu)
                 ),
                 format!(
-                    "CPU use over {w} is above {}% of the task's {} CPU units for {RESOURCE_FOR}; Fargate throttles at 100%.",
+                    "CPU use over {w} is above {}% of the task's {} CPU units for {cpu_for}; Fargate throttles at 100%.",
                     number(h.cpu_percent_above),
                     svc.m.spec.container.cpu
                 ),
@@ -540,7 +563,7 @@ fn scrape_health(svc: &ServiceCtx) -> Vec<Rule> {
                 svc.job("process_resident_memory_bytes").text(),
                 number(h.memory_percent_above)
             ),
-            Some(RESOURCE_FOR),
+            Some(memory_for),
             Severity::Warning,
             text(
                 format!(
@@ -548,7 +571,7 @@ fn scrape_health(svc: &ServiceCtx) -> Vec<Rule> {
                     svc.m.spec.container.memory
                 ),
                 format!(
-                    "Resident memory is above {}% of the task's {} MiB for {RESOURCE_FOR}; at 100% the task is killed (OutOfMemory).",
+                    "Resident memory is above {}% of the task's {} MiB for {memory_for}; at 100% the task is killed (OutOfMemory).",
                     number(h.memory_percent_above),
                     svc.m.spec.container.memory
                 ),
@@ -566,23 +589,25 @@ fn ecs_health(svc: &ServiceCtx) -> Vec<Rule> {
     let stopped = svc
         .operator("ecs_operator_service_stopped_tasks_total")
         .not_re("reason", PLANNED_STOP_REASONS);
+    let below_desired_for = svc.builtin_for("TasksBelowDesired", TASKS_BELOW_DESIRED_FOR);
+    let no_for = PromDuration::from_secs(0);
     vec![
         svc.alert(
             "TasksBelowDesired",
             format!("max({running}) < max({desired})"),
-            Some(TASKS_BELOW_DESIRED_FOR),
+            Some(below_desired_for),
             Severity::Warning,
             text(
                 format!("Only {{{{ $value }}}} tasks of {name} run, fewer than desired"),
                 format!(
-                    "ECS has run fewer tasks of {name} than desired for {TASKS_BELOW_DESIRED_FOR}: tasks fail to start (image, secrets, capacity) or keep crashing."
+                    "ECS has run fewer tasks of {name} than desired for {below_desired_for}: tasks fail to start (image, secrets, capacity) or keep crashing."
                 ),
             ),
         ),
         svc.alert(
             "DeploymentFailed",
             format!("max({failed}) == 1"),
-            None,
+            Some(svc.builtin_for("DeploymentFailed", no_for)),
             Severity::Warning,
             text(
                 format!("The latest deployment of {name} failed"),
@@ -597,7 +622,7 @@ fn ecs_health(svc: &ServiceCtx) -> Vec<Rule> {
                 "{} >= {TASKS_STOPPING_COUNT}",
                 count_over(&stopped, TASKS_STOPPING_WINDOW, &["reason"])
             ),
-            None,
+            Some(svc.builtin_for("TasksStopping", no_for)),
             Severity::Warning,
             text(
                 format!(
@@ -679,7 +704,7 @@ fn burn_rules(
     rules.push(svc.alert(
         fast_name,
         condition(&FAST_BURN),
-        Some(BURN_FAST_FOR),
+        Some(svc.builtin_for(fast_name, BURN_FAST_FOR)),
         Severity::Critical,
         text(
             format!("{name} burns its {what} error budget fast ({{{{ $value | humanizePercentage }}}} bad)"),
@@ -691,7 +716,7 @@ fn burn_rules(
     rules.push(svc.alert(
         slow_name,
         condition(&SLOW_BURN),
-        Some(BURN_SLOW_FOR),
+        Some(svc.builtin_for(slow_name, BURN_SLOW_FOR)),
         Severity::Warning,
         text(
             format!("{name} burns its {what} error budget steadily ({{{{ $value | humanizePercentage }}}} bad)"),
@@ -974,6 +999,57 @@ mod tests {
         assert_eq!(budget(99.5), "0.005");
         assert_eq!(budget(99.0), "0.01");
         assert_eq!(budget(99.95), "0.0005");
+    }
+
+    #[test]
+    fn built_in_alerts_keep_their_for_unless_the_settings_replace_it() {
+        let m = example("pizza-service");
+        let for_of = |doc: &serde_json::Value, name: &str| rule(doc, name)["for"].clone();
+        let defaults = rules_of(&m);
+        assert_eq!(for_of(&defaults, "TargetDown"), "1m");
+        assert_eq!(for_of(&defaults, "CpuNearLimit"), "2m");
+        assert_eq!(for_of(&defaults, "MemoryNearLimit"), "2m");
+        assert!(rule(&defaults, "DeploymentFailed").get("for").is_none());
+
+        let mut s = settings();
+        s.monitoring.builtin_alert_for = [
+            ("TargetDown".to_string(), PromDuration::from_secs(5)),
+            ("CpuNearLimit".to_string(), PromDuration::from_secs(10)),
+            ("DeploymentFailed".to_string(), PromDuration::from_secs(30)),
+        ]
+        .into_iter()
+        .collect();
+        let out = super::super::render(&[&m], &s);
+        let doc: serde_json::Value =
+            crate::manifest::yaml::from_str(&out.files["prometheus/rules/pizza-service.rules.yml"])
+                .unwrap();
+        assert_eq!(for_of(&doc, "TargetDown"), "5s");
+        assert_eq!(for_of(&doc, "CpuNearLimit"), "10s");
+        assert_eq!(for_of(&doc, "DeploymentFailed"), "30s");
+        assert_eq!(for_of(&doc, "MemoryNearLimit"), "2m", "others keep theirs");
+        assert!(rule(&doc, "TargetDown")["annotations"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("for 5s"));
+        // A user alert that happens to share a built-in's name is not touched.
+        assert!(rule(&doc, "OrdersPaceAnomaly").get("for").is_none());
+    }
+
+    #[test]
+    fn settings_reject_a_for_override_of_an_unknown_alert() {
+        let mut s = settings();
+        s.monitoring
+            .builtin_alert_for
+            .insert("TargetDwn".into(), PromDuration::from_secs(5));
+        let err = s.check().unwrap_err();
+        assert!(err.contains("builtinAlertFor.TargetDwn"), "{err}");
+        s.monitoring.builtin_alert_for.clear();
+        for name in BUILTIN_ALERTS {
+            s.monitoring
+                .builtin_alert_for
+                .insert(name.to_string(), PromDuration::from_secs(1));
+        }
+        assert_eq!(s.check(), Ok(()));
     }
 
     #[test]
