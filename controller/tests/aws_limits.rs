@@ -1136,17 +1136,25 @@ fn the_planner_never_plans_writes_against_a_service_owned_by_another_operator() 
     assert_eq!(outcome_of(&plan, "hello"), &Outcome::Update);
     assert!(!write_steps(&plan, "hello").is_empty());
 
-    // Adoption is explicit: only with the annotation does a foreign service get changed.
-    let foreign = observed_of(vec![observed_service(
-        "hello",
-        &[(OWNER_TAG, "other-operator")],
-    )]);
+    // Adoption is explicit: only with the annotation does a hand-made (untagged) service get
+    // changed; another operator's service is never adopted.
     let adopting = Guards {
         adopt: ["hello".to_string()].into(),
         ..Guards::default()
     };
-    let plan = plan_with(std::slice::from_ref(&want), &foreign, &adopting);
+    let handmade = observed_of(vec![observed_service("hello", &[])]);
+    let plan = plan_with(std::slice::from_ref(&want), &handmade, &adopting);
     assert_eq!(outcome_of(&plan, "hello"), &Outcome::Update);
+    let foreign = observed_of(vec![observed_service(
+        "hello",
+        &[(OWNER_TAG, "other-operator")],
+    )]);
+    let plan = plan_with(std::slice::from_ref(&want), &foreign, &adopting);
+    assert!(
+        matches!(outcome_of(&plan, "hello"), Outcome::Conflict(why) if why.contains("another operator")),
+        "{plan:?}"
+    );
+    assert!(write_steps(&plan, "hello").is_empty());
 }
 
 #[test]

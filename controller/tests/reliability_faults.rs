@@ -186,6 +186,7 @@ async fn fifty_services_converge_through_twenty_percent_throttling_errors_and_dr
             "lost": 0,
         }),
     );
+    clean_up(&moto, &world.settings.cluster, &inv).await;
 }
 
 /// Writes the 50 manifests with `image` into `dir` (replacing what was there).
@@ -389,6 +390,7 @@ async fn kill_nine_at_twenty_random_points_of_a_fifty_service_apply_leaves_no_du
             "runs": kills,
         }),
     );
+    clean_up(&moto, &world.settings.cluster, &inv).await;
 }
 
 async fn put_object(moto: &ecs_operator::aws::AwsClients, bucket: &str, key: &str, body: &str) {

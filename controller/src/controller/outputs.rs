@@ -15,12 +15,13 @@ fn server_of(relative: &str) -> &str {
     relative.split('/').next().unwrap_or("")
 }
 
-/// Refuses absolute paths and `..`: nothing may be written outside the directory.
+/// Refuses absolute paths, `..` and the empty path (which named the directory itself, so its
+/// temp file landed next to it): nothing may be written outside the directory.
 fn safe_join(dir: &Path, relative: &str) -> Option<PathBuf> {
     let rel = Path::new(relative);
-    rel.components()
-        .all(|c| matches!(c, Component::Normal(_)))
-        .then(|| dir.join(rel))
+    (rel.components().next().is_some()
+        && rel.components().all(|c| matches!(c, Component::Normal(_))))
+    .then(|| dir.join(rel))
 }
 
 fn write_atomically(path: &Path, content: &[u8]) -> std::io::Result<()> {

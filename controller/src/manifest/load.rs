@@ -193,6 +193,40 @@ impl ManifestSet {
             }
         }
         let known = self.all_names();
+        // Cloud Map names are shared by the namespace: a service may not take another
+        // service's name, and two services may not share one (the second would register its
+        // tasks in the first one's DNS name, and pruning either would delete it for both).
+        let discovery: Vec<Option<&str>> = self
+            .manifests
+            .iter()
+            .map(|m| {
+                let d = &m.manifest.spec.traffic.discovery;
+                d.enabled.then(|| d.name.as_deref().unwrap_or(m.name()))
+            })
+            .collect();
+        for (i, m) in self.manifests.iter().enumerate() {
+            let Some(dns) = discovery[i].filter(|dns| *dns != m.name()) else {
+                continue;
+            };
+            let sharing: Vec<String> = (0..self.manifests.len())
+                .filter(|&j| j != i && discovery[j] == Some(dns))
+                .map(|j| self.manifests[j].location())
+                .collect();
+            if known.contains(dns) {
+                reject.entry(i).or_default().push((
+                    "spec.traffic.discovery.name".into(),
+                    format!("{dns:?} is the name of another service; a Cloud Map name belongs to the service of that name"),
+                ));
+            } else if !sharing.is_empty() {
+                reject.entry(i).or_default().push((
+                    "spec.traffic.discovery.name".into(),
+                    format!(
+                        "{dns:?} is also the discovery name at {}; Cloud Map names must be unique",
+                        sharing.join(", ")
+                    ),
+                ));
+            }
+        }
         for (i, m) in self.manifests.iter().enumerate() {
             for (d, dep) in m.manifest.spec.lifecycle.depends_on.iter().enumerate() {
                 if !known.contains(dep) {

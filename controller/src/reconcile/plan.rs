@@ -236,13 +236,19 @@ fn plan_service(
         .filter(|s| s.is_active());
     if let Some(s) = existing {
         sp.observed = Some(s.clone());
-        if !owned_by(s, options.operator_id) && !options.adopt.contains(&d.name) {
-            sp.outcome = Outcome::Conflict(format!(
-                "ECS service {} exists in cluster {} and is not managed by this operator (owner tag {}); add the annotation ecs-operator.io/adopt: \"true\" to take it over",
-                d.name,
-                d.cluster,
-                s.owner().map(|o| format!("{o:?}")).unwrap_or_else(|| "missing".into())
-            ));
+        // Adopting takes over hand-made services only, never another operator's.
+        let adoptable = options.adopt.contains(&d.name) && s.owner().is_none();
+        if !owned_by(s, options.operator_id) && !adoptable {
+            sp.outcome = Outcome::Conflict(match s.owner() {
+                Some(other) => format!(
+                    "ECS service {} in cluster {} is not managed by this operator: it belongs to another operator (owner tag {other:?}) and is never adopted",
+                    d.name, d.cluster
+                ),
+                None => format!(
+                    "ECS service {} exists in cluster {} and is not managed by this operator (owner tag missing); add the annotation ecs-operator.io/adopt: \"true\" to take it over",
+                    d.name, d.cluster
+                ),
+            });
             return sp;
         }
     }

@@ -622,3 +622,43 @@ pub async fn revision_images(moto: &AwsClients, family: &str) -> Vec<Revision> {
     }
     found
 }
+
+/// Deregisters a test's scalable targets (their policies go with them) and deletes its Cloud
+/// Map services, so later tests on the same moto do not page through them (moto lists every
+/// namespace's Cloud Map services and every policy of the account).
+pub async fn clean_up(moto: &AwsClients, cluster: &str, inv: &Inventory) {
+    let targets = inv.scalable_targets.clone();
+    stream::iter(targets)
+        .for_each_concurrent(8, |resource_id| async move {
+            let _ = moto
+                .scaling
+                .deregister_scalable_target()
+                .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
+                .scalable_dimension(
+                    aws_sdk_applicationautoscaling::types::ScalableDimension::EcsServiceDesiredCount,
+                )
+                .resource_id(resource_id)
+                .send()
+                .await;
+        })
+        .await;
+    let services: Vec<String> = inv.services.iter().map(|s| s.name.clone()).collect();
+    stream::iter(services)
+        .for_each_concurrent(8, |name| async move {
+            let _ = moto
+                .ecs
+                .delete_service()
+                .cluster(cluster)
+                .service(name)
+                .force(true)
+                .send()
+                .await;
+        })
+        .await;
+    let ids: Vec<String> = inv.discovery.iter().map(|d| d.id.clone()).collect();
+    stream::iter(ids)
+        .for_each_concurrent(8, |id| async move {
+            let _ = moto.discovery.delete_service().id(id).send().await;
+        })
+        .await;
+}
