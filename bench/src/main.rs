@@ -1,0 +1,259 @@
+//! `ecs-operator-bench`: benchmarks of ecs-operator against moto_server. Prints a table and
+//! writes BENCHMARKS.md. Run it through `scripts/bench`, which installs moto, starts its own
+//! moto_server, builds, and passes `--reset-moto`.
+
+mod demo;
+mod floor;
+mod manifests;
+mod operator;
+mod report;
+mod rss;
+mod stats;
+mod throughput;
+mod world;
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::Parser;
+use ecs_operator::reconcile::{ReconcileOptions, Reconciler};
+use ecs_operator::render::render_service;
+use ecs_operator::settings::Settings;
+use ecs_operator::source::{Source, SourceLocation};
+
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "ecs-operator-bench",
+    about = "Benchmarks ecs-operator against moto_server; prints figures and writes BENCHMARKS.md"
+)]
+pub struct Args {
+    /// moto_server endpoint (scripts/moto prints it).
+    #[arg(long, env = "MOTO_ENDPOINT")]
+    endpoint: String,
+    /// Numbers of MonitoredServices to reconcile.
+    #[arg(long, value_delimiter = ',', default_value = "10,100,500")]
+    sizes: Vec<usize>,
+    /// Manifests for the in-process render + plan throughput.
+    #[arg(long, default_value_t = 10_000)]
+    render_n: usize,
+    /// Services applied at once (the operator's default) and the floor's concurrency.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Idle passes timed per size (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    idle_passes: usize,
+    /// Reset moto before each measured world (only for a moto this run owns).
+    #[arg(long)]
+    reset_moto: bool,
+    /// The ecs-operator binary whose peak RSS is measured.
+    #[arg(long)]
+    operator_bin: Option<PathBuf>,
+    /// Where to write the report.
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    out: PathBuf,
+    /// The command recorded in the report (default: this process's arguments).
+    #[arg(long)]
+    command: Option<String>,
+    /// A latency file written by the pizza demo (default: searched for).
+    #[arg(long)]
+    demo_latency: Option<PathBuf>,
+    /// Scratch directory (settings files and logs of the measured `run` processes).
+    #[arg(long, default_value = ".work/bench")]
+    work: PathBuf,
+}
+
+/// Everything measured for one N.
+pub struct SizeResult {
+    pub n: usize,
+    pub scaled: usize,
+    pub first: operator::Pass,
+    pub idle: operator::Pass,
+    pub idle_secs: Vec<f64>,
+    pub changed: operator::Pass,
+    pub cold: operator::Pass,
+    pub floor: floor::Floor,
+    pub rss: Result<rss::Rss, String>,
+}
+
+fn log(message: impl std::fmt::Display) {
+    eprintln!("[bench] {message}");
+}
+
+async fn measure_size(args: &Args, n: usize, index: usize) -> Result<SizeResult> {
+    let tag = if args.reset_moto {
+        String::new()
+    } else {
+        format!("p{}-", std::process::id())
+    };
+    let prefix = format!("b{n}-{tag}");
+    let octet = (16 + 2 * index) as u8;
+    if args.reset_moto {
+        world::reset_moto(&args.endpoint).await?;
+    }
+    let setup = world::clients(&args.endpoint).await;
+    let id = format!("bench-{prefix}op").replace("--", "-");
+    let w = world::World::create(&args.endpoint, &setup, &id, octet).await?;
+    let docs = manifests::generate(&prefix, n);
+    w.upload(&setup, &docs).await?;
+    log(format!(
+        "N={n}: {n} manifests in s3://{}/{}",
+        w.bucket, w.prefix
+    ));
+
+    let options = ReconcileOptions {
+        concurrency: args.concurrency,
+        ..ReconcileOptions::default()
+    };
+    let reconciler = Reconciler::new(
+        world::clients(&args.endpoint).await,
+        w.settings.clone(),
+        options.clone(),
+    );
+    let location = SourceLocation::parse(&w.settings.manifest_source)?;
+    let mut source = Source::new(location.clone());
+    let first = operator::pass(&reconciler, &mut source).await?;
+    check(&first, "first apply")?;
+    log(format!("N={n}: converged in {:.2} s", first.secs));
+
+    let mut idle = None;
+    let mut idle_secs = Vec::new();
+    for _ in 0..args.idle_passes.max(1) {
+        let p = operator::pass(&reconciler, &mut source).await?;
+        check(&p, "idle pass")?;
+        idle_secs.push(p.secs);
+        idle.get_or_insert(p);
+    }
+    let idle = idle.unwrap_or_default();
+    log(format!(
+        "N={n}: idle pass {:.3} s, {} calls",
+        stats::median(&idle_secs),
+        stats::Split::of(&idle.calls).total()
+    ));
+
+    let (name, text) = manifests::manifest(&prefix, 0, 1);
+    w.upload(&setup, &[(name, text)]).await?;
+    let changed = operator::pass(&reconciler, &mut source).await?;
+    check(&changed, "pass after a change")?;
+
+    // A fresh process over the same converged world: empty source and task definition caches.
+    let fresh = Reconciler::new(
+        world::clients(&args.endpoint).await,
+        w.settings.clone(),
+        options,
+    );
+    let cold = operator::pass(&fresh, &mut Source::new(location)).await?;
+    check(&cold, "fresh-process pass")?;
+
+    let rss = match &args.operator_bin {
+        Some(bin) => {
+            rss::measure(bin, &args.endpoint, &w.settings, &args.work).map_err(|e| format!("{e:#}"))
+        }
+        None => Err("no --operator-bin given".into()),
+    };
+    if let Ok(r) = &rss {
+        log(format!(
+            "N={n}: ecs-operator run peak RSS {} KiB ({:.1} s)",
+            r.peak_kib, r.secs
+        ));
+    }
+
+    // The floor, in a world of its own (after a reset, from the same empty start).
+    let floor_prefix = if args.reset_moto {
+        world::reset_moto(&args.endpoint).await?;
+        prefix.clone()
+    } else {
+        format!("f{n}-{tag}")
+    };
+    let floor_clients = world::clients(&args.endpoint).await;
+    let floor_id = format!("bench-{floor_prefix}floor").replace("--", "-");
+    let fw = world::World::create(&args.endpoint, &floor_clients, &floor_id, octet + 1).await?;
+    let desired = render_all(&manifests::generate(&floor_prefix, n), &fw.settings)?;
+    let floor = floor::run(&floor_clients, &desired, args.concurrency).await;
+    if !floor.errors.is_empty() {
+        bail!(
+            "the floor failed: {:?}",
+            &floor.errors[..floor.errors.len().min(5)]
+        );
+    }
+    log(format!("N={n}: floor {:.2} s", floor.secs));
+
+    Ok(SizeResult {
+        n,
+        scaled: manifests::scaled_count(n),
+        first,
+        idle,
+        idle_secs,
+        changed,
+        cold,
+        floor,
+        rss,
+    })
+}
+
+fn check(pass: &operator::Pass, what: &str) -> Result<()> {
+    if !pass.errors.is_empty() {
+        bail!(
+            "{what}: {} services failed, e.g. {:?}",
+            pass.errors.len(),
+            &pass.errors[..pass.errors.len().min(3)]
+        );
+    }
+    Ok(())
+}
+
+fn render_all(
+    docs: &[(String, String)],
+    settings: &Settings,
+) -> Result<Vec<ecs_operator::render::DesiredService>> {
+    let mut set = ecs_operator::manifest::ManifestSet::default();
+    for (name, text) in docs {
+        set.add_source(name, text.as_bytes(), Some(settings));
+    }
+    set.finish();
+    if !set.rejected.is_empty() {
+        bail!("generated manifests were rejected");
+    }
+    Ok(set
+        .manifests
+        .iter()
+        .map(|m| render_service(&m.manifest, settings))
+        .collect())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let started = std::time::Instant::now();
+    let load_before = report::loadavg();
+
+    log(format!(
+        "render + plan throughput at N={} (in process)",
+        args.render_n
+    ));
+    let mut settings = Settings::local_defaults();
+    settings.operator_id = "op-bench".into();
+    settings.service_discovery_namespace_id = Some("ns-bench".into());
+    let docs = manifests::generate("t-", args.render_n);
+    let throughput = throughput::measure(&docs, &settings)?;
+    drop(docs);
+
+    let mut sizes = Vec::new();
+    for (index, n) in args.sizes.iter().copied().enumerate() {
+        sizes.push(measure_size(&args, n, index).await?);
+    }
+    if args.reset_moto {
+        world::reset_moto(&args.endpoint).await?;
+    }
+
+    let demo = demo::find(args.demo_latency.as_deref());
+    let context = report::Context::gather(&args, started.elapsed().as_secs_f64(), load_before);
+    let (tables, document) = report::render(&context, &sizes, &throughput, &demo);
+    println!("{tables}");
+    std::fs::write(&args.out, document)?;
+    log(format!(
+        "wrote {} in {:.0} s",
+        args.out.display(),
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}

@@ -1,0 +1,214 @@
+//! The CPU cost of a pass, in process and without I/O: parse + validate (ManifestSet::add_source),
+//! render (render_service) and plan (reconcile::plan::plan) against an Observed in which every
+//! service already exists exactly as rendered, so the planner compares every field.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use ecs_operator::manifest::ManifestSet;
+use ecs_operator::reconcile::observe::{
+    Observed, ObservedDiscovery, ObservedScaling, ObservedService,
+};
+use ecs_operator::reconcile::plan::{self, discovery_description, Outcome, PlanOptions};
+use ecs_operator::render::{render_service, DesiredService};
+use ecs_operator::settings::Settings;
+
+pub struct Throughput {
+    pub n: usize,
+    pub parse_secs: f64,
+    pub render_secs: f64,
+    pub plan_secs: f64,
+    /// Resident memory each retained structure added, KiB: (parsed set, desired states,
+    /// observed world, plan).
+    pub rss_kib: Option<[i64; 4]>,
+}
+
+/// This process's resident set, KiB.
+fn vm_rss_kib() -> Option<i64> {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+impl Throughput {
+    pub fn total_secs(&self) -> f64 {
+        self.parse_secs + self.render_secs + self.plan_secs
+    }
+
+    /// Manifests per second for a phase's seconds.
+    pub fn rate(&self, secs: f64) -> f64 {
+        if secs > 0.0 {
+            self.n as f64 / secs
+        } else {
+            f64::INFINITY
+        }
+    }
+}
+
+/// What AWS would report for a service that matches its desired state exactly.
+pub fn observed_from(desired: &[DesiredService], settings: &Settings) -> Observed {
+    let mut observed = Observed::default();
+    let description = discovery_description(
+        &settings.operator_id,
+        settings
+            .service_discovery_namespace_id
+            .as_deref()
+            .unwrap_or("-"),
+    );
+    for d in desired {
+        let s = &d.service;
+        let mut registry_arns = Vec::new();
+        if let Some(want) = &d.discovery {
+            let id = format!("srv-{}", d.name);
+            let arn = format!("arn:aws:servicediscovery:us-east-1:123456789012:service/{id}");
+            registry_arns.push(arn.clone());
+            observed.discovery.insert(
+                want.name.clone(),
+                ObservedDiscovery {
+                    id,
+                    arn,
+                    name: want.name.clone(),
+                    description: description.clone(),
+                    dns_ttl_seconds: Some(want.dns_ttl_seconds),
+                    instance_count: s.desired_count,
+                },
+            );
+        }
+        let sorted = |v: &[String]| {
+            let mut v = v.to_vec();
+            v.sort();
+            v
+        };
+        let mut load_balancers = s.load_balancers.clone();
+        load_balancers.sort_by(|a, b| a.target_group_arn.cmp(&b.target_group_arn));
+        observed.services.insert(
+            (d.cluster.clone(), d.name.clone()),
+            ObservedService {
+                arn: format!(
+                    "arn:aws:ecs:us-east-1:123456789012:service/{}/{}",
+                    d.cluster, d.name
+                ),
+                name: d.name.clone(),
+                cluster: d.cluster.clone(),
+                status: "ACTIVE".into(),
+                tags: d.tags.clone(),
+                desired_count: s.desired_count,
+                running_count: s.desired_count,
+                pending_count: 0,
+                task_definition_arn: format!(
+                    "arn:aws:ecs:us-east-1:123456789012:task-definition/{}:1",
+                    d.task_definition.family
+                ),
+                task_definition: Some(d.task_definition.clone()),
+                subnets: Some(sorted(&s.subnets)),
+                security_groups: Some(sorted(&s.security_groups)),
+                assign_public_ip: Some(s.assign_public_ip),
+                deployment: Some((
+                    s.minimum_healthy_percent,
+                    s.maximum_percent,
+                    s.circuit_breaker_enabled,
+                    s.circuit_breaker_rollback,
+                )),
+                capacity_provider: Some(s.capacity_provider.clone()),
+                load_balancers,
+                registry_arns,
+                health_check_grace_period_seconds: s.health_check_grace_period_seconds,
+                enable_execute_command: s.enable_execute_command,
+                propagate_tags: Some(s.propagate_tags.clone()),
+                rollout: Some(("COMPLETED".into(), String::new())),
+                deployments_in_progress: 0,
+            },
+        );
+        if let Some(scaling) = &d.scaling {
+            observed.scaling.insert(
+                scaling.resource_id.clone(),
+                ObservedScaling {
+                    resource_id: scaling.resource_id.clone(),
+                    min_capacity: scaling.min_capacity,
+                    max_capacity: scaling.max_capacity,
+                    policies: scaling.policies.clone(),
+                    other_policies: Vec::new(),
+                },
+            );
+        }
+    }
+    observed
+}
+
+/// Parses, renders and plans `docs`; fails unless every service comes out in sync.
+pub fn measure(docs: &[(String, String)], settings: &Settings) -> Result<Throughput> {
+    let rss0 = vm_rss_kib();
+    let started = Instant::now();
+    let mut set = ManifestSet::default();
+    for (name, text) in docs {
+        set.add_source(&format!("{name}.yaml"), text.as_bytes(), Some(settings));
+    }
+    set.finish();
+    let parse_secs = started.elapsed().as_secs_f64();
+    let rss1 = vm_rss_kib();
+    if !set.rejected.is_empty() {
+        bail!("{} generated manifests were rejected", set.rejected.len());
+    }
+
+    let started = Instant::now();
+    let desired: Vec<DesiredService> = set
+        .manifests
+        .iter()
+        .map(|m| render_service(&m.manifest, settings))
+        .collect();
+    let render_secs = started.elapsed().as_secs_f64();
+    let rss2 = vm_rss_kib();
+
+    let observed = observed_from(&desired, settings);
+    let rss3 = vm_rss_kib();
+    let known = set.all_names();
+    let adopt = BTreeSet::new();
+    let options = PlanOptions {
+        operator_id: &settings.operator_id,
+        known_names: &known,
+        adopt: &adopt,
+        source_complete: true,
+        allow_empty: false,
+        max_prune: settings.max_prune,
+        discovery_description: discovery_description(
+            &settings.operator_id,
+            settings
+                .service_discovery_namespace_id
+                .as_deref()
+                .unwrap_or("-"),
+        ),
+    };
+    let started = Instant::now();
+    let plan = plan::plan(&desired, &observed, &options);
+    let plan_secs = started.elapsed().as_secs_f64();
+    let rss4 = vm_rss_kib();
+    let rss_kib = match (rss0, rss1, rss2, rss3, rss4) {
+        (Some(a), Some(b), Some(c), Some(d), Some(e)) => Some([b - a, c - b, d - c, e - d]),
+        _ => None,
+    };
+
+    let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
+    for s in &plan.services {
+        let key = match &s.outcome {
+            Outcome::InSync => "in sync".to_string(),
+            other => format!("{other:?}: {:?}", s.changes.first()),
+        };
+        *outcomes.entry(key).or_default() += 1;
+    }
+    if outcomes.get("in sync") != Some(&docs.len()) {
+        bail!("plan against a matching world is not all in sync: {outcomes:?}");
+    }
+    Ok(Throughput {
+        n: docs.len(),
+        parse_secs,
+        render_secs,
+        plan_secs,
+        rss_kib,
+    })
+}
