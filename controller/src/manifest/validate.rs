@@ -644,8 +644,13 @@ fn is_label_name_or_builtin(s: &str) -> bool {
 }
 
 fn check_alerts(c: &mut Checker, alerts: &[Alert], scrape: PromDuration) {
+    // Each alert renders to a few kilobytes of rules: without a cap, one 1 MiB manifest held
+    // ~9,000 alerts and took ~200 MB to render.
+    c.check(alerts.len() <= 100, "spec.alerts", || {
+        "at most 100 alerts per service".into()
+    });
     let mut seen = BTreeSet::new();
-    for (i, a) in alerts.iter().enumerate() {
+    for (i, a) in alerts.iter().enumerate().take(100) {
         let p = |field: &str| format!("spec.alerts[{i}].{field}");
         let name_ok = a.name.len() <= 64
             && a.name.starts_with(|ch: char| ch.is_ascii_uppercase())
@@ -835,7 +840,8 @@ fn check_dashboard(c: &mut Checker, d: &Dashboard) {
     c.check(d.panels.len() <= 50, "spec.dashboard.panels", || {
         "at most 50 extra panels".into()
     });
-    for (i, panel) in d.panels.iter().enumerate() {
+    // Beyond the cap only the count is reported: parsing thousands of queries is wasted work.
+    for (i, panel) in d.panels.iter().enumerate().take(50) {
         c.check(
             !panel.title.trim().is_empty() && panel.title.len() <= 200,
             &format!("spec.dashboard.panels[{i}].title"),

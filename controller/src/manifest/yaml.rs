@@ -106,7 +106,20 @@ pub fn parse_stream<T: DeserializeOwned>(text: &str) -> Result<Vec<Document<T>>,
             continue;
         }
         let value = serde_path_to_error::deserialize(doc)
-            .map_err(|e| convert_error(e.inner(), &e.path().to_string(), &positions));
+            .map_err(|e| convert_error(e.inner(), &e.path().to_string(), &positions))
+            .and_then(|value| match first_duplicate(&positions) {
+                // serde rejects a repeated struct field itself; a repeated key of a free-form
+                // map (labels, env, secrets) would silently keep the last value.
+                Some((path, at)) => Err(YamlError {
+                    message: format!(
+                        "duplicate key (first written at line {})",
+                        positions.lookup(&path).line
+                    ),
+                    path,
+                    position: at,
+                }),
+                None => Ok(value),
+            });
         documents.push(Document {
             index: documents.len(),
             positions,
@@ -114,6 +127,15 @@ pub fn parse_stream<T: DeserializeOwned>(text: &str) -> Result<Vec<Document<T>>,
         });
     }
     Ok(documents)
+}
+
+/// The earliest key written twice in one mapping of a document.
+fn first_duplicate(positions: &PositionIndex) -> Option<(String, Position)> {
+    positions
+        .duplicates
+        .iter()
+        .min_by_key(|(path, p)| (p.line, p.column, path.as_str()))
+        .map(|(path, p)| (path.clone(), *p))
 }
 
 /// Parses a single-document YAML (or JSON) text, e.g. a settings file.
@@ -214,15 +236,42 @@ fn marker_position(mark: &Marker) -> Position {
 }
 
 /// Walks the event stream once and records where every mapping key and sequence item starts.
+/// Deeper nesting than any manifest needs is refused before anything recurses over it.
+pub const MAX_NESTING: usize = 64;
+
 fn index_documents(text: &str) -> Result<Vec<PositionIndex>, YamlError> {
     let mut indexer = Indexer::default();
     let mut parser = Parser::new_from_str(text);
-    parser.load(&mut indexer, true).map_err(|e| YamlError {
-        path: String::new(),
-        message: format!("invalid YAML: {}", e.info()),
-        position: marker_position(e.marker()),
-    })?;
-    Ok(indexer.documents)
+    // The parser's own `load` recurses once per nesting level, and a few hundred levels of
+    // block nesting overflow a 2 MiB thread stack (the process aborts): pull the events one
+    // by one instead, counting the depth.
+    let mut depth = 0usize;
+    loop {
+        let (event, mark) = parser.next_token().map_err(|e| YamlError {
+            path: String::new(),
+            message: format!("invalid YAML: {}", e.info()),
+            position: marker_position(e.marker()),
+        })?;
+        match event {
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(YamlError {
+                        path: String::new(),
+                        message: format!("nested deeper than {MAX_NESTING} levels"),
+                        position: marker_position(&mark),
+                    });
+                }
+            }
+            Event::MappingEnd | Event::SequenceEnd => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        let end = event == Event::StreamEnd;
+        indexer.on_event(event, mark);
+        if end {
+            return Ok(indexer.documents);
+        }
+    }
 }
 
 enum Frame {
