@@ -588,9 +588,9 @@ fn corpus() -> Vec<Case> {
         BASE.replace("shop:1.0.0", &"a".repeat(900_000)),
         Rejected("spec.container.image"),
     ));
-    let many_env: String = (0..30_000).map(|i| format!("      V{i}: x\n")).collect();
+    let many_env: String = (0..20_000).map(|i| format!("      V{i}: x\n")).collect();
     cases.push(case(
-        "thirty-thousand-env-vars",
+        "twenty-thousand-env-vars",
         BASE.replace(
             "    port: 8080\n",
             &format!("    port: 8080\n    env:\n{many_env}"),
@@ -649,7 +649,11 @@ fn corpus() -> Vec<Case> {
             "a{i}: &a{i} {{k1: {prev}, k2: {prev}, k3: {prev}, k4: {prev}, k5: {prev}, k6: {prev}, k7: {prev}, k8: {prev}}}\n"
         ));
     }
-    cases.push(case("billion-laughs-in-mappings", laughs, Rejected("")));
+    cases.push(case(
+        "billion-laughs-in-mappings",
+        laughs,
+        Rejected("aliases expand"),
+    ));
     let mut merges = String::from("m0: &m0 {a: 1, b: 2}\n");
     for i in 1..20 {
         merges.push_str(&format!(
@@ -661,18 +665,18 @@ fn corpus() -> Vec<Case> {
             i - 1
         ));
     }
-    cases.push(case("merge-key-bomb", merges, Rejected("")));
+    cases.push(case("merge-key-bomb", merges, Rejected("aliases expand")));
     let blob = "x".repeat(4096);
-    let refs: String = (0..60_000)
+    let refs: String = (0..40_000)
         .map(|i| format!("      V{i}: *blob\n"))
         .collect();
     cases.push(case(
-        "sixty-thousand-aliases-of-a-4k-string",
+        "forty-thousand-aliases-of-a-4k-string",
         BASE.replace(
             "    port: 8080\n",
             &format!("    port: 8080\n    command: [&blob \"{blob}\"]\n    env:\n{refs}"),
         ),
-        Either,
+        Rejected("aliases expand"),
     ));
     cases.push(case(
         "an-alias-before-its-anchor",

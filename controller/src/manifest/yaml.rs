@@ -238,6 +238,9 @@ fn marker_position(mark: &Marker) -> Position {
 /// Walks the event stream once and records where every mapping key and sequence item starts.
 /// Deeper nesting than any manifest needs is refused before anything recurses over it.
 pub const MAX_NESTING: usize = 64;
+/// How large a stream may become once its aliases are expanded (nodes plus scalar bytes): an
+/// 800 KB file of 40,000 aliases to one 4 KB string expands to 160 MB.
+pub const MAX_EXPANDED_SIZE: usize = 2 * 1024 * 1024;
 
 fn index_documents(text: &str) -> Result<Vec<PositionIndex>, YamlError> {
     let mut indexer = Indexer::default();
@@ -246,14 +249,18 @@ fn index_documents(text: &str) -> Result<Vec<PositionIndex>, YamlError> {
     // block nesting overflow a 2 MiB thread stack (the process aborts): pull the events one
     // by one instead, counting the depth.
     let mut depth = 0usize;
+    // The size of the stream with every alias expanded, and of each anchored node.
+    let mut expanded = 0usize;
+    let mut anchored: HashMap<usize, usize> = HashMap::new();
+    let mut open: Vec<(usize, usize)> = Vec::new();
     loop {
         let (event, mark) = parser.next_token().map_err(|e| YamlError {
             path: String::new(),
             message: format!("invalid YAML: {}", e.info()),
             position: marker_position(e.marker()),
         })?;
-        match event {
-            Event::MappingStart(..) | Event::SequenceStart(..) => {
+        match &event {
+            Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _) => {
                 depth += 1;
                 if depth > MAX_NESTING {
                     return Err(YamlError {
@@ -262,9 +269,37 @@ fn index_documents(text: &str) -> Result<Vec<PositionIndex>, YamlError> {
                         position: marker_position(&mark),
                     });
                 }
+                open.push((*anchor, expanded));
+                expanded += 1;
             }
-            Event::MappingEnd | Event::SequenceEnd => depth = depth.saturating_sub(1),
+            Event::MappingEnd | Event::SequenceEnd => {
+                depth = depth.saturating_sub(1);
+                if let Some((anchor, start)) = open.pop() {
+                    if anchor > 0 {
+                        anchored.insert(anchor, expanded - start);
+                    }
+                }
+            }
+            Event::Scalar(value, _, anchor, _) => {
+                expanded += value.len() + 1;
+                if *anchor > 0 {
+                    anchored.insert(*anchor, value.len() + 1);
+                }
+            }
+            Event::Alias(anchor) => {
+                expanded = expanded.saturating_add(anchored.get(anchor).copied().unwrap_or(1));
+            }
             _ => {}
+        }
+        if expanded > MAX_EXPANDED_SIZE {
+            return Err(YamlError {
+                path: String::new(),
+                message: format!(
+                    "aliases expand the document beyond {} MiB",
+                    MAX_EXPANDED_SIZE >> 20
+                ),
+                position: marker_position(&mark),
+            });
         }
         let end = event == Event::StreamEnd;
         indexer.on_event(event, mark);
