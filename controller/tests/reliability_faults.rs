@@ -223,14 +223,13 @@ async fn kill_nine_at_twenty_random_points_of_a_fifty_service_apply_leaves_no_du
         latency_ms: (0, 3),
         ..Config::default()
     });
-    let apply = |extra: &[&str]| {
+    let apply = || {
         let mut cmd = operator_command(&proxy.endpoint());
         cmd.arg("apply")
             .arg("--emulator")
             .arg("--settings")
             .arg(&settings_path)
             .args(["--concurrency", "4"])
-            .args(extra)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
         cmd
@@ -254,7 +253,7 @@ async fn kill_nine_at_twenty_random_points_of_a_fifty_service_apply_leaves_no_du
             write_manifests(&manifests_dir, &names, images[version]);
         }
         let before = proxy.stats().control_plane_writes();
-        let mut child = apply(&[]).spawn().expect("ecs-operator apply starts");
+        let mut child = apply().spawn().expect("ecs-operator apply starts");
         // Kill at a random moment after the run's first write (or after 5 s if it has none).
         let spawned = Instant::now();
         while proxy.stats().control_plane_writes() == before
@@ -310,7 +309,7 @@ async fn kill_nine_at_twenty_random_points_of_a_fifty_service_apply_leaves_no_du
             "no convergence after {recovery_runs} unkilled runs"
         );
         recovery_runs += 1;
-        let status = apply(&[]).status().unwrap();
+        let status = apply().status().unwrap();
         eprintln!("recovery run {recovery_runs}: {status}");
     }
     let took = started.elapsed();
@@ -1172,4 +1171,68 @@ async fn a_rejected_prometheus_reload_restores_the_previous_files_and_a_missed_o
             "lost": 0,
         }),
     );
+}
+
+/// S3 answers the first listing and the first download with 503 SlowDown: the SDK retries them
+/// (counted as throttling) and the fetch returns every manifest. Standard retry mode here: with
+/// the production's adaptive mode, these two throttles on a fresh client drop its send rate to
+/// the floor (0.5 tokens/s, a retry costs 5) and the same seven calls take 30-45 s.
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_slowdown_is_retried_counted_as_throttling_and_the_fetch_is_complete() {
+    let moto = clients().await;
+    let prefix = unique_prefix("sd");
+    let bucket = format!("slowdown-{prefix}");
+    moto.s3
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let settings = ecs_operator::Settings::local_defaults();
+    for i in 0..6 {
+        let name = format!("{prefix}-{i}");
+        put_object(
+            &moto,
+            &bucket,
+            &format!("m/{name}.yaml"),
+            &manifest(&name, "nginx:1.27", ""),
+        )
+        .await;
+    }
+    let proxy = FaultProxy::start(&moto_endpoint());
+    let throttled_once = std::sync::Mutex::new(BTreeSet::new());
+    proxy.set(Config::rule(move |r| {
+        (r.is_s3() && throttled_once.lock().unwrap().insert(r.operation.clone()))
+            .then_some(Fault::Throttle)
+    }));
+    let through = standard_retry_clients(&proxy.endpoint()).await;
+    let mut source = ecs_operator::source::Source::new(
+        ecs_operator::source::SourceLocation::parse(&format!("s3://{bucket}/m/")).unwrap(),
+    );
+    let fetched = source
+        .fetch(Some(&through), &settings)
+        .await
+        .expect("the fetch succeeds through SlowDown");
+    assert_eq!(fetched.set.manifests.len(), 6);
+    let throttled: u64 = through
+        .calls
+        .snapshot()
+        .iter()
+        .filter(|((service, _, outcome), _)| service == "S3" && *outcome == CallOutcome::Throttled)
+        .map(|(_, n)| n)
+        .sum();
+    assert!(
+        throttled > 0,
+        "SlowDown is counted as throttling: {:?} {:?} {:?}",
+        through.calls.snapshot(),
+        proxy.stats().injected,
+        proxy.stats().forwarded
+    );
+    assert_eq!(
+        throttled,
+        2,
+        "one listing and one download were throttled: {:?}",
+        through.calls.snapshot()
+    );
+    assert_eq!(proxy.stats().injected_of(Fault::Throttle), 2);
 }

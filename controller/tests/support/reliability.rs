@@ -51,6 +51,25 @@ pub fn unique_prefix(tag: &str) -> String {
 /// Clients built the way `AwsClients::from_env` builds them in production (adaptive retry,
 /// the default attempts and timeouts), pointed at `endpoint`.
 pub async fn production_clients(endpoint: &str) -> AwsClients {
+    clients_with(
+        endpoint,
+        aws_config::retry::RetryConfig::adaptive()
+            .with_max_attempts(ClientOptions::default().max_attempts),
+    )
+    .await
+}
+
+/// The same with the SDK's standard retry mode (no client-side rate limiting).
+pub async fn standard_retry_clients(endpoint: &str) -> AwsClients {
+    clients_with(
+        endpoint,
+        aws_config::retry::RetryConfig::standard()
+            .with_max_attempts(ClientOptions::default().max_attempts),
+    )
+    .await
+}
+
+async fn clients_with(endpoint: &str, retry: aws_config::retry::RetryConfig) -> AwsClients {
     let options = ClientOptions::default();
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
@@ -58,9 +77,7 @@ pub async fn production_clients(endpoint: &str) -> AwsClients {
         .credentials_provider(aws_sdk_ecs::config::Credentials::new(
             "test", "test", None, None, "test",
         ))
-        .retry_config(
-            aws_config::retry::RetryConfig::adaptive().with_max_attempts(options.max_attempts),
-        )
+        .retry_config(retry)
         .timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
                 .connect_timeout(options.connect_timeout)
