@@ -7,10 +7,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 use ecs_operator::manifest::ManifestSet;
-use ecs_operator::reconcile::observe::{
-    Observed, ObservedDiscovery, ObservedScaling, ObservedService,
-};
-use ecs_operator::reconcile::plan::{self, discovery_description, Outcome, PlanOptions};
+use ecs_operator::observe::{Observed, ObservedDiscovery, ObservedScaling, ObservedService};
+use ecs_operator::plan::{self, discovery_description, Outcome, PlanOptions};
 use ecs_operator::render::{render_service, DesiredService};
 use ecs_operator::settings::Settings;
 
@@ -80,61 +78,13 @@ pub fn observed_from(desired: &[DesiredService], settings: &Settings) -> Observe
                 },
             );
         }
-        let sorted = |v: &[String]| {
-            let mut v = v.to_vec();
-            v.sort();
-            v
-        };
-        let mut load_balancers = s.load_balancers.clone();
-        load_balancers.sort_by(|a, b| a.target_group_arn.cmp(&b.target_group_arn));
-        observed.services.insert(
-            (d.cluster.clone(), d.name.clone()),
-            ObservedService {
-                arn: format!(
-                    "arn:aws:ecs:us-east-1:123456789012:service/{}/{}",
-                    d.cluster, d.name
-                ),
-                name: d.name.clone(),
-                cluster: d.cluster.clone(),
-                status: "ACTIVE".into(),
-                tags: d.tags.clone(),
-                desired_count: s.desired_count,
-                running_count: s.desired_count,
-                pending_count: 0,
-                task_definition_arn: format!(
-                    "arn:aws:ecs:us-east-1:123456789012:task-definition/{}:1",
-                    d.task_definition.family
-                ),
-                task_definition: Some(d.task_definition.clone()),
-                subnets: Some(sorted(&s.subnets)),
-                security_groups: Some(sorted(&s.security_groups)),
-                assign_public_ip: Some(s.assign_public_ip),
-                deployment: Some((
-                    s.minimum_healthy_percent,
-                    s.maximum_percent,
-                    s.circuit_breaker_enabled,
-                    s.circuit_breaker_rollback,
-                )),
-                capacity_provider: Some(s.capacity_provider.clone()),
-                load_balancers,
-                registry_arns,
-                health_check_grace_period_seconds: s.health_check_grace_period_seconds,
-                enable_execute_command: s.enable_execute_command,
-                propagate_tags: Some(s.propagate_tags.clone()),
-                rollout: Some(("COMPLETED".into(), String::new())),
-                deployments_in_progress: 0,
-            },
-        );
+        let mut service = ObservedService::as_created(d);
+        service.registry_arns = registry_arns;
+        observed.services.insert(service.key(), service);
         if let Some(scaling) = &d.scaling {
             observed.scaling.insert(
                 scaling.resource_id.clone(),
-                ObservedScaling {
-                    resource_id: scaling.resource_id.clone(),
-                    min_capacity: scaling.min_capacity,
-                    max_capacity: scaling.max_capacity,
-                    policies: scaling.policies.clone(),
-                    other_policies: Vec::new(),
-                },
+                ObservedScaling::as_registered(scaling),
             );
         }
     }

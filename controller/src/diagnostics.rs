@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::manifest::yaml::Position;
+use crate::yaml::Position;
 
 /// One problem in one manifest document.
 #[derive(Debug, Clone, PartialEq, Serialize)]

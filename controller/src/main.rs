@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use ecs_operator::aws::{AwsClients, CallCounter, ClientOptions};
 use ecs_operator::manifest::{self, ManifestSet};
-use ecs_operator::reconcile::plan::{Outcome, Plan};
+use ecs_operator::plan::{Outcome, Plan};
 use ecs_operator::reconcile::{ReconcileOptions, Reconciler};
 use ecs_operator::render::render_service;
 use ecs_operator::settings::Settings;
@@ -145,7 +145,10 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // One line for people (each error names what failed and why); the chain of
+            // causes, SDK detail included, at debug level (RUST_LOG=debug).
+            tracing::debug!(error = ?e, "failed");
+            eprintln!("error: {e}");
             ExitCode::from(1)
         }
     }
@@ -453,7 +456,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map(|m| render_service(&m.manifest, &settings))
                 .collect();
             let manifests: Vec<_> = set.manifests.iter().map(|m| &m.manifest).collect();
-            let monitoring = ecs_operator::monitoring::render(&manifests, &settings);
+            let monitoring = ecs_operator::render::monitoring::render(&manifests, &settings);
             if let Some(dir) = write {
                 for (relative, content) in &monitoring.files {
                     let path = dir.join(relative);
@@ -476,7 +479,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&document)?),
                 OutputFormat::Yaml => print!(
                     "{}",
-                    manifest::yaml::to_string(&document).map_err(anyhow::Error::msg)?
+                    ecs_operator::yaml::to_string(&document).map_err(anyhow::Error::msg)?
                 ),
             }
             Ok(ExitCode::SUCCESS)

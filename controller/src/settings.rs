@@ -11,16 +11,9 @@ use std::path::Path;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::BuiltinAlert;
 use crate::duration::PromDuration;
-use crate::manifest::yaml;
-
-/// The tag key that marks a resource as owned by an operator instance. Its value is
-/// [`Settings::operator_id`]; the operator never changes or deletes a resource without it.
-pub const OWNER_TAG: &str = "ecs-operator.io/owner";
-/// Tag naming the manifest a resource was rendered from.
-pub const MANIFEST_TAG: &str = "ecs-operator.io/manifest";
-/// Tag holding a hash of the rendered spec: a cheap "did anything change" check.
-pub const SPEC_HASH_TAG: &str = "ecs-operator.io/spec-hash";
+use crate::yaml;
 
 /// Everything the operator needs to know about its platform.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -244,10 +237,10 @@ impl Settings {
             return Err("network.subnets: at least one subnet is required".into());
         }
         for name in self.monitoring.builtin_alert_for.keys() {
-            if !crate::monitoring::prometheus::BUILTIN_ALERTS.contains(&name.as_str()) {
+            if name.parse::<BuiltinAlert>().is_err() {
                 return Err(format!(
                     "monitoring.builtinAlertFor.{name}: not a built-in alert (one of {})",
-                    crate::monitoring::prometheus::BUILTIN_ALERTS.join(", ")
+                    BuiltinAlert::names()
                 ));
             }
         }

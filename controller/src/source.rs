@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::aws::AwsClients;
+use crate::domain::S3Location;
 use crate::manifest::load::{is_manifest_file, manifest_files};
 use crate::manifest::ManifestSet;
 use crate::settings::Settings;
@@ -21,19 +22,10 @@ pub enum SourceLocation {
 
 impl SourceLocation {
     pub fn parse(text: &str) -> Result<Self, SourceError> {
-        if let Some(rest) = text.strip_prefix("s3://") {
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            if bucket.is_empty() {
-                return Err(SourceError::Invalid(format!(
-                    "{text:?}: no bucket in the S3 URL"
-                )));
-            }
-            Ok(SourceLocation::S3 {
-                bucket: bucket.to_string(),
-                prefix: prefix.to_string(),
-            })
-        } else {
-            Ok(SourceLocation::Dir(PathBuf::from(text)))
+        match S3Location::parse(text) {
+            Ok(Some(S3Location { bucket, prefix })) => Ok(SourceLocation::S3 { bucket, prefix }),
+            Ok(None) => Ok(SourceLocation::Dir(PathBuf::from(text))),
+            Err(e) => Err(SourceError::Invalid(e.to_string())),
         }
     }
 }
@@ -118,9 +110,9 @@ impl Source {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| {
-                fail(crate::reconcile::ReconcileError::from_sdk("s3:ListObjectsV2", &e).to_string())
-            })?;
+            let page = page
+                .map_err(aws.error("s3:ListObjectsV2"))
+                .map_err(|e| fail(e.to_string()))?;
             check_listing_page(&page).map_err(fail)?;
             for object in page.contents() {
                 let key = object.key().unwrap_or_default().to_string();
@@ -145,12 +137,8 @@ impl Source {
                         .key(key)
                         .send()
                         .await
-                        .map_err(|e| {
-                            fail(
-                                crate::reconcile::ReconcileError::from_sdk("s3:GetObject", &e)
-                                    .to_string(),
-                            )
-                        })?;
+                        .map_err(aws.error("s3:GetObject"))
+                        .map_err(|e| fail(e.to_string()))?;
                     let etag = out
                         .e_tag()
                         .map(str::to_string)

@@ -27,15 +27,20 @@ use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 
 use ecs_operator::aws::AwsClients;
-use ecs_operator::manifest::{ManifestSet, MonitoredService};
-use ecs_operator::reconcile::observe::{
-    Observed, ObservedDiscovery, ObservedScaling, ObservedService, Observer,
+use ecs_operator::aws::AwsError;
+use ecs_operator::domain::tags::{
+    MANIFEST as MANIFEST_TAG, OWNER as OWNER_TAG, PRUNE as PRUNE_TAG,
 };
-use ecs_operator::reconcile::plan::{self, Outcome, Plan, PlanOptions, Step};
+use ecs_operator::domain::ScalingResourceId;
+use ecs_operator::manifest::{ManifestSet, MonitoredService};
+use ecs_operator::observe::{
+    ObserveScope, Observed, ObservedConfig, ObservedDiscovery, ObservedScaling, ObservedService,
+    Observer, ServiceState, TaskCounts,
+};
+use ecs_operator::plan::{self, Outcome, Plan, PlanOptions, Step};
 use ecs_operator::reconcile::{ErrorClass, ReconcileError, ReconcileOptions, Reconciler};
-use ecs_operator::render::aws::PRUNE_TAG;
 use ecs_operator::render::{render_service, DesiredService};
-use ecs_operator::settings::{Settings, MANIFEST_TAG, OWNER_TAG};
+use ecs_operator::settings::Settings;
 
 const ACCOUNT: &str = "123456789012";
 const CLUSTER: &str = "prod";
@@ -44,6 +49,17 @@ const OPERATOR: &str = "op-a";
 // ---------------------------------------------------------------------------------------------
 // Fixtures
 // ---------------------------------------------------------------------------------------------
+
+/// Observe only the test cluster, with no Cloud Map namespace and no task definitions.
+fn only_cluster_scope() -> ObserveScope<'static> {
+    static CLUSTERS: std::sync::LazyLock<Vec<String>> =
+        std::sync::LazyLock::new(|| vec![CLUSTER.to_string()]);
+    ObserveScope {
+        clusters: &CLUSTERS,
+        discovery: None,
+        managed: &|_| false,
+    }
+}
 
 fn settings() -> Settings {
     let mut s = Settings::local_defaults();
@@ -489,7 +505,7 @@ async fn a_cluster_with_exactly_ten_services_needs_one_page_and_one_describe() {
     let scaling = FakeScaling::new(vec![]);
     let aws = clients(3, &[&ecs.list, &ecs.describe], &[&scaling.targets], &[]);
     let observed = Observer::default()
-        .observe(&aws, &[CLUSTER.to_string()], None, |_| false)
+        .observe(&aws, &only_cluster_scope())
         .await
         .unwrap();
     assert_eq!(observed.services.len(), 10);
@@ -518,7 +534,7 @@ async fn scalable_targets_of_120_services_are_described_in_three_calls_of_at_mos
     );
 
     let observed = Observer::default()
-        .observe(&aws, &[CLUSTER.to_string()], None, |_| false)
+        .observe(&aws, &only_cluster_scope())
         .await
         .expect("observe succeeds within the limits");
 
@@ -541,7 +557,7 @@ async fn scalable_targets_of_120_services_are_described_in_three_calls_of_at_mos
     assert_eq!(observed.scaling.len(), 60);
     assert_eq!(scaling.policies.num_calls(), 6);
     for id in &registered {
-        let target = &observed.scaling[id];
+        let target = &observed.scaling[&ScalingResourceId::from_aws(id)];
         assert_eq!((target.min_capacity, target.max_capacity), (2, 6));
         assert_eq!(target.policies.len(), 1, "{id}");
         assert_eq!(target.policies[0].metric, "ECSServiceAverageCPUUtilization");
@@ -608,7 +624,7 @@ async fn a_throttled_describe_services_is_retried_by_the_sdk_and_the_pass_succee
     let aws = clients(3, &[&list, &describe], &[&targets], &[]);
 
     let observed = Observer::default()
-        .observe(&aws, &[CLUSTER.to_string()], None, |_| false)
+        .observe(&aws, &only_cluster_scope())
         .await
         .expect("one throttle is absorbed by the SDK's retry layer");
 
@@ -640,10 +656,11 @@ async fn describe_services_that_stays_throttled_fails_the_pass_with_a_transient_
     let aws = clients(3, &[&list, &describe], &[&targets], &[]);
 
     let error = Observer::default()
-        .observe(&aws, &[CLUSTER.to_string()], None, |_| false)
+        .observe(&aws, &only_cluster_scope())
         .await
         .expect_err("throttled on every attempt");
 
+    let error = ReconcileError::from(error);
     assert_eq!(error.class(), ErrorClass::Transient, "{error}");
     let text = error.to_string();
     assert!(text.contains("ecs:DescribeServices"), "{text}");
@@ -681,7 +698,7 @@ fn from_sdk_classifies_throttling_as_transient_and_invalid_parameters_as_stalled
         ),
         raw(400, r#"{"__type":"ThrottlingException"}"#),
     );
-    let e = ReconcileError::from_sdk("ecs:DescribeServices", &throttled);
+    let e = ReconcileError::from(AwsError::from_sdk("ecs:DescribeServices", None, throttled));
     assert_eq!(e.class(), ErrorClass::Transient, "{e}");
     assert!(e.to_string().contains("ThrottlingException"), "{e}");
 
@@ -693,7 +710,7 @@ fn from_sdk_classifies_throttling_as_transient_and_invalid_parameters_as_stalled
         ),
         raw(400, r#"{"__type":"InvalidParameterException"}"#),
     );
-    let e = ReconcileError::from_sdk("ecs:CreateService", &invalid);
+    let e = ReconcileError::from(AwsError::from_sdk("ecs:CreateService", None, invalid));
     assert_eq!(e.class(), ErrorClass::Stalled, "{e}");
 
     let client: SdkError<CreateServiceError, HttpResponse> = SdkError::service_error(
@@ -705,7 +722,7 @@ fn from_sdk_classifies_throttling_as_transient_and_invalid_parameters_as_stalled
         raw(400, r#"{"__type":"ClientException"}"#),
     );
     assert_eq!(
-        ReconcileError::from_sdk("ecs:CreateService", &client).class(),
+        ReconcileError::from(AwsError::from_sdk("ecs:CreateService", None, client)).class(),
         ErrorClass::Stalled
     );
 
@@ -714,14 +731,14 @@ fn from_sdk_classifies_throttling_as_transient_and_invalid_parameters_as_stalled
         raw(500, r#"{"__type":"ServerException"}"#),
     );
     assert_eq!(
-        ReconcileError::from_sdk("ecs:CreateService", &server).class(),
+        ReconcileError::from(AwsError::from_sdk("ecs:CreateService", None, server)).class(),
         ErrorClass::Transient
     );
 
     let timeout: SdkError<CreateServiceError, HttpResponse> =
         SdkError::timeout_error("operation timed out");
     assert_eq!(
-        ReconcileError::from_sdk("ecs:CreateService", &timeout).class(),
+        ReconcileError::from(AwsError::from_sdk("ecs:CreateService", None, timeout)).class(),
         ErrorClass::Transient
     );
 }
@@ -992,30 +1009,43 @@ async fn cloud_map_creator_request_ids_fit_their_64_characters_even_for_the_long
 // ---------------------------------------------------------------------------------------------
 
 fn observed_service(name: &str, tags: &[(&str, &str)]) -> ObservedService {
+    let desired = desired(name, "");
     ObservedService {
         arn: service_arn(CLUSTER, name),
         name: name.into(),
         cluster: CLUSTER.into(),
-        status: "ACTIVE".into(),
+        state: ServiceState::Active,
         tags: tags
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
-        desired_count: 1,
-        running_count: 1,
-        pending_count: 0,
+        tasks: TaskCounts {
+            desired: 1,
+            running: 1,
+            pending: 0,
+        },
         task_definition_arn: format!("arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/{name}:1"),
         task_definition: None,
-        subnets: None,
-        security_groups: None,
-        assign_public_ip: None,
-        deployment: None,
-        capacity_provider: None,
-        load_balancers: vec![],
+        // Nothing about the service's settings was reported: every field unknown.
+        config: ObservedConfig {
+            service: desired.service.clone(),
+            unknown: [
+                "subnets",
+                "securityGroups",
+                "assignPublicIp",
+                "minimumHealthyPercent",
+                "maximumPercent",
+                "circuitBreakerEnabled",
+                "circuitBreakerRollback",
+                "capacityProvider",
+                "healthCheckGracePeriodSeconds",
+                "propagateTags",
+                "loadBalancers",
+                "enableExecuteCommand",
+            ]
+            .into(),
+        },
         registry_arns: vec![],
-        health_check_grace_period_seconds: None,
-        enable_execute_command: false,
-        propagate_tags: None,
         rollout: None,
         deployments_in_progress: 0,
     }
@@ -1035,10 +1065,7 @@ fn owned_orphan(name: &str) -> ObservedService {
 
 fn observed_of(services: Vec<ObservedService>) -> Observed {
     Observed {
-        services: services
-            .into_iter()
-            .map(|s| ((s.cluster.clone(), s.name.clone()), s))
-            .collect(),
+        services: services.into_iter().map(|s| (s.key(), s)).collect(),
         ..Observed::default()
     }
 }
@@ -1316,13 +1343,15 @@ fn pruning_keeps_services_whose_manifest_is_still_mentioned_or_that_opted_out() 
     ));
     let mut observed = observed_of(services);
     // gone-3 is autoscaled: its target goes first, then the service.
+    let gone_3 = ScalingResourceId::new(CLUSTER, "gone-3");
     observed.scaling.insert(
-        format!("service/{CLUSTER}/gone-3"),
+        gone_3.clone(),
         ObservedScaling {
-            resource_id: format!("service/{CLUSTER}/gone-3"),
+            resource_id: gone_3,
             min_capacity: 1,
             max_capacity: 2,
-            ..ObservedScaling::default()
+            policies: vec![],
+            other_policies: vec![],
         },
     );
     // gone-1's manifest still exists but failed validation: not an orphan.
@@ -1343,7 +1372,7 @@ fn pruning_keeps_services_whose_manifest_is_still_mentioned_or_that_opted_out() 
         write_steps(&plan, "gone-3"),
         [
             Step::DeregisterScalableTarget {
-                resource_id: format!("service/{CLUSTER}/gone-3")
+                resource_id: ScalingResourceId::new(CLUSTER, "gone-3")
             },
             Step::DeleteService {
                 arn: service_arn(CLUSTER, "gone-3")

@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use ecs_operator::controller::grafana::{folder_uid, GrafanaAuth, GrafanaClient};
+use ecs_operator::actuate::grafana::{folder_uid, GrafanaAuth, GrafanaClient};
 use serde_json::{json, Value};
 
 const TOKEN: &str = "glsa_test_token";
@@ -230,7 +230,7 @@ async fn start() -> (String, Shared) {
     (url, shared)
 }
 
-fn rendered(names: &[&str]) -> ecs_operator::monitoring::MonitoringOutput {
+fn rendered(names: &[&str]) -> ecs_operator::render::monitoring::MonitoringOutput {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/examples");
     let set = ecs_operator::manifest::load_paths(&[dir], None).unwrap();
     let manifests: Vec<_> = set
@@ -239,7 +239,7 @@ fn rendered(names: &[&str]) -> ecs_operator::monitoring::MonitoringOutput {
         .filter(|m| names.contains(&m.name()))
         .map(|m| &m.manifest)
         .collect();
-    ecs_operator::monitoring::render(&manifests, &ecs_operator::Settings::local_defaults())
+    ecs_operator::render::monitoring::render(&manifests, &ecs_operator::Settings::local_defaults())
 }
 
 fn mutating(g: &Shared) -> Vec<(String, String)> {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use ecs_operator::manifest::{load_paths, MonitoredService};
-use ecs_operator::monitoring::{render, MonitoringOutput};
+use ecs_operator::render::monitoring::{render, MonitoringOutput};
 use ecs_operator::settings::Settings;
 
 fn repo_root() -> PathBuf {
@@ -294,7 +294,7 @@ fn routed(config: &Path, labels: &[&str]) -> Vec<String> {
 /// Receiver names of the rendered config, by the configuration key they hold.
 fn receivers_by_kind(config: &Path) -> BTreeMap<String, Vec<String>> {
     let text = std::fs::read_to_string(config).unwrap();
-    let doc: serde_json::Value = ecs_operator::manifest::yaml::from_str(&text).unwrap();
+    let doc: serde_json::Value = ecs_operator::yaml::from_str(&text).unwrap();
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for r in doc["receivers"].as_array().unwrap() {
         let name = r["name"].as_str().unwrap().to_string();
@@ -458,7 +458,7 @@ fn the_dashboard_provider_loads_team_folders_from_the_dashboards_directory() {
             .join("grafana/provisioning/dashboards/ecs-operator.yaml"),
     )
     .unwrap();
-    let doc: serde_json::Value = ecs_operator::manifest::yaml::from_str(&text).unwrap();
+    let doc: serde_json::Value = ecs_operator::yaml::from_str(&text).unwrap();
     let provider = &doc["providers"][0];
     assert_eq!(provider["type"], "file");
     assert_eq!(provider["options"]["foldersFromFilesStructure"], true);

@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use ecs_operator::aws::CallCounter;
 use ecs_operator::manifest::ManifestSet;
-use ecs_operator::reconcile::plan::Outcome;
+use ecs_operator::plan::Outcome;
 use ecs_operator::reconcile::Reconciler;
 
 /// One full pass; returns (reads, writes) it made.

@@ -94,7 +94,7 @@ async fn fifty_services_converge_through_twenty_percent_throttling_errors_and_dr
         assert!(
             plan.services
                 .iter()
-                .all(|s| s.outcome != ecs_operator::reconcile::plan::Outcome::Delete),
+                .all(|s| s.outcome != ecs_operator::plan::Outcome::Delete),
             "nothing may be deleted"
         );
         let results = reconciler.apply(&plan).await;
@@ -508,7 +508,7 @@ async fn a_failing_denied_half_listed_or_empty_manifest_source_deletes_nothing_a
         (
             "unreachable (every S3 connection dropped)",
             Config::rule(|r| r.is_s3().then_some(Fault::Drop)),
-            "DispatchFailure",
+            "s3:ListObjectsV2: cannot reach http://127.0.0.1:",
         ),
         (
             "access denied (403)",
@@ -751,7 +751,7 @@ async fn a_listing_page_cut_in_half_is_an_error_and_plans_no_deletion() {
                 let deletions: Vec<&str> = plan
                     .services
                     .iter()
-                    .filter(|s| s.outcome == ecs_operator::reconcile::plan::Outcome::Delete)
+                    .filter(|s| s.outcome == ecs_operator::plan::Outcome::Delete)
                     .map(|s| s.name.as_str())
                     .collect();
                 panic!(
@@ -1037,7 +1037,7 @@ impl Drop for Prometheus {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rejected_prometheus_reload_restores_the_previous_files_and_a_missed_one_is_retried() {
-    use ecs_operator::controller::outputs::MonitoringWriter;
+    use ecs_operator::actuate::files::MonitoringWriter;
     use ecs_operator::manifest::MonitoredService;
     let work = tempfile::tempdir().unwrap();
     let dir = work.path().join("monitoring");
@@ -1054,7 +1054,7 @@ async fn a_rejected_prometheus_reload_restores_the_previous_files_and_a_missed_o
         &settings,
     );
     let all: Vec<&MonitoredService> = set.manifests.iter().map(|m| &m.manifest).collect();
-    let good = ecs_operator::monitoring::render(&all, &settings);
+    let good = ecs_operator::render::monitoring::render(&all, &settings);
     let mut writer = MonitoringWriter::new(dir.clone(), Some(url.clone()), None);
     let rules = |name: &str| dir.join(format!("prometheus/rules/{name}.rules.yml"));
 
@@ -1136,7 +1136,7 @@ async fn a_rejected_prometheus_reload_restores_the_previous_files_and_a_missed_o
         &settings,
     );
     let all: Vec<&MonitoredService> = more.manifests.iter().map(|m| &m.manifest).collect();
-    let changed = ecs_operator::monitoring::render(&all, &settings);
+    let changed = ecs_operator::render::monitoring::render(&all, &settings);
     let report = writer.sync(&changed).await;
     assert!(
         report.errors.iter().any(|e| e.contains("unreachable")),

@@ -151,7 +151,10 @@ fn handle(files: &[(&str, &[u8])], settings: &Settings) -> Result<Handled, Strin
                     .collect();
                 let manifests: Vec<&MonitoredService> =
                     set.manifests.iter().map(|m| &m.manifest).collect();
-                (aws, ecs_operator::monitoring::render(&manifests, settings))
+                (
+                    aws,
+                    ecs_operator::render::monitoring::render(&manifests, settings),
+                )
             });
             (set, rendered)
         })
@@ -382,7 +385,7 @@ fn check_accepted(
         if d.task_definition.execution_role_arn != settings.execution_role_arn {
             return Err(format!("{name}: execution role changed"));
         }
-        if d.tags.get(ecs_operator::settings::OWNER_TAG) != Some(&settings.operator_id) {
+        if d.tags.get(ecs_operator::domain::tags::OWNER) != Some(&settings.operator_id) {
             return Err(format!("{name}: owner tag {:?}", d.tags));
         }
         if let Some(disc) = &d.discovery {
@@ -397,7 +400,7 @@ fn check_accepted(
         }
     }
     let manifests: Vec<&MonitoredService> = set.manifests.iter().map(|m| &m.manifest).collect();
-    let out = ecs_operator::monitoring::render(&manifests, settings);
+    let out = ecs_operator::render::monitoring::render(&manifests, settings);
     let mut exprs = 0;
     for (path, content) in &out.files {
         let p = std::path::Path::new(path);

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::*;
-use ecs_operator::reconcile::plan::Outcome;
+use ecs_operator::plan::Outcome;
 use ecs_operator::reconcile::{ReconcileOptions, Reconciler};
 use reliability::*;
 
@@ -169,7 +169,7 @@ async fn a_manifest_cannot_reach_another_cluster_or_pass_a_role_that_is_not_allo
     assert!(observed
         .services
         .keys()
-        .all(|(c, _)| c == &settings.cluster));
+        .all(|key| key.cluster == settings.cluster));
     let results = r.apply(&plan).await;
     assert!(results.iter().all(|r| r.error.is_none()), "{results:?}");
     let after = service_in(&foreign, &victim);
@@ -365,7 +365,7 @@ async fn a_manifest_cannot_claim_another_services_cloud_map_name() {
 
 #[test]
 fn nothing_is_written_outside_the_config_directory() {
-    use ecs_operator::controller::outputs::MonitoringWriter;
+    use ecs_operator::actuate::files::MonitoringWriter;
     let work = tempfile::tempdir().unwrap();
     let dir = work.path().join("config");
     std::fs::create_dir_all(&dir).unwrap();
@@ -396,7 +396,7 @@ fn nothing_is_written_outside_the_config_directory() {
         "prometheus/rules/..",
         "",
     ];
-    let mut output = ecs_operator::monitoring::MonitoringOutput::default();
+    let mut output = ecs_operator::render::monitoring::MonitoringOutput::default();
     for path in hostile {
         output.files.insert(path.to_string(), "x: 1\n".into());
     }

@@ -11,6 +11,8 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
+use super::error::{error_code_of_response, ErrorKind};
+
 /// What became of one attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Outcome {
@@ -129,25 +131,55 @@ impl Intercept for CountingInterceptor {
             .unwrap_or_else(|| ("unknown".into(), "unknown".into()));
         let outcome = match context.response() {
             None => Outcome::TransportError,
-            Some(response) => {
-                let status = response.status().as_u16();
-                let body = response.body().bytes().unwrap_or_default();
-                let throttling = status == 429
-                    || (status == 400 && contains(body, b"Throttl"))
-                    || (status == 503 && contains(body, b"SlowDown"));
-                match status {
-                    _ if throttling => Outcome::Throttled,
-                    200..=399 => Outcome::Ok,
-                    400..=499 => Outcome::ClientError,
-                    _ => Outcome::ServerError,
-                }
-            }
+            Some(response) => outcome_of(
+                response.status().as_u16(),
+                response.headers().get("x-amzn-errortype"),
+                response.body().bytes().unwrap_or_default(),
+            ),
         };
         self.0.record(&service, &operation, outcome);
         Ok(())
     }
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+/// The outcome of one attempt from its status and, for errors, its error code.
+fn outcome_of(status: u16, error_type: Option<&str>, body: &[u8]) -> Outcome {
+    if status < 400 {
+        return Outcome::Ok;
+    }
+    let code = error_code_of_response(error_type, body);
+    match ErrorKind::from_code(code.as_deref(), Some(status)) {
+        ErrorKind::Throttled => Outcome::Throttled,
+        _ if status >= 500 => Outcome::ServerError,
+        _ => Outcome::ClientError,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attempts_are_counted_by_their_error_code() {
+        assert_eq!(outcome_of(200, None, b""), Outcome::Ok);
+        assert_eq!(
+            outcome_of(400, None, br#"{"__type":"ThrottlingException"}"#),
+            Outcome::Throttled
+        );
+        assert_eq!(
+            outcome_of(503, None, b"<Error><Code>SlowDown</Code></Error>"),
+            Outcome::Throttled
+        );
+        assert_eq!(outcome_of(429, None, b""), Outcome::Throttled);
+        assert_eq!(
+            outcome_of(
+                400,
+                None,
+                br#"{"__type":"ClientException","message":"Throttle me"}"#
+            ),
+            Outcome::ClientError,
+            "a message mentioning throttling is not throttling"
+        );
+        assert_eq!(outcome_of(500, None, b""), Outcome::ServerError);
+    }
 }

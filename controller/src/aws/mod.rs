@@ -1,8 +1,12 @@
-//! AWS clients: one shared SDK configuration, one retry layer (the SDK's adaptive retry, with
-//! jittered backoff and client-side rate limiting on throttling), timeouts, and a counter of
-//! every call attempt by service, operation and outcome.
+//! The AWS boundary: one client factory (one shared SDK configuration, one retry layer: the
+//! SDK's adaptive retry with jittered backoff and client-side rate limiting on throttling,
+//! timeouts), a counter of every call attempt by service, operation and outcome, the one error
+//! type every failed call becomes ([`AwsError`], typed by error code), and the conversions from
+//! the rendered desired state to SDK request types ([`sdk`]).
 
 pub mod calls;
+pub mod error;
+pub mod sdk;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +16,11 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
 
 pub use calls::CallCounter;
+pub use error::{AwsError, ErrorKind};
+
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// The clients the operator uses, sharing one configuration and one call counter.
 #[derive(Clone, Debug)]
@@ -21,6 +30,16 @@ pub struct AwsClients {
     pub scaling: aws_sdk_applicationautoscaling::Client,
     pub s3: aws_sdk_s3::Client,
     pub calls: Arc<CallCounter>,
+    /// Where calls go, for error messages.
+    endpoints: Arc<Endpoints>,
+}
+
+/// The endpoint override (an emulator) or the region, to name the endpoint a failed call went
+/// to.
+#[derive(Debug, Default)]
+struct Endpoints {
+    url: Option<String>,
+    region: Option<String>,
 }
 
 /// Knobs for the SDK clients.
@@ -99,6 +118,35 @@ impl AwsClients {
             scaling,
             s3,
             calls,
+            endpoints: Arc::new(Endpoints {
+                url: shared.endpoint_url().map(str::to_string),
+                region: shared.region().map(|r| r.to_string()),
+            }),
+        }
+    }
+
+    /// The endpoint of an AWS service (its IAM prefix: `ecs`, `s3`, ...), as a person would
+    /// look it up: the override, or the regional public endpoint.
+    pub fn endpoint_of(&self, service: &str) -> String {
+        match (&self.endpoints.url, &self.endpoints.region) {
+            (Some(url), _) => url.clone(),
+            (None, Some(region)) => format!("https://{service}.{region}.amazonaws.com"),
+            (None, None) => format!("the {service} endpoint (no region configured)"),
+        }
+    }
+
+    /// Turns an SDK error of `operation` (its IAM action, `ecs:CreateService`) into an
+    /// [`AwsError`]: `.send().await.map_err(aws.error("ecs:CreateService"))?`.
+    pub fn error<E>(
+        &self,
+        operation: &'static str,
+    ) -> impl Fn(SdkError<E, HttpResponse>) -> AwsError + '_
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        move |e| {
+            let service = operation.split(':').next().unwrap_or(operation);
+            AwsError::from_sdk(operation, Some(&self.endpoint_of(service)), e)
         }
     }
 }

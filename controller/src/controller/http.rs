@@ -11,9 +11,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
-use super::discovery::TargetGroup;
 use super::metrics::Metrics;
-use super::status::ServiceStatus;
+use crate::observe::instances::TargetGroup;
+use crate::status::ServiceStatus;
 
 /// State shared between the control loop and the HTTP handlers.
 pub struct Shared {
@@ -24,8 +24,6 @@ pub struct Shared {
     pub ready: AtomicBool,
     pub leader: AtomicBool,
     pub status_token: Option<String>,
-    /// Recent stop codes and reasons of each service's tasks (newest last).
-    pub stop_reasons: RwLock<BTreeMap<String, Vec<String>>>,
 }
 
 impl Shared {
@@ -37,9 +35,24 @@ impl Shared {
             ready: AtomicBool::new(false),
             leader: AtomicBool::new(false),
             status_token,
-            stop_reasons: RwLock::new(BTreeMap::new()),
         }
     }
+}
+
+/// Binds `listen` and serves [`router`] until `cancel` fires.
+pub async fn serve(
+    listen: std::net::SocketAddr,
+    shared: Arc<Shared>,
+    cancel: tokio_util::sync::CancellationToken,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    tracing::info!(address = %listener.local_addr()?, "serving health, metrics, discovery and status");
+    let app = router(shared);
+    Ok(tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { cancel.cancelled().await })
+            .await;
+    }))
 }
 
 pub fn router(shared: Arc<Shared>) -> Router {

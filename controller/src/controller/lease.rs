@@ -6,12 +6,16 @@
 //! not passed, so a leader paused past its TTL stops writing the moment it wakes, before it
 //! even learns it lost the lease (fencing by ETag does the rest).
 
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_s3::primitives::ByteStream;
 use serde::{Deserialize, Serialize};
 
-use crate::aws::AwsClients;
+use super::http::Shared;
+use crate::actuate::aws::Fence;
+use crate::aws::{AwsClients, AwsError, ErrorKind};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -46,11 +50,10 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-fn is_precondition_failure<E: std::fmt::Debug>(e: &E) -> bool {
-    let text = format!("{e:?}");
-    text.contains("PreconditionFailed")
-        || text.contains("412")
-        || text.contains("ConditionalRequestConflict")
+/// Another writer won: the condition of our conditional write did not hold (412), or S3 saw
+/// a concurrent conditional write to the same key (409 `ConditionalRequestConflict`).
+fn lost_the_race(e: &AwsError) -> bool {
+    matches!(e.kind, ErrorKind::PreconditionFailed | ErrorKind::Conflict)
 }
 
 impl Lease {
@@ -104,14 +107,15 @@ impl Lease {
                 .if_match(etag)
                 .body(ByteStream::from(self.body()))
                 .send()
-                .await;
+                .await
+                .map_err(aws.error("s3:PutObject"));
             match result {
                 Ok(out) => self.granted(out.e_tag().map(str::to_string), started),
-                Err(e) if is_precondition_failure(&e) => {
+                Err(e) if lost_the_race(&e) => {
                     tracing::warn!(holder = %self.holder, "lost the leader lease");
                     self.lose();
                 }
-                Err(e) => tracing::warn!(error = ?e, "could not renew the leader lease; retrying"),
+                Err(e) => tracing::warn!(error = %e, "could not renew the leader lease; retrying"),
             }
             return self.is_leader();
         }
@@ -122,7 +126,8 @@ impl Lease {
             .bucket(&self.bucket)
             .key(&self.key)
             .send()
-            .await;
+            .await
+            .map_err(aws.error("s3:GetObject"));
         let (record, etag) = match current {
             Ok(out) => {
                 let etag = out.e_tag().map(str::to_string);
@@ -132,9 +137,9 @@ impl Lease {
                 };
                 (serde_json::from_slice::<LeaseRecord>(&bytes).ok(), etag)
             }
-            Err(e) if format!("{e:?}").contains("NoSuchKey") => (None, None),
+            Err(e) if e.is_not_found() => (None, None),
             Err(e) => {
-                tracing::warn!(error = ?e, "could not read the leader lease");
+                tracing::warn!(error = %e, "could not read the leader lease");
                 return false;
             }
         };
@@ -152,13 +157,13 @@ impl Lease {
             (None, Some(etag)) => request.if_match(etag), // unreadable record: take it over
             _ => return false,                            // held by someone else, not expired
         };
-        match request.send().await {
+        match request.send().await.map_err(aws.error("s3:PutObject")) {
             Ok(out) => {
                 tracing::info!(holder = %self.holder, "acquired the leader lease");
                 self.granted(out.e_tag().map(str::to_string), started);
             }
-            Err(e) if is_precondition_failure(&e) => {}
-            Err(e) => tracing::warn!(error = ?e, "could not acquire the leader lease"),
+            Err(e) if lost_the_race(&e) => {}
+            Err(e) => tracing::warn!(error = %e, "could not acquire the leader lease"),
         }
         self.is_leader()
     }
@@ -187,4 +192,58 @@ impl Lease {
         self.lose();
         tracing::info!(holder = %self.holder, "released the leader lease");
     }
+}
+
+/// Keeps the lease: acquires or renews it every third of its TTL (so two renewals can fail
+/// before the deadline) until `cancel`, then releases it. Returns the fence every write
+/// checks: `true` while this replica leads, always `true` without election.
+pub fn keep(
+    lease: Option<Lease>,
+    aws: &AwsClients,
+    shared: Arc<Shared>,
+    cancel: tokio_util::sync::CancellationToken,
+) -> (Fence, tokio::task::JoinHandle<()>) {
+    let period = lease.as_ref().map(|l| l.ttl / 3);
+    let lease = Arc::new(Mutex::new(lease));
+    let fence: Fence = {
+        let lease = lease.clone();
+        Arc::new(move || {
+            lease
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_ref()
+                .is_none_or(|l| l.is_leader())
+        })
+    };
+    let aws = aws.clone();
+    let task = tokio::spawn(async move {
+        let Some(period) = period else {
+            shared.leader.store(true, Ordering::Relaxed);
+            shared.metrics.leader.set(1);
+            return;
+        };
+        loop {
+            // Tick a copy: while a renewal is in flight the lease stays in place and keeps
+            // answering is_leader() by its deadline (taken out, it read as "no election").
+            let copy = lease.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let Some(mut current) = copy else { return };
+            let leader = current.tick(&aws).await;
+            let stopping = cancel.is_cancelled();
+            if stopping {
+                current.release(&aws).await;
+            }
+            let leader = leader && !stopping;
+            *lease.lock().unwrap_or_else(|e| e.into_inner()) = Some(current);
+            shared.leader.store(leader, Ordering::Relaxed);
+            shared.metrics.leader.set(i64::from(leader));
+            if stopping {
+                return;
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = tokio::time::sleep(period) => {}
+            }
+        }
+    });
+    (fence, task)
 }

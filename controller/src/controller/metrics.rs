@@ -13,6 +13,9 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 use crate::aws::calls::CallKey;
+use crate::manifest::ManifestSet;
+use crate::reconcile::pass::PassReport;
+use crate::reconcile::ErrorClass;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
@@ -205,27 +208,94 @@ impl Metrics {
         *last = snapshot.clone();
     }
 
-    /// Replaces the per-service ECS state gauges (services that disappeared lose their series).
-    pub fn set_service_states(&self, states: &[(String, i64, i64, i64, bool, i64)]) {
+    /// Records what a pass observed and did: owned services, each planned service's ECS
+    /// state (series of services no longer planned disappear), drift, stopped tasks by stop
+    /// code, manifests by state and errors by class.
+    pub fn record_pass(&self, report: &PassReport, set: &ManifestSet, operator_id: &str) {
+        let owned = report
+            .observed
+            .services
+            .values()
+            .filter(|s| s.is_active() && s.owner() == Some(operator_id))
+            .count();
+        self.owned_services.set(owned as i64);
         self.desired_tasks.clear();
         self.running_tasks.clear();
         self.pending_tasks.clear();
         self.rollout_failed.clear();
         self.deployments_in_progress.clear();
-        for (service, desired, running, pending, failed, in_progress) in states {
+        for sp in report
+            .plan
+            .services
+            .iter()
+            .filter(|sp| sp.desired.is_some())
+        {
+            let Some(o) = &sp.observed else { continue };
             let l = ServiceLabels {
-                service: service.clone(),
+                service: sp.name.clone(),
             };
-            self.desired_tasks.get_or_create(&l).set(*desired);
-            self.running_tasks.get_or_create(&l).set(*running);
-            self.pending_tasks.get_or_create(&l).set(*pending);
+            self.desired_tasks
+                .get_or_create(&l)
+                .set(i64::from(o.tasks.desired));
+            self.running_tasks
+                .get_or_create(&l)
+                .set(i64::from(o.tasks.running));
+            self.pending_tasks
+                .get_or_create(&l)
+                .set(i64::from(o.tasks.pending));
             self.rollout_failed
                 .get_or_create(&l)
-                .set(i64::from(*failed));
+                .set(i64::from(o.rollout_failed()));
             self.deployments_in_progress
                 .get_or_create(&l)
-                .set(*in_progress);
+                .set(o.deployments_in_progress as i64);
         }
+        for service in &report.drifted {
+            self.drift
+                .get_or_create(&ServiceLabels {
+                    service: service.clone(),
+                })
+                .inc();
+        }
+        for task in &report.stopped {
+            self.stopped_tasks
+                .get_or_create(&StoppedLabels {
+                    service: task.service.clone(),
+                    reason: task.stop_code.clone(),
+                })
+                .inc();
+        }
+        for (state, n) in [
+            ("valid", set.manifests.len()),
+            ("invalid", set.rejected.len()),
+        ] {
+            self.manifests
+                .get_or_create(&StateLabels {
+                    state: state.into(),
+                })
+                .set(n as i64);
+        }
+        for class in report.results.iter().filter_map(|r| r.error_class) {
+            self.count_error(class);
+        }
+    }
+
+    /// Counts one error by class.
+    pub fn count_error(&self, class: ErrorClass) {
+        self.errors
+            .get_or_create(&ClassLabels {
+                class: class.as_str().into(),
+            })
+            .inc();
+    }
+
+    /// Counts a pass by result: `success`, `partial` (some service failed) or `error`.
+    pub fn count_pass(&self, result: &str) {
+        self.reconciles
+            .get_or_create(&ResultLabels {
+                result: result.into(),
+            })
+            .inc();
     }
 
     pub fn encode(&self) -> String {

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 
 use super::model::MonitoredService;
 use super::validate::validate;
-use super::yaml::{self, Position, PositionIndex};
 use crate::diagnostics::Diagnostic;
 use crate::settings::Settings;
+use crate::yaml::{self, Position, PositionIndex};
 
 /// Files larger than this are rejected unread: no real manifest is anywhere near it.
 pub const MAX_FILE_BYTES: usize = 1024 * 1024;

@@ -3,7 +3,6 @@
 pub mod load;
 pub mod model;
 pub mod validate;
-pub mod yaml;
 
 pub use load::{load_paths, LoadedManifest, ManifestSet, RejectedManifest};
 pub use model::*;

@@ -1,113 +1,28 @@
-//! One reconcile pass: render -> observe -> plan -> apply.
+//! One reconcile pass, as explicit steps with typed inputs and outputs:
+//!
+//! ```text
+//! render (pure) -> observe (reads) -> plan (pure) -> actuate (writes) -> status (pure)
+//! ```
+//!
+//! [`Reconciler`] is the context every step shares (clients, settings, the observer's caches,
+//! the leader fence); each step is one method. [`pass::run`] chains them the way the
+//! controller does; `ecs-operator plan` / `apply` call the steps they need.
 
-pub mod apply;
-pub mod observe;
-pub mod plan;
+pub mod pass;
 
 use std::collections::BTreeSet;
 
-use futures::stream::{self, StreamExt};
-use serde::Serialize;
-
+use crate::actuate::aws::{Applier, Fence};
 use crate::aws::AwsClients;
-use crate::manifest::validate::ADOPT_ANNOTATION;
+use crate::domain::annotations;
 use crate::manifest::ManifestSet;
-use crate::render::{render_service, DesiredService};
+use crate::observe::{DiscoveryScope, ObserveScope, Observed, ObservedService, Observer};
+use crate::plan::{self, discovery_description, Plan, PlanOptions};
+use crate::render::{render_services, DesiredService};
 use crate::settings::Settings;
-use apply::{Applied, Applier};
-use observe::{Observed, Observer};
-use plan::{discovery_description, Outcome, Plan, PlanOptions};
 
-/// How an error should be handled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum ErrorClass {
-    /// Throttling, timeouts, 5xx: retry with backoff.
-    Transient,
-    /// Something else must happen first (a dependency, a draining service): requeue later.
-    Waiting,
-    /// Needs a manifest or settings change: report, retry slowly.
-    Stalled,
-}
-
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ReconcileError {
-    #[error("{context}: {message}")]
-    Aws {
-        context: String,
-        message: String,
-        class: ErrorClass,
-    },
-    #[error("{0}")]
-    Invalid(String),
-}
-
-impl ReconcileError {
-    /// Classifies an SDK error by its code.
-    pub fn from_sdk<E: std::fmt::Debug>(context: &str, error: &E) -> Self {
-        let text = format!("{error:?}");
-        let class = if [
-            "Throttl",
-            "TooManyRequests",
-            "RequestLimitExceeded",
-            "TimeoutError",
-            "DispatchFailure",
-            "ResponseError",
-            "ServerException",
-            "ServiceUnavailable",
-            "InternalFailure",
-        ]
-        .iter()
-        .any(|needle| text.contains(needle))
-        {
-            ErrorClass::Transient
-        } else if [
-            "InvalidParameter",
-            "ClientException",
-            "AccessDenied",
-            "ValidationException",
-            "InvalidInput",
-            "ClusterNotFound",
-            "UnsupportedFeature",
-        ]
-        .iter()
-        .any(|needle| text.contains(needle))
-        {
-            ErrorClass::Stalled
-        } else {
-            ErrorClass::Transient
-        };
-        ReconcileError::Aws {
-            context: context.to_string(),
-            message: short_message(&text),
-            class,
-        }
-    }
-
-    pub fn class(&self) -> ErrorClass {
-        match self {
-            ReconcileError::Aws { class, .. } => *class,
-            ReconcileError::Invalid(_) => ErrorClass::Stalled,
-        }
-    }
-}
-
-/// The useful part of an SDK error's debug text: its code and message.
-fn short_message(text: &str) -> String {
-    let find = |key: &str| {
-        text.find(key).map(|i| {
-            let rest = &text[i + key.len()..];
-            let rest = rest.trim_start_matches([' ', ':', '"', '(']);
-            let end = rest.find(['"', ')', ',']).unwrap_or(rest.len());
-            rest[..end].to_string()
-        })
-    };
-    match (find("code: Some("), find("message: Some(")) {
-        (Some(code), Some(message)) => format!("{code}: {message}"),
-        (Some(code), None) => code,
-        _ => text.chars().take(300).collect(),
-    }
-}
+pub use crate::actuate::aws::ServiceResult;
+pub use crate::error::{ErrorClass, ReconcileError};
 
 /// Knobs of a pass.
 #[derive(Debug, Clone)]
@@ -128,38 +43,15 @@ impl Default for ReconcileOptions {
     }
 }
 
-/// The result of applying one service.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ServiceResult {
-    pub name: String,
-    pub cluster: String,
-    #[serde(flatten)]
-    pub outcome: Outcome,
-    pub steps_done: usize,
-    pub steps_planned: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_class: Option<ErrorClass>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub task_definition_arn: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub service_arn: Option<String>,
-    #[serde(skip)]
-    pub desired: Option<DesiredService>,
-    #[serde(skip)]
-    pub observed: Option<observe::ObservedService>,
-}
-
-/// The operator's core: owns the AWS clients, the settings and the task definition cache.
+/// The context of every step: the AWS clients, the settings, the observer's per-process
+/// caches and, in the controller, the leader fence.
 pub struct Reconciler {
     pub aws: AwsClients,
     pub settings: Settings,
     pub observer: Observer,
     pub options: ReconcileOptions,
     /// When set, every write first checks it (leader election).
-    pub fence: Option<apply::Fence>,
+    pub fence: Option<Fence>,
 }
 
 impl Reconciler {
@@ -184,35 +76,14 @@ impl Reconciler {
         )
     }
 
-    /// Renders the valid manifests of a set.
+    /// Step 1, pure: the AWS desired state of every valid manifest.
     pub fn render(&self, set: &ManifestSet) -> Vec<DesiredService> {
-        set.manifests
-            .iter()
-            .map(|m| render_service(&m.manifest, &self.settings))
-            .collect()
+        render_services(set, &self.settings)
     }
 
-    /// Observes the world and plans. `source_complete` is false when the source failed.
-    pub async fn plan(
-        &self,
-        set: &ManifestSet,
-        source_complete: bool,
-    ) -> Result<(Plan, Observed), ReconcileError> {
-        let desired = self.render(set);
-        let adopt: BTreeSet<String> = set
-            .manifests
-            .iter()
-            .filter(|m| {
-                m.manifest
-                    .metadata
-                    .annotations
-                    .get(ADOPT_ANNOTATION)
-                    .map(String::as_str)
-                    == Some("true")
-            })
-            .map(|m| m.name().to_string())
-            .collect();
-        let known_names = set.all_names();
+    /// Step 2: reads what exists in every permitted cluster and the Cloud Map namespace.
+    /// Task definitions are described for services this operator owns or may take over.
+    pub async fn observe(&self, desired: &[DesiredService]) -> Result<Observed, ReconcileError> {
         let mut clusters: Vec<String> = self
             .settings
             .permitted_clusters()
@@ -220,30 +91,51 @@ impl Reconciler {
             .collect();
         clusters.sort();
         clusters.dedup();
-        let operator_id = self.settings.operator_id.clone();
-        let wanted: BTreeSet<(String, String)> = desired
-            .iter()
-            .map(|d| (d.cluster.clone(), d.name.clone()))
-            .collect();
+        let operator_id = self.settings.operator_id.as_str();
+        let wanted: BTreeSet<_> = desired.iter().map(DesiredService::key).collect();
         let wanted_discovery: BTreeSet<String> = desired
             .iter()
             .filter_map(|d| d.discovery.as_ref().map(|x| x.name.clone()))
             .collect();
-        let observed = self
-            .observer
-            .observe(
-                &self.aws,
-                &clusters,
-                self.settings
-                    .service_discovery_namespace_id
-                    .as_deref()
-                    .map(|ns| (ns, self.discovery_description(), &wanted_discovery)),
-                |s| {
-                    s.owner() == Some(operator_id.as_str())
-                        || wanted.contains(&(s.cluster.clone(), s.name.clone()))
+        let description = self.discovery_description();
+        let managed =
+            |s: &ObservedService| s.owner() == Some(operator_id) || wanted.contains(&s.key());
+        let scope = ObserveScope {
+            clusters: &clusters,
+            discovery: self.settings.service_discovery_namespace_id.as_deref().map(
+                |namespace_id| DiscoveryScope {
+                    namespace_id,
+                    description: &description,
+                    wanted: &wanted_discovery,
                 },
-            )
-            .await?;
+            ),
+            managed: &managed,
+        };
+        Ok(self.observer.observe(&self.aws, &scope).await?)
+    }
+
+    /// Step 3, pure: what to change. `source_complete` is false when the source failed.
+    pub fn plan_for(
+        &self,
+        set: &ManifestSet,
+        desired: &[DesiredService],
+        observed: &Observed,
+        source_complete: bool,
+    ) -> Plan {
+        let adopt: BTreeSet<String> = set
+            .manifests
+            .iter()
+            .filter(|m| {
+                m.manifest
+                    .metadata
+                    .annotations
+                    .get(annotations::ADOPT)
+                    .map(String::as_str)
+                    == Some("true")
+            })
+            .map(|m| m.name().to_string())
+            .collect();
+        let known_names = set.all_names();
         let options = PlanOptions {
             operator_id: &self.settings.operator_id,
             known_names: &known_names,
@@ -253,11 +145,25 @@ impl Reconciler {
             max_prune: self.options.max_prune,
             discovery_description: self.discovery_description(),
         };
-        Ok((plan::plan(&desired, &observed, &options), observed))
+        plan::plan(desired, observed, &options)
     }
 
-    /// Applies a plan wave by wave (dependencies first); services of a wave run concurrently.
-    /// One service failing never stops the others.
+    /// Steps 1 to 3 in one call (`ecs-operator plan`): render, observe, plan.
+    pub async fn plan(
+        &self,
+        set: &ManifestSet,
+        source_complete: bool,
+    ) -> Result<(Plan, Observed), ReconcileError> {
+        let desired = self.render(set);
+        let observed = self.observe(&desired).await?;
+        Ok((
+            self.plan_for(set, &desired, &observed, source_complete),
+            observed,
+        ))
+    }
+
+    /// Step 4: applies a plan wave by wave (dependencies first); services of a wave run
+    /// concurrently. One service failing never stops the others.
     pub async fn apply(&self, plan: &Plan) -> Vec<ServiceResult> {
         let applier = Applier {
             aws: &self.aws,
@@ -267,46 +173,6 @@ impl Reconciler {
             keep_revisions: self.settings.keep_task_definition_revisions,
             fence: self.fence.clone(),
         };
-        let mut results = Vec::new();
-        let max_wave = plan.services.iter().map(|s| s.wave).max().unwrap_or(0);
-        for wave in 0..=max_wave {
-            let in_wave = plan.services.iter().filter(|s| s.wave == wave);
-            let wave_results: Vec<ServiceResult> = stream::iter(in_wave)
-                .map(|sp| {
-                    let applier = &applier;
-                    async move {
-                        let outcome = applier.apply_service(sp).await;
-                        let (applied, error) = match outcome {
-                            Ok(applied) => (applied, None),
-                            Err(e) => (Applied::default(), Some(e)),
-                        };
-                        tracing::info!(
-                            service = %sp.name,
-                            steps = sp.steps.len(),
-                            error = error.as_ref().map(|e| e.to_string()),
-                            "applied"
-                        );
-                        ServiceResult {
-                            name: sp.name.clone(),
-                            cluster: sp.cluster.clone(),
-                            outcome: sp.outcome.clone(),
-                            steps_done: applied.steps_done,
-                            steps_planned: sp.steps.len(),
-                            error_class: error.as_ref().map(ReconcileError::class),
-                            error: error.map(|e| e.to_string()),
-                            task_definition_arn: applied.task_definition_arn,
-                            service_arn: applied.service_arn,
-                            desired: sp.desired.clone(),
-                            observed: sp.observed.clone(),
-                        }
-                    }
-                })
-                .buffer_unordered(self.options.concurrency.max(1))
-                .collect()
-                .await;
-            results.extend(wave_results);
-        }
-        results.sort_by(|a, b| a.name.cmp(&b.name));
-        results
+        applier.apply(plan, self.options.concurrency).await
     }
 }

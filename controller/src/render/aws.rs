@@ -6,11 +6,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::domain::{tags as tag, ScalingResourceId, ServiceKey};
 use crate::manifest::{LogMode, MonitoredService};
-use crate::settings::{Settings, MANIFEST_TAG, OWNER_TAG, SPEC_HASH_TAG};
-
-/// Tag recording the manifest's `prune` choice, so it is known after the manifest is gone.
-pub const PRUNE_TAG: &str = "ecs-operator.io/prune";
+use crate::settings::Settings;
 
 /// Everything one manifest asks for in AWS.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -31,6 +29,29 @@ pub struct DesiredService {
     pub scaling: Option<ScalingTarget>,
     /// Tags for every resource (ownership, manifest name, spec hash, user labels).
     pub tags: BTreeMap<String, String>,
+    /// What Prometheus scrapes, when the service exposes metrics and is discoverable.
+    #[serde(skip)]
+    pub scrape: Option<ScrapeTarget>,
+}
+
+impl DesiredService {
+    /// The ECS service this desired state is for.
+    pub fn key(&self) -> ServiceKey {
+        ServiceKey::new(&self.cluster, &self.name)
+    }
+}
+
+/// Where the tasks of a service are found (its Cloud Map service) and which port serves its
+/// metrics: the input of service discovery for Prometheus.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScrapeTarget {
+    pub service: String,
+    pub team: String,
+    pub cluster: String,
+    pub discovery_name: String,
+    /// A metrics port distinct from the container port, when the manifest sets one.
+    pub metrics_port: Option<i32>,
+    pub container_port: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -146,8 +167,7 @@ pub struct DiscoveryService {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScalingTarget {
-    /// `service/<cluster>/<name>`.
-    pub resource_id: String,
+    pub resource_id: ScalingResourceId,
     pub min_capacity: i32,
     pub max_capacity: i32,
     pub policies: Vec<TargetTrackingPolicy>,
@@ -378,7 +398,7 @@ pub fn render_service(m: &MonitoredService, settings: &Settings) -> DesiredServi
             policies.push(policy("requests", "ALBRequestCountPerTarget", t, label));
         }
         ScalingTarget {
-            resource_id: format!("service/{cluster}/{name}"),
+            resource_id: ScalingResourceId::new(&cluster, &name),
             min_capacity: scaling_spec.min_tasks as i32,
             max_capacity: scaling_spec.max_tasks as i32,
             policies,
@@ -389,12 +409,24 @@ pub fn render_service(m: &MonitoredService, settings: &Settings) -> DesiredServi
         .metadata
         .labels
         .iter()
-        .map(|(k, v)| (format!("label:{k}"), v.clone()))
+        .map(|(k, v)| (format!("{}{k}", tag::LABEL_PREFIX), v.clone()))
         .collect();
-    tags.insert(OWNER_TAG.into(), settings.operator_id.clone());
-    tags.insert(MANIFEST_TAG.into(), name.clone());
-    tags.insert("team".into(), spec.notify.team.clone());
-    tags.insert(PRUNE_TAG.into(), spec.lifecycle.prune.to_string());
+    tags.insert(tag::OWNER.into(), settings.operator_id.clone());
+    tags.insert(tag::MANIFEST.into(), name.clone());
+    tags.insert(tag::TEAM.into(), spec.notify.team.clone());
+    tags.insert(tag::PRUNE.into(), spec.lifecycle.prune.to_string());
+
+    let scrape = match (&discovery, spec.metrics.enabled) {
+        (Some(discovery), true) => Some(ScrapeTarget {
+            service: name.clone(),
+            team: spec.notify.team.clone(),
+            cluster: cluster.clone(),
+            discovery_name: discovery.name.clone(),
+            metrics_port: spec.metrics.port.filter(|p| *p != k.port).map(i32::from),
+            container_port: i32::from(k.port),
+        }),
+        _ => None,
+    };
 
     let mut desired = DesiredService {
         name,
@@ -408,11 +440,12 @@ pub fn render_service(m: &MonitoredService, settings: &Settings) -> DesiredServi
         discovery,
         scaling,
         tags,
+        scrape,
     };
     desired.spec_hash = spec_hash(&desired);
     desired
         .tags
-        .insert(SPEC_HASH_TAG.into(), desired.spec_hash.clone());
+        .insert(tag::SPEC_HASH.into(), desired.spec_hash.clone());
     desired
 }
 

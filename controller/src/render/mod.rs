@@ -1,5 +1,21 @@
 //! Rendering: manifest + settings -> the complete desired state. Pure: no I/O, no clock.
+//!
+//! - [`aws`]: the task definition, ECS service, Cloud Map service and scaling of one manifest,
+//!   as typed values the planner compares field by field.
+//! - [`monitoring`]: the Prometheus, Alertmanager and Grafana files of all manifests.
 
 pub mod aws;
+pub mod monitoring;
 
 pub use aws::{render_service, DesiredService};
+
+use crate::manifest::ManifestSet;
+use crate::settings::Settings;
+
+/// Renders the AWS desired state of every valid manifest of a set, in the set's order.
+pub fn render_services(set: &ManifestSet, settings: &Settings) -> Vec<DesiredService> {
+    set.manifests
+        .iter()
+        .map(|m| render_service(&m.manifest, settings))
+        .collect()
+}

@@ -342,8 +342,8 @@ pub fn inventory_problems(
     expect_scaling: bool,
 ) -> Vec<String> {
     let mut problems = Vec::new();
-    let owner = ecs_operator::settings::OWNER_TAG;
-    let manifest_tag = ecs_operator::settings::MANIFEST_TAG;
+    let owner = ecs_operator::domain::tags::OWNER;
+    let manifest_tag = ecs_operator::domain::tags::MANIFEST;
     let active = inv.active_services();
     let mut seen = BTreeSet::new();
     for s in &active {

@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::monitoring::MonitoringOutput;
+use super::{MonitoringSink, SinkReport};
+use crate::render::monitoring::MonitoringOutput;
 
 /// The tag every generated dashboard carries.
 pub const MANAGED_TAG: &str = "ecs-operator";
@@ -283,5 +284,27 @@ impl GrafanaClient {
             }
             (status, value) => Err(format!("creating the datasource: HTTP {status}: {value}")),
         }
+    }
+}
+
+impl MonitoringSink for GrafanaClient {
+    fn name(&self) -> &'static str {
+        "grafana"
+    }
+
+    fn sync<'a>(
+        &'a mut self,
+        output: &'a MonitoringOutput,
+        prune: bool,
+    ) -> futures::future::BoxFuture<'a, SinkReport> {
+        Box::pin(async move {
+            let report = GrafanaClient::sync(self, output, prune).await;
+            SinkReport {
+                changed: report.upserted,
+                removed: report.deleted,
+                reloaded: Vec::new(),
+                errors: report.errors,
+            }
+        })
     }
 }

@@ -55,6 +55,7 @@ use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
+use crate::domain::BuiltinAlert;
 use crate::duration::PromDuration;
 use crate::manifest::MonitoredService;
 use crate::settings::Settings;
@@ -213,8 +214,11 @@ impl<'a> ServiceCtx<'a> {
     }
 
     /// The `for` of built-in alert `name`: its default unless the settings replace it.
-    pub fn builtin_for(&self, name: &str, default: PromDuration) -> PromDuration {
-        self.builtin_for.get(name).copied().unwrap_or(default)
+    pub fn builtin_for(&self, alert: BuiltinAlert, default: PromDuration) -> PromDuration {
+        self.builtin_for
+            .get(alert.as_str())
+            .copied()
+            .unwrap_or(default)
     }
 
     /// The selector every query about the service's own metrics starts from.
@@ -230,7 +234,7 @@ impl<'a> ServiceCtx<'a> {
 
 /// Writes a YAML document with a header comment.
 pub(crate) fn yaml_file<T: serde::Serialize>(header: &str, value: &T) -> String {
-    let body = crate::manifest::yaml::to_string(value)
+    let body = crate::yaml::to_string(value)
         .expect("monitoring documents are plain maps, lists and strings");
     let mut out = String::new();
     for line in header.lines() {
@@ -245,7 +249,7 @@ pub(crate) fn yaml_file<T: serde::Serialize>(header: &str, value: &T) -> String 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::yaml;
+    use crate::yaml;
 
     pub(crate) fn example(name: &str) -> MonitoredService {
         let path = format!(

@@ -8,7 +8,8 @@
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
-use crate::monitoring::MonitoringOutput;
+use super::{MonitoringSink, SinkReport};
+use crate::render::monitoring::MonitoringOutput;
 
 /// Which server a file belongs to, by its top-level directory.
 fn server_of(relative: &str) -> &str {
@@ -215,5 +216,29 @@ impl ReloadError {
         match self {
             ReloadError::Rejected(m) | ReloadError::Unreachable(m) => m,
         }
+    }
+}
+
+impl MonitoringSink for MonitoringWriter {
+    fn name(&self) -> &'static str {
+        "monitoring files"
+    }
+
+    /// Files of removed services are always removed: the writer only sees what the pass kept
+    /// (the controller keeps a service's last valid manifest while its source is incomplete).
+    fn sync<'a>(
+        &'a mut self,
+        output: &'a MonitoringOutput,
+        _prune: bool,
+    ) -> futures::future::BoxFuture<'a, SinkReport> {
+        Box::pin(async move {
+            let report = MonitoringWriter::sync(self, output).await;
+            SinkReport {
+                changed: report.written,
+                removed: report.removed,
+                reloaded: report.reloaded,
+                errors: report.errors,
+            }
+        })
     }
 }

@@ -346,7 +346,7 @@ mod tests {
 
     fn am(ms: &[&MonitoredService]) -> serde_json::Value {
         let out = super::super::render(ms, &settings());
-        crate::manifest::yaml::from_str(&out.files["alertmanager/alertmanager.yml"]).unwrap()
+        crate::yaml::from_str(&out.files["alertmanager/alertmanager.yml"]).unwrap()
     }
 
     #[test]
@@ -379,7 +379,7 @@ mod tests {
         s.monitoring.group_wait = "0s".into();
         s.monitoring.warning_group_wait = "0s".into();
         let text = super::super::render(&[&a], &s).files["alertmanager/alertmanager.yml"].clone();
-        let doc: serde_json::Value = crate::manifest::yaml::from_str(&text).unwrap();
+        let doc: serde_json::Value = crate::yaml::from_str(&text).unwrap();
         let team = &doc["route"]["routes"][0];
         assert_eq!(team["routes"][0]["matchers"][0], "severity=\"critical\"");
         assert_eq!(team["routes"][0]["group_wait"], "0s");

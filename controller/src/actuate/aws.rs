@@ -1,0 +1,466 @@
+//! The AWS actuator: runs a plan's steps in dependency order. Each step is safe to repeat, so
+//! a pass that fails half-way is finished by the next one.
+//!
+//! # Guarantees
+//! - Every write first asks the fence (the leader lease): a replica that lost leadership stops
+//!   before its next call, not after the pass.
+//! - Creates carry idempotency tokens; a register of a task definition identical to the
+//!   family's latest revision reuses that revision.
+//! - Deletes treat "not found" as done.
+
+use futures::stream::{self, StreamExt};
+use serde::Serialize;
+
+use crate::aws::{sdk, AwsClients, AwsError};
+use crate::domain::tags;
+use crate::error::{ErrorClass, ReconcileError};
+use crate::observe::ObservedService;
+use crate::observe::{ecs, Observer};
+use crate::plan::Outcome;
+use crate::plan::{Plan, ServicePlan, Step};
+use crate::render::aws::DesiredService;
+
+/// What applying one service did.
+#[derive(Debug, Clone, Default)]
+pub struct Applied {
+    pub steps_done: usize,
+    pub task_definition_arn: Option<String>,
+    pub service_arn: Option<String>,
+    pub registry_arn: Option<String>,
+}
+
+/// The result of applying one service.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceResult {
+    pub name: String,
+    pub cluster: String,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    pub steps_done: usize,
+    pub steps_planned: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_class: Option<ErrorClass>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_definition_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_arn: Option<String>,
+    #[serde(skip)]
+    pub desired: Option<DesiredService>,
+    #[serde(skip)]
+    pub observed: Option<ObservedService>,
+}
+
+impl ServiceResult {
+    pub fn new(sp: &ServicePlan, applied: Applied, error: Option<ReconcileError>) -> Self {
+        Self {
+            name: sp.name.clone(),
+            cluster: sp.cluster.clone(),
+            outcome: sp.outcome.clone(),
+            steps_done: applied.steps_done,
+            steps_planned: sp.steps.len(),
+            error_class: error.as_ref().map(ReconcileError::class),
+            error: error.map(|e| e.to_string()),
+            task_definition_arn: applied.task_definition_arn,
+            service_arn: applied.service_arn,
+            desired: sp.desired.clone(),
+            observed: sp.observed.clone(),
+        }
+    }
+}
+
+/// A check that this replica may still write (the leader lease).
+pub type Fence = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
+
+pub struct Applier<'a> {
+    pub aws: &'a AwsClients,
+    pub observer: &'a Observer,
+    pub operator_id: &'a str,
+    pub discovery_description: String,
+    pub keep_revisions: u32,
+    /// Checked before every write: false once this replica may no longer act.
+    pub fence: Option<Fence>,
+}
+
+impl Applier<'_> {
+    /// Applies a plan wave by wave (dependencies first); services of a wave run concurrently,
+    /// at most `concurrency` at a time. One service failing never stops the others.
+    pub async fn apply(&self, plan: &Plan, concurrency: usize) -> Vec<ServiceResult> {
+        let mut results = Vec::new();
+        let max_wave = plan.services.iter().map(|s| s.wave).max().unwrap_or(0);
+        for wave in 0..=max_wave {
+            let in_wave = plan.services.iter().filter(|s| s.wave == wave);
+            let wave_results: Vec<ServiceResult> = stream::iter(in_wave)
+                .map(|sp| async move {
+                    let outcome = self.apply_service(sp).await;
+                    let (applied, error) = match outcome {
+                        Ok(applied) => (applied, None),
+                        Err(e) => (Applied::default(), Some(e)),
+                    };
+                    tracing::info!(
+                        service = %sp.name,
+                        steps = sp.steps.len(),
+                        error = error.as_ref().map(|e| e.to_string()),
+                        "applied"
+                    );
+                    ServiceResult::new(sp, applied, error)
+                })
+                .buffer_unordered(concurrency.max(1))
+                .collect()
+                .await;
+            results.extend(wave_results);
+        }
+        results.sort_by(|a, b| a.name.cmp(&b.name));
+        results
+    }
+
+    /// Runs every step of one service's plan, in order, stopping at the first failure.
+    pub async fn apply_service(&self, sp: &ServicePlan) -> Result<Applied, ReconcileError> {
+        let mut applied = Applied {
+            registry_arn: sp.registry_arn.clone(),
+            service_arn: sp.observed.as_ref().map(|o| o.arn.clone()),
+            task_definition_arn: sp.observed.as_ref().map(|o| o.task_definition_arn.clone()),
+            ..Applied::default()
+        };
+        for step in &sp.steps {
+            if self.fence.as_ref().is_some_and(|fence| !fence()) {
+                return Err(ReconcileError::Fenced);
+            }
+            match &sp.desired {
+                Some(d) => self.apply_step(d, step, &mut applied).await?,
+                None => self.apply_prune_step(sp, step).await?,
+            }
+            applied.steps_done += 1;
+        }
+        Ok(applied)
+    }
+
+    /// One step of a manifest's plan.
+    async fn apply_step(
+        &self,
+        d: &DesiredService,
+        step: &Step,
+        applied: &mut Applied,
+    ) -> Result<(), ReconcileError> {
+        let aws = self.aws;
+        match step {
+            Step::RegisterTaskDefinition => {
+                applied.task_definition_arn = Some(self.register_task_definition(d).await?);
+            }
+            Step::CreateDiscovery => {
+                applied.registry_arn = Some(self.create_discovery(d).await?);
+            }
+            Step::UpdateDiscoveryTtl { id } => self.update_discovery_ttl(d, id).await?,
+            Step::CreateService => {
+                let td = applied.task_definition_arn.clone().unwrap_or_default();
+                let out = sdk::create_service(
+                    &aws.ecs,
+                    d,
+                    &td,
+                    applied.registry_arn.as_deref(),
+                    &client_token(d),
+                )?
+                .send()
+                .await
+                .map_err(aws.error("ecs:CreateService"))?;
+                applied.service_arn = out
+                    .service()
+                    .and_then(|s| s.service_arn())
+                    .map(str::to_string);
+            }
+            Step::UpdateService { desired_count, .. } => {
+                let td = applied.task_definition_arn.clone().unwrap_or_default();
+                sdk::update_service(
+                    &aws.ecs,
+                    d,
+                    &td,
+                    *desired_count,
+                    applied.registry_arn.as_deref(),
+                )?
+                .send()
+                .await
+                .map_err(aws.error("ecs:UpdateService"))?;
+            }
+            Step::TagService { tags } => {
+                let tags = tags
+                    .iter()
+                    .map(|(k, v)| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build())
+                    .collect();
+                aws.ecs
+                    .tag_resource()
+                    .resource_arn(applied.service_arn.clone().unwrap_or_default())
+                    .set_tags(Some(tags))
+                    .send()
+                    .await
+                    .map_err(aws.error("ecs:TagResource"))?;
+            }
+            Step::RegisterScalableTarget => {
+                if let Some(scaling) = &d.scaling {
+                    sdk::register_scalable_target(aws, scaling)
+                        .send()
+                        .await
+                        .map_err(aws.error("application-autoscaling:RegisterScalableTarget"))?;
+                }
+            }
+            Step::PutScalingPolicy { policy } => {
+                let Some(scaling) = &d.scaling else {
+                    return Ok(());
+                };
+                if let Some(p) = scaling.policies.iter().find(|p| &p.name == policy) {
+                    sdk::put_scaling_policy(aws, scaling, p)?
+                        .send()
+                        .await
+                        .map_err(aws.error("application-autoscaling:PutScalingPolicy"))?;
+                }
+            }
+            Step::DeleteScalingPolicy { policy } => {
+                use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
+                let result = aws
+                    .scaling
+                    .delete_scaling_policy()
+                    .policy_name(policy)
+                    .service_namespace(ServiceNamespace::Ecs)
+                    .resource_id(d.key().scaling_resource_id().as_str())
+                    .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(aws.error("application-autoscaling:DeleteScalingPolicy"));
+                ignore_not_found(result)?;
+            }
+            Step::DeregisterScalableTarget { .. }
+            | Step::DeleteService { .. }
+            | Step::DeleteDiscovery { .. } => self.delete(&d.cluster, step).await?,
+        }
+        Ok(())
+    }
+
+    /// One step of a prune plan (an owned service whose manifest is gone): only deletes.
+    async fn apply_prune_step(&self, sp: &ServicePlan, step: &Step) -> Result<(), ReconcileError> {
+        match step {
+            Step::DeregisterScalableTarget { .. }
+            | Step::DeleteService { .. }
+            | Step::DeleteDiscovery { .. } => self.delete(&sp.cluster, step).await,
+            other => Err(ReconcileError::Invalid(format!(
+                "{}: step {other:?} needs a manifest, and this service has none",
+                sp.name
+            ))),
+        }
+    }
+
+    /// The delete steps; "not found" means already done.
+    async fn delete(&self, cluster: &str, step: &Step) -> Result<(), ReconcileError> {
+        use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
+        let aws = self.aws;
+        let result = match step {
+            Step::DeregisterScalableTarget { resource_id } => aws
+                .scaling
+                .deregister_scalable_target()
+                .service_namespace(ServiceNamespace::Ecs)
+                .resource_id(resource_id.as_str())
+                .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+                .send()
+                .await
+                .map(drop)
+                .map_err(aws.error("application-autoscaling:DeregisterScalableTarget")),
+            Step::DeleteService { arn } => aws
+                .ecs
+                .delete_service()
+                .cluster(cluster)
+                .service(arn)
+                .force(true)
+                .send()
+                .await
+                .map(drop)
+                .map_err(aws.error("ecs:DeleteService")),
+            Step::DeleteDiscovery { id } => aws
+                .discovery
+                .delete_service()
+                .id(id)
+                .send()
+                .await
+                .map(drop)
+                .map_err(aws.error("servicediscovery:DeleteService")),
+            _ => Ok(()),
+        };
+        ignore_not_found(result)
+    }
+
+    /// Registers the rendered task definition, unless the family's latest revision already is
+    /// exactly that (a crash between register and create must not leak revisions).
+    async fn register_task_definition(&self, d: &DesiredService) -> Result<String, ReconcileError> {
+        // Describing by family returns its latest ACTIVE revision (not cached: it moves).
+        // Only "not found" means there is none; any other failure stops here rather than
+        // risk registering a duplicate revision.
+        if let Some(latest) =
+            ecs::describe_task_definition(self.aws, &d.task_definition.family).await?
+        {
+            if ecs::normalise_task_definition(&latest) == d.task_definition {
+                if let Some(arn) = latest.task_definition_arn() {
+                    self.observer.remember(arn, d.task_definition.clone());
+                    return Ok(arn.to_string());
+                }
+            }
+        }
+        let out = sdk::register_task_definition(&self.aws.ecs, d)?
+            .send()
+            .await
+            .map_err(self.aws.error("ecs:RegisterTaskDefinition"))?;
+        let arn = out
+            .task_definition()
+            .and_then(|t| t.task_definition_arn())
+            .ok_or_else(|| {
+                ReconcileError::Invalid("RegisterTaskDefinition returned no ARN".into())
+            })?
+            .to_string();
+        self.observer.remember(&arn, d.task_definition.clone());
+        self.deregister_old_revisions(&d.task_definition.family, &arn)
+            .await;
+        Ok(arn)
+    }
+
+    /// Keeps the newest `keep_revisions` revisions of a family and deregisters older ones that
+    /// this operator registered. Best effort: hygiene never fails a reconcile.
+    async fn deregister_old_revisions(&self, family: &str, keep_arn: &str) {
+        let mut arns = Vec::new();
+        let mut pages = self
+            .aws
+            .ecs
+            .list_task_definitions()
+            .family_prefix(family)
+            .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
+            .sort(aws_sdk_ecs::types::SortOrder::Desc)
+            .into_paginator()
+            .send();
+        while let Some(Ok(page)) = pages.next().await {
+            arns.extend(
+                page.task_definition_arns()
+                    .iter()
+                    .filter(|a| family_of(a) == family)
+                    .cloned(),
+            );
+        }
+        for arn in arns
+            .iter()
+            .skip(self.keep_revisions.max(1) as usize)
+            .take(10)
+        {
+            if arn == keep_arn {
+                continue;
+            }
+            let owned = self
+                .aws
+                .ecs
+                .describe_task_definition()
+                .task_definition(arn)
+                .include(aws_sdk_ecs::types::TaskDefinitionField::Tags)
+                .send()
+                .await
+                .ok()
+                .is_some_and(|out| {
+                    out.tags().iter().any(|t| {
+                        t.key() == Some(tags::OWNER) && t.value() == Some(self.operator_id)
+                    })
+                });
+            if owned {
+                let _ = self
+                    .aws
+                    .ecs
+                    .deregister_task_definition()
+                    .task_definition(arn)
+                    .send()
+                    .await;
+            }
+        }
+    }
+
+    async fn create_discovery(&self, d: &DesiredService) -> Result<String, ReconcileError> {
+        let Some(want) = d.discovery.as_ref() else {
+            return Err(ReconcileError::Invalid(format!(
+                "{}: no Cloud Map service is wanted",
+                d.name
+            )));
+        };
+        let out = sdk::create_discovery(
+            &self.aws.discovery,
+            d,
+            want,
+            &self.discovery_description,
+            &creator_request_id(self.operator_id, &d.name),
+        )?
+        .send()
+        .await
+        .map_err(self.aws.error("servicediscovery:CreateService"))?;
+        Ok(out
+            .service()
+            .and_then(|s| s.arn())
+            .unwrap_or_default()
+            .to_string())
+    }
+
+    async fn update_discovery_ttl(
+        &self,
+        d: &DesiredService,
+        id: &str,
+    ) -> Result<(), ReconcileError> {
+        use aws_sdk_servicediscovery::types::{DnsConfigChange, ServiceChange};
+        let Some(want) = &d.discovery else {
+            return Ok(());
+        };
+        let dns = DnsConfigChange::builder()
+            .set_dns_records(Some(sdk::dns_records(want)?))
+            .build()
+            .map_err(|e| ReconcileError::Invalid(e.to_string()))?;
+        self.aws
+            .discovery
+            .update_service()
+            .id(id)
+            .service(
+                ServiceChange::builder()
+                    .description(&self.discovery_description)
+                    .dns_config(dns)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(self.aws.error("servicediscovery:UpdateService"))?;
+        Ok(())
+    }
+}
+
+/// CreateService's idempotency token, `<name>-<spec hash>`: the same for one desired state,
+/// new for a changed spec. ECS takes at most 36 characters, so a long name is shortened (the
+/// spec hash covers the full name and cluster, so tokens stay distinct).
+fn client_token(d: &DesiredService) -> String {
+    let keep = 36usize.saturating_sub(d.spec_hash.len() + 1);
+    let name: String = d.name.chars().take(keep).collect();
+    format!("{name}-{}", d.spec_hash)
+}
+
+/// Cloud Map's CreatorRequestId, `<operator id>-<name>`, hashed when over its 64 characters.
+fn creator_request_id(operator_id: &str, name: &str) -> String {
+    use sha2::Digest;
+    let id = format!("{operator_id}-{name}");
+    if id.len() <= 64 {
+        id
+    } else {
+        hex::encode(sha2::Sha256::digest(id.as_bytes()))
+    }
+}
+
+fn family_of(arn: &str) -> &str {
+    arn.rsplit('/')
+        .next()
+        .and_then(|s| s.split(':').next())
+        .unwrap_or(arn)
+}
+
+/// A delete of something already gone succeeded.
+fn ignore_not_found(result: Result<(), AwsError>) -> Result<(), ReconcileError> {
+    match result {
+        Err(e) if !e.is_not_found() => Err(e.into()),
+        _ => Ok(()),
+    }
+}

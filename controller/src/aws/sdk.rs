@@ -1,0 +1,365 @@
+//! The rendered desired state as SDK requests: one place that knows how a
+//! [`DesiredService`] becomes a RegisterTaskDefinition, CreateService, Cloud Map CreateService,
+//! RegisterScalableTarget or PutScalingPolicy request. The actuator and the benchmark's
+//! write floor both send exactly these, so the floor measures the same payloads.
+//!
+//! Each function returns a request ready to `.send()`; building fails only when a required
+//! field is missing, which the renderer never allows (an [`ErrorKind::Invalid`] error).
+
+use aws_sdk_applicationautoscaling::types::{
+    MetricType, PolicyType, PredefinedMetricSpecification, ScalableDimension, ServiceNamespace,
+    TargetTrackingScalingPolicyConfiguration,
+};
+use aws_sdk_ecs::types::{
+    AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, Compatibility,
+    DeploymentCircuitBreaker, DeploymentConfiguration, HealthCheck, KeyValuePair, LoadBalancer,
+    LogConfiguration, LogDriver, NetworkConfiguration, NetworkMode, PortMapping, PropagateTags,
+    Secret, ServiceRegistry, Tag, TransportProtocol,
+};
+
+use super::{AwsClients, AwsError, ErrorKind};
+use crate::render::aws::{
+    ContainerDefinition, DesiredService, DiscoveryService, ScalingTarget, TargetTrackingPolicy,
+};
+
+type EcsClient = aws_sdk_ecs::Client;
+
+fn invalid(
+    operation: &'static str,
+) -> impl Fn(aws_smithy_types::error::operation::BuildError) -> AwsError {
+    move |e| AwsError::local(operation, ErrorKind::Invalid, e.to_string())
+}
+
+/// The desired tags as ECS tags.
+pub fn ecs_tags(d: &DesiredService) -> Vec<Tag> {
+    d.tags
+        .iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+/// The application container of a task definition.
+pub fn container_definition(
+    c: &ContainerDefinition,
+) -> Result<aws_sdk_ecs::types::ContainerDefinition, AwsError> {
+    const OP: &str = "ecs:RegisterTaskDefinition";
+    let mut container = aws_sdk_ecs::types::ContainerDefinition::builder()
+        .name(&c.name)
+        .image(&c.image)
+        .essential(c.essential)
+        .readonly_root_filesystem(c.readonly_root_filesystem)
+        .set_port_mappings(Some(
+            c.port_mappings
+                .iter()
+                .map(|p| {
+                    PortMapping::builder()
+                        .name(&p.name)
+                        .container_port(p.container_port)
+                        .protocol(TransportProtocol::from(p.protocol.as_str()))
+                        .build()
+                })
+                .collect(),
+        ))
+        .set_environment(Some(
+            c.environment
+                .iter()
+                .map(|(k, v)| KeyValuePair::builder().name(k).value(v).build())
+                .collect(),
+        ))
+        .log_configuration(
+            LogConfiguration::builder()
+                .log_driver(LogDriver::from(c.log_configuration.log_driver.as_str()))
+                .set_options(Some(
+                    c.log_configuration.options.clone().into_iter().collect(),
+                ))
+                .build()
+                .map_err(invalid(OP))?,
+        );
+    if !c.entry_point.is_empty() {
+        container = container.set_entry_point(Some(c.entry_point.clone()));
+    }
+    if !c.command.is_empty() {
+        container = container.set_command(Some(c.command.clone()));
+    }
+    if !c.secrets.is_empty() {
+        let secrets = c
+            .secrets
+            .iter()
+            .map(|(name, arn)| Secret::builder().name(name).value_from(arn).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(invalid(OP))?;
+        container = container.set_secrets(Some(secrets));
+    }
+    if let Some(h) = &c.health_check {
+        container = container.health_check(
+            HealthCheck::builder()
+                .set_command(Some(h.command.clone()))
+                .interval(h.interval)
+                .timeout(h.timeout)
+                .retries(h.retries)
+                .start_period(h.start_period)
+                .build()
+                .map_err(invalid(OP))?,
+        );
+    }
+    Ok(container.build())
+}
+
+/// RegisterTaskDefinition of the rendered task definition, tagged like the service.
+pub fn register_task_definition(
+    ecs: &EcsClient,
+    d: &DesiredService,
+) -> Result<
+    aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder,
+    AwsError,
+> {
+    let td = &d.task_definition;
+    Ok(ecs
+        .register_task_definition()
+        .family(&td.family)
+        .cpu(&td.cpu)
+        .memory(&td.memory)
+        .network_mode(NetworkMode::from(td.network_mode.as_str()))
+        .set_requires_compatibilities(Some(
+            td.requires_compatibilities
+                .iter()
+                .map(|c| Compatibility::from(c.as_str()))
+                .collect(),
+        ))
+        .execution_role_arn(&td.execution_role_arn)
+        .set_task_role_arn(td.task_role_arn.clone())
+        .container_definitions(container_definition(&td.container)?)
+        .set_tags(Some(ecs_tags(d))))
+}
+
+/// The awsvpc network of the service.
+pub fn network(d: &DesiredService) -> Result<NetworkConfiguration, AwsError> {
+    let s = &d.service;
+    Ok(NetworkConfiguration::builder()
+        .awsvpc_configuration(
+            AwsVpcConfiguration::builder()
+                .set_subnets(Some(s.subnets.clone()))
+                .set_security_groups(Some(s.security_groups.clone()))
+                .assign_public_ip(if s.assign_public_ip {
+                    AssignPublicIp::Enabled
+                } else {
+                    AssignPublicIp::Disabled
+                })
+                .build()
+                .map_err(invalid("ecs:CreateService"))?,
+        )
+        .build())
+}
+
+/// Rolling update limits and the circuit breaker.
+pub fn deployment(d: &DesiredService) -> DeploymentConfiguration {
+    let s = &d.service;
+    DeploymentConfiguration::builder()
+        .minimum_healthy_percent(s.minimum_healthy_percent)
+        .maximum_percent(s.maximum_percent)
+        .deployment_circuit_breaker(
+            DeploymentCircuitBreaker::builder()
+                .enable(s.circuit_breaker_enabled)
+                .rollback(s.circuit_breaker_rollback)
+                .build(),
+        )
+        .build()
+}
+
+/// The capacity provider strategy: one provider (FARGATE or FARGATE_SPOT), weight 1.
+pub fn capacity(d: &DesiredService) -> Result<CapacityProviderStrategyItem, AwsError> {
+    CapacityProviderStrategyItem::builder()
+        .capacity_provider(&d.service.capacity_provider)
+        .weight(1)
+        .build()
+        .map_err(invalid("ecs:CreateService"))
+}
+
+pub fn load_balancers(d: &DesiredService) -> Vec<LoadBalancer> {
+    d.service
+        .load_balancers
+        .iter()
+        .map(|lb| {
+            LoadBalancer::builder()
+                .target_group_arn(&lb.target_group_arn)
+                .container_name(&lb.container_name)
+                .container_port(lb.container_port)
+                .build()
+        })
+        .collect()
+}
+
+/// The Cloud Map registration of the service's application container.
+pub fn registries(d: &DesiredService, registry_arn: Option<&str>) -> Vec<ServiceRegistry> {
+    let container = &d.task_definition.container;
+    registry_arn
+        .map(|arn| {
+            vec![ServiceRegistry::builder()
+                .registry_arn(arn)
+                .container_name(&container.name)
+                .set_container_port(container.port_mappings.first().map(|p| p.container_port))
+                .build()]
+        })
+        .unwrap_or_default()
+}
+
+/// CreateService with the full desired configuration and an idempotency token.
+pub fn create_service(
+    ecs: &EcsClient,
+    d: &DesiredService,
+    task_definition: &str,
+    registry_arn: Option<&str>,
+    client_token: &str,
+) -> Result<aws_sdk_ecs::operation::create_service::builders::CreateServiceFluentBuilder, AwsError>
+{
+    let s = &d.service;
+    Ok(ecs
+        .create_service()
+        .cluster(&d.cluster)
+        .service_name(&s.name)
+        .task_definition(task_definition)
+        .desired_count(s.desired_count)
+        .capacity_provider_strategy(capacity(d)?)
+        .network_configuration(network(d)?)
+        .deployment_configuration(deployment(d))
+        .set_load_balancers(Some(load_balancers(d)))
+        .set_service_registries(Some(registries(d, registry_arn)))
+        .set_health_check_grace_period_seconds(s.health_check_grace_period_seconds)
+        .enable_execute_command(s.enable_execute_command)
+        .propagate_tags(PropagateTags::from(s.propagate_tags.as_str()))
+        .enable_ecs_managed_tags(s.enable_ecs_managed_tags)
+        .client_token(client_token)
+        .set_tags(Some(ecs_tags(d))))
+}
+
+/// UpdateService sending the full desired configuration; `desired_count` only when it must
+/// change (inside the autoscaling range the autoscaler owns it).
+pub fn update_service(
+    ecs: &EcsClient,
+    d: &DesiredService,
+    task_definition: &str,
+    desired_count: Option<i32>,
+    registry_arn: Option<&str>,
+) -> Result<aws_sdk_ecs::operation::update_service::builders::UpdateServiceFluentBuilder, AwsError>
+{
+    let s = &d.service;
+    Ok(ecs
+        .update_service()
+        .cluster(&d.cluster)
+        .service(&s.name)
+        .task_definition(task_definition)
+        .set_desired_count(desired_count)
+        .capacity_provider_strategy(capacity(d)?)
+        .network_configuration(network(d)?)
+        .deployment_configuration(deployment(d))
+        .set_load_balancers(Some(load_balancers(d)))
+        .set_service_registries(Some(registries(d, registry_arn)))
+        .set_health_check_grace_period_seconds(s.health_check_grace_period_seconds)
+        .enable_execute_command(s.enable_execute_command)
+        .propagate_tags(PropagateTags::from(s.propagate_tags.as_str())))
+}
+
+/// The DNS records of a Cloud Map service, as rendered (A and SRV, one TTL).
+pub fn dns_records(
+    want: &DiscoveryService,
+) -> Result<Vec<aws_sdk_servicediscovery::types::DnsRecord>, AwsError> {
+    use aws_sdk_servicediscovery::types::{DnsRecord, RecordType};
+    want.record_types
+        .iter()
+        .map(|t| {
+            DnsRecord::builder()
+                .r#type(RecordType::from(t.as_str()))
+                .ttl(want.dns_ttl_seconds)
+                .build()
+                .map_err(invalid("servicediscovery:CreateService"))
+        })
+        .collect()
+}
+
+/// Cloud Map CreateService: multivalue A + SRV records and custom health (ECS reports task
+/// health; AWS fixes the failure threshold at 1).
+pub fn create_discovery(
+    discovery: &aws_sdk_servicediscovery::Client,
+    d: &DesiredService,
+    want: &DiscoveryService,
+    description: &str,
+    creator_request_id: &str,
+) -> Result<
+    aws_sdk_servicediscovery::operation::create_service::builders::CreateServiceFluentBuilder,
+    AwsError,
+> {
+    use aws_sdk_servicediscovery::types::{DnsConfig, HealthCheckCustomConfig, RoutingPolicy};
+    const OP: &str = "servicediscovery:CreateService";
+    let tags = d
+        .tags
+        .iter()
+        .map(|(k, v)| {
+            aws_sdk_servicediscovery::types::Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(invalid(OP))?;
+    Ok(discovery
+        .create_service()
+        .name(&want.name)
+        .set_namespace_id(want.namespace_id.clone())
+        .description(description)
+        .creator_request_id(creator_request_id)
+        .dns_config(
+            DnsConfig::builder()
+                .routing_policy(RoutingPolicy::Multivalue)
+                .set_dns_records(Some(dns_records(want)?))
+                .build()
+                .map_err(invalid(OP))?,
+        )
+        .health_check_custom_config(HealthCheckCustomConfig::builder().build())
+        .set_tags(Some(tags)))
+}
+
+pub fn register_scalable_target(
+    aws: &AwsClients,
+    scaling: &ScalingTarget,
+) -> aws_sdk_applicationautoscaling::operation::register_scalable_target::builders::RegisterScalableTargetFluentBuilder{
+    aws.scaling
+        .register_scalable_target()
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_id(scaling.resource_id.as_str())
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .min_capacity(scaling.min_capacity)
+        .max_capacity(scaling.max_capacity)
+}
+
+/// A target tracking policy on a predefined metric.
+pub fn put_scaling_policy(
+    aws: &AwsClients,
+    scaling: &ScalingTarget,
+    p: &TargetTrackingPolicy,
+) -> Result<
+    aws_sdk_applicationautoscaling::operation::put_scaling_policy::builders::PutScalingPolicyFluentBuilder,
+    AwsError,
+>{
+    const OP: &str = "application-autoscaling:PutScalingPolicy";
+    let mut metric = PredefinedMetricSpecification::builder()
+        .predefined_metric_type(MetricType::from(p.metric.as_str()));
+    if let Some(label) = &p.resource_label {
+        metric = metric.resource_label(label);
+    }
+    let config = TargetTrackingScalingPolicyConfiguration::builder()
+        .target_value(p.target_value)
+        .predefined_metric_specification(metric.build().map_err(invalid(OP))?)
+        .scale_in_cooldown(p.scale_in_cooldown)
+        .scale_out_cooldown(p.scale_out_cooldown)
+        .build()
+        .map_err(invalid(OP))?;
+    Ok(aws
+        .scaling
+        .put_scaling_policy()
+        .policy_name(&p.name)
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_id(scaling.resource_id.as_str())
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .policy_type(PolicyType::TargetTrackingScaling)
+        .target_tracking_scaling_policy_configuration(config))
+}

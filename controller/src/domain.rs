@@ -1,0 +1,257 @@
+//! Facts of the domain that several modules share: tag and annotation keys, the identifiers AWS
+//! derives from a service, the built-in alerts and S3 locations. One definition each, so a
+//! renderer, an observer and a planner can never disagree about a key or a format.
+//!
+//! This module depends on nothing else in the crate; everything may depend on it.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Tag keys the operator writes on every resource it creates.
+pub mod tags {
+    /// Marks a resource as owned by one operator instance; its value is the settings'
+    /// `operatorId`. The operator never changes or deletes a resource without it.
+    pub const OWNER: &str = "ecs-operator.io/owner";
+    /// The manifest a resource was rendered from.
+    pub const MANIFEST: &str = "ecs-operator.io/manifest";
+    /// A hash of the rendered spec: a cheap "did anything change" check and the revision
+    /// status reports.
+    pub const SPEC_HASH: &str = "ecs-operator.io/spec-hash";
+    /// The manifest's `lifecycle.prune`, so the choice is known after the manifest is gone.
+    pub const PRUNE: &str = "ecs-operator.io/prune";
+    /// The owning team (`spec.notify.team`).
+    pub const TEAM: &str = "team";
+    /// Prefix of tags copied from `metadata.labels`.
+    pub const LABEL_PREFIX: &str = "label:";
+}
+
+/// Manifest annotations the operator reads.
+pub mod annotations {
+    /// `"true"` lets a manifest take over a same-named service that has no owner tag.
+    pub const ADOPT: &str = "ecs-operator.io/adopt";
+}
+
+/// An ECS service by cluster and name: the key of everything observed and planned.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServiceKey {
+    pub cluster: String,
+    pub name: String,
+}
+
+impl ServiceKey {
+    pub fn new(cluster: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            cluster: cluster.into(),
+            name: name.into(),
+        }
+    }
+
+    /// The Application Auto Scaling resource id of this service.
+    pub fn scaling_resource_id(&self) -> ScalingResourceId {
+        ScalingResourceId::new(&self.cluster, &self.name)
+    }
+}
+
+impl fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.cluster, self.name)
+    }
+}
+
+/// Application Auto Scaling's `ResourceId` of an ECS service: `service/<cluster>/<name>`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct ScalingResourceId(String);
+
+impl ScalingResourceId {
+    pub fn new(cluster: &str, service: &str) -> Self {
+        Self(format!("service/{cluster}/{service}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The value AWS returned, taken as it is.
+    pub fn from_aws(text: &str) -> Self {
+        Self(text.to_string())
+    }
+}
+
+impl fmt::Display for ScalingResourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `s3://bucket/prefix/`: where manifests, status records and the lease live. The prefix is
+/// empty or ends with `/` when used as a "directory" ([`S3Location::as_dir`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct S3Location {
+    pub bucket: String,
+    pub prefix: String,
+}
+
+/// A text that is not an `s3://bucket/...` URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{text:?}: {reason}")]
+pub struct S3LocationError {
+    pub text: String,
+    pub reason: &'static str,
+}
+
+impl S3Location {
+    /// Parses `s3://bucket[/prefix]`. `Ok(None)` for anything that is not an S3 URL (a local
+    /// directory, say).
+    pub fn parse(text: &str) -> Result<Option<Self>, S3LocationError> {
+        let Some(rest) = text.strip_prefix("s3://") else {
+            return Ok(None);
+        };
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(S3LocationError {
+                text: text.to_string(),
+                reason: "no bucket in the S3 URL",
+            });
+        }
+        Ok(Some(Self {
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+        }))
+    }
+
+    /// The same location with its prefix ending in `/` (or empty): a folder to put keys in.
+    pub fn as_dir(&self) -> Self {
+        let prefix = if self.prefix.is_empty() || self.prefix.ends_with('/') {
+            self.prefix.clone()
+        } else {
+            format!("{}/", self.prefix)
+        };
+        Self {
+            bucket: self.bucket.clone(),
+            prefix,
+        }
+    }
+
+    /// The key of `relative` under this location's prefix.
+    pub fn key(&self, relative: &str) -> String {
+        format!("{}{relative}", self.prefix)
+    }
+}
+
+impl fmt::Display for S3Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "s3://{}/{}", self.bucket, self.prefix)
+    }
+}
+
+/// The alerts every managed service gets without asking. Their names are reserved (user
+/// alerts may not reuse them) and are the keys of `settings.monitoring.builtinAlertFor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BuiltinAlert {
+    TargetDown,
+    NoTargets,
+    HighErrorRatio,
+    HighLatencyP99,
+    CpuNearLimit,
+    MemoryNearLimit,
+    TasksBelowDesired,
+    DeploymentFailed,
+    TasksStopping,
+    ErrorBudgetBurnFast,
+    ErrorBudgetBurnSlow,
+    LatencyBudgetBurnFast,
+    LatencyBudgetBurnSlow,
+}
+
+impl BuiltinAlert {
+    /// Every built-in alert, in the order the rule files list them.
+    pub const ALL: [BuiltinAlert; 13] = [
+        BuiltinAlert::TargetDown,
+        BuiltinAlert::NoTargets,
+        BuiltinAlert::HighErrorRatio,
+        BuiltinAlert::HighLatencyP99,
+        BuiltinAlert::CpuNearLimit,
+        BuiltinAlert::MemoryNearLimit,
+        BuiltinAlert::TasksBelowDesired,
+        BuiltinAlert::DeploymentFailed,
+        BuiltinAlert::TasksStopping,
+        BuiltinAlert::ErrorBudgetBurnFast,
+        BuiltinAlert::ErrorBudgetBurnSlow,
+        BuiltinAlert::LatencyBudgetBurnFast,
+        BuiltinAlert::LatencyBudgetBurnSlow,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BuiltinAlert::TargetDown => "TargetDown",
+            BuiltinAlert::NoTargets => "NoTargets",
+            BuiltinAlert::HighErrorRatio => "HighErrorRatio",
+            BuiltinAlert::HighLatencyP99 => "HighLatencyP99",
+            BuiltinAlert::CpuNearLimit => "CpuNearLimit",
+            BuiltinAlert::MemoryNearLimit => "MemoryNearLimit",
+            BuiltinAlert::TasksBelowDesired => "TasksBelowDesired",
+            BuiltinAlert::DeploymentFailed => "DeploymentFailed",
+            BuiltinAlert::TasksStopping => "TasksStopping",
+            BuiltinAlert::ErrorBudgetBurnFast => "ErrorBudgetBurnFast",
+            BuiltinAlert::ErrorBudgetBurnSlow => "ErrorBudgetBurnSlow",
+            BuiltinAlert::LatencyBudgetBurnFast => "LatencyBudgetBurnFast",
+            BuiltinAlert::LatencyBudgetBurnSlow => "LatencyBudgetBurnSlow",
+        }
+    }
+
+    /// The names, comma separated, for messages.
+    pub fn names() -> String {
+        Self::ALL.map(Self::as_str).join(", ")
+    }
+}
+
+impl fmt::Display for BuiltinAlert {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for BuiltinAlert {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s).ok_or(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_locations_parse_with_and_without_a_prefix() {
+        let l = S3Location::parse("s3://bucket/state").unwrap().unwrap();
+        assert_eq!((l.bucket.as_str(), l.prefix.as_str()), ("bucket", "state"));
+        assert_eq!(l.as_dir().prefix, "state/");
+        assert_eq!(
+            l.as_dir().key("lease/leader.json"),
+            "state/lease/leader.json"
+        );
+        let bare = S3Location::parse("s3://bucket").unwrap().unwrap();
+        assert_eq!(bare.as_dir().prefix, "");
+        assert_eq!(bare.to_string(), "s3://bucket/");
+        assert!(S3Location::parse("manifests/examples").unwrap().is_none());
+        assert!(S3Location::parse("s3:///x").is_err());
+    }
+
+    #[test]
+    fn every_builtin_alert_name_round_trips() {
+        for alert in BuiltinAlert::ALL {
+            assert_eq!(alert.as_str().parse::<BuiltinAlert>(), Ok(alert));
+        }
+        assert!("Nope".parse::<BuiltinAlert>().is_err());
+        assert_eq!(BuiltinAlert::ALL.len(), 13);
+    }
+
+    #[test]
+    fn scaling_resource_ids_follow_the_application_auto_scaling_format() {
+        let key = ServiceKey::new("main", "web");
+        assert_eq!(key.scaling_resource_id().as_str(), "service/main/web");
+    }
+}

@@ -1,0 +1,166 @@
+//! Semantic checks on a deserialised manifest: everything the type system cannot say.
+//!
+//! Each check names the field path; the loader turns paths into file positions. Checks never
+//! stop at the first problem: a person fixing a manifest wants the whole list at once.
+
+mod monitoring;
+mod workload;
+
+use super::model::*;
+use crate::domain::annotations;
+use crate::settings::Settings;
+use monitoring::*;
+use workload::*;
+
+/// A problem at a field path.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldError {
+    pub path: String,
+    pub message: String,
+}
+
+/// Longest service name: derived names (`{name}-tg`, Cloud Map, rule groups) must fit AWS limits.
+pub const MAX_NAME_LEN: usize = 32;
+
+struct Checker {
+    errors: Vec<FieldError>,
+}
+
+impl Checker {
+    fn fail(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(FieldError {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    fn check(&mut self, ok: bool, path: &str, message: impl FnOnce() -> String) {
+        if !ok {
+            self.fail(path, message());
+        }
+    }
+}
+
+/// Checks one manifest. `settings`, when given, adds the platform checks (allowed clusters,
+/// roles and networks).
+pub fn validate(m: &MonitoredService, settings: Option<&Settings>) -> Vec<FieldError> {
+    let mut c = Checker { errors: Vec::new() };
+    c.check(m.api_version == API_VERSION, "apiVersion", || {
+        format!("must be {API_VERSION:?}, found {:?}", m.api_version)
+    });
+    c.check(m.kind == KIND, "kind", || {
+        format!("must be {KIND:?}, found {:?}", m.kind)
+    });
+    check_metadata(&mut c, &m.metadata);
+    let spec = &m.spec;
+    check_container(&mut c, &spec.container, settings);
+    check_placement(&mut c, &spec.placement, settings);
+    check_deployment(&mut c, &spec.deployment);
+    check_traffic(&mut c, &spec.traffic);
+    let has_lb_arn = spec
+        .traffic
+        .load_balancer
+        .as_ref()
+        .is_some_and(|lb| lb.load_balancer_arn.is_some());
+    check_scaling(&mut c, &spec.scaling, has_lb_arn);
+    let scrape = check_metrics(&mut c, &spec.metrics, settings);
+    check_alerts(&mut c, &spec.alerts, scrape);
+    check_health_alerts(&mut c, &spec.health_alerts);
+    if let Some(slo) = &spec.slo {
+        check_slo(&mut c, slo);
+    }
+    check_dashboard(&mut c, &spec.dashboard);
+    check_notify(&mut c, &spec.notify);
+    check_lifecycle(&mut c, &spec.lifecycle, &m.metadata.name);
+    c.errors
+}
+
+/// RFC 1123 label, lower case, starting with a letter.
+pub fn is_dns_label(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.starts_with(|c: char| c.is_ascii_lowercase())
+        && !s.ends_with('-')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// `[a-zA-Z_][a-zA-Z0-9_]*`: the names Prometheus accepts everywhere (2.x's only charset, and
+/// 3.x's legacy one), so no name needs quoting in either version.
+fn is_prometheus_identifier(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Prometheus label name (`__` is reserved for Prometheus itself).
+pub fn is_label_name(s: &str) -> bool {
+    is_prometheus_identifier(s) && !s.starts_with("__")
+}
+
+/// Prometheus metric name (colons are for recording rules only).
+pub fn is_metric_name(s: &str) -> bool {
+    s.len() <= 200 && is_prometheus_identifier(s)
+}
+
+fn has_control_chars(s: &str) -> bool {
+    s.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
+}
+
+fn check_metadata(c: &mut Checker, md: &Metadata) {
+    c.check(is_dns_label(&md.name, MAX_NAME_LEN), "metadata.name", || {
+        format!(
+            "{:?} must be a DNS label: 1-{MAX_NAME_LEN} lower-case letters, digits or '-', starting with a letter",
+            md.name
+        )
+    });
+    for (key, value) in &md.labels {
+        let path = format!("metadata.labels.{key}");
+        c.check(is_label_name(key) && key.len() <= 63, &path, || {
+            format!("{key:?} must be a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)")
+        });
+        c.check(
+            !matches!(
+                key.as_str(),
+                "service" | "team" | "severity" | "job" | "instance"
+            ),
+            &path,
+            || format!("{key:?} is reserved: the operator sets it itself"),
+        );
+        c.check(
+            value.len() <= 256 && !has_control_chars(value),
+            &path,
+            || "value must be at most 256 characters without control characters".into(),
+        );
+    }
+    for (key, value) in &md.annotations {
+        let path = format!("metadata.annotations.{key}");
+        c.check(!key.is_empty() && key.len() <= 253, &path, || {
+            "key must be 1-253 characters".into()
+        });
+        c.check(value.len() <= 4096, &path, || {
+            "value must be at most 4096 characters".into()
+        });
+    }
+    if let Some(adopt) = md.annotations.get(annotations::ADOPT) {
+        c.check(
+            adopt == "true" || adopt == "false",
+            &format!("metadata.annotations.{}", annotations::ADOPT),
+            || format!("must be \"true\" or \"false\", found {adopt:?}"),
+        );
+    }
+}
+
+fn check_lifecycle(c: &mut Checker, l: &Lifecycle, own_name: &str) {
+    for (i, dep) in l.depends_on.iter().enumerate() {
+        let path = format!("spec.lifecycle.dependsOn[{i}]");
+        c.check(is_dns_label(dep, MAX_NAME_LEN), &path, || {
+            format!("{dep:?} is not a service name")
+        });
+        c.check(dep != own_name, &path, || {
+            "a service cannot depend on itself".into()
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,312 @@
+//! ECS reads: services (listed per cluster, described in batches of at most ten with their
+//! tags) and task definitions, normalised into render's types with ECS's own defaults filled
+//! in, so that a default never looks like drift.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_ecs::types::{ServiceField, TaskDefinitionField};
+
+use super::{
+    ObservedConfig, ObservedService, Rollout, RolloutState, ServiceState, TaskCounts,
+    DESCRIBE_SERVICES_BATCH,
+};
+use crate::aws::{AwsClients, AwsError};
+use crate::render::aws::{
+    ContainerDefinition, ContainerHealthCheck, EcsService, LoadBalancerAttachment,
+    LogConfiguration, PortMapping, TaskDefinition, CONTAINER_NAME,
+};
+
+/// Every service of a cluster; none when the cluster does not exist (yet).
+pub async fn list_and_describe(
+    aws: &AwsClients,
+    cluster: &str,
+) -> Result<Vec<ObservedService>, AwsError> {
+    let mut arns = Vec::new();
+    let mut pages = aws
+        .ecs
+        .list_services()
+        .cluster(cluster)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(page) => arns.extend(page.service_arns().iter().cloned()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_cluster_not_found_exception()) =>
+            {
+                return Ok(Vec::new())
+            }
+            Err(e) => return Err(aws.error("ecs:ListServices")(e)),
+        }
+    }
+    let mut services = Vec::new();
+    for batch in arns.chunks(DESCRIBE_SERVICES_BATCH) {
+        let out = aws
+            .ecs
+            .describe_services()
+            .cluster(cluster)
+            .set_services(Some(batch.to_vec()))
+            .include(ServiceField::Tags)
+            .send()
+            .await
+            .map_err(aws.error("ecs:DescribeServices"))?;
+        services.extend(out.services().iter().map(|s| normalise_service(cluster, s)));
+    }
+    Ok(services)
+}
+
+/// DescribeTaskDefinition by ARN or family (the latest ACTIVE revision). `None` when ECS does
+/// not know it: ECS answers an unknown task definition with `ClientException` (API reference,
+/// DescribeTaskDefinition, "Errors"), so for this operation that error means not found. Every
+/// other failure (throttling, access denied, 5xx) is an error, never "no revision".
+pub async fn describe_task_definition(
+    aws: &AwsClients,
+    arn_or_family: &str,
+) -> Result<Option<aws_sdk_ecs::types::TaskDefinition>, AwsError> {
+    let out = aws
+        .ecs
+        .describe_task_definition()
+        .task_definition(arn_or_family)
+        .include(TaskDefinitionField::Tags)
+        .send()
+        .await;
+    match out {
+        Ok(out) => Ok(out.task_definition().cloned()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_client_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(aws.error("ecs:DescribeTaskDefinition")(e)),
+    }
+}
+
+fn sorted(v: &[String]) -> Vec<String> {
+    let mut v = v.to_vec();
+    v.sort();
+    v
+}
+
+/// Normalises one described service into an [`ObservedService`].
+pub fn normalise_service(cluster: &str, s: &aws_sdk_ecs::types::Service) -> ObservedService {
+    let tags = s
+        .tags()
+        .iter()
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_string(),
+                t.value().unwrap_or_default().to_string(),
+            ))
+        })
+        .collect();
+    let primary = s
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"));
+    ObservedService {
+        arn: s.service_arn().unwrap_or_default().to_string(),
+        name: s.service_name().unwrap_or_default().to_string(),
+        cluster: cluster.to_string(),
+        state: ServiceState::parse(s.status().unwrap_or_default()),
+        tags,
+        tasks: TaskCounts {
+            desired: s.desired_count(),
+            running: s.running_count(),
+            pending: s.pending_count(),
+        },
+        task_definition_arn: s.task_definition().unwrap_or_default().to_string(),
+        task_definition: None,
+        config: observed_config(s),
+        registry_arns: s
+            .service_registries()
+            .iter()
+            .filter_map(|r| r.registry_arn().map(str::to_string))
+            .collect(),
+        rollout: primary.map(|d| Rollout {
+            state: RolloutState::parse(d.rollout_state().map(|r| r.as_str())),
+            reason: d.rollout_state_reason().unwrap_or_default().to_string(),
+        }),
+        deployments_in_progress: s
+            .deployments()
+            .iter()
+            .filter(|d| {
+                d.rollout_state()
+                    .is_some_and(|r| r.as_str() == "IN_PROGRESS")
+            })
+            .count(),
+    }
+}
+
+/// The settings ECS reports, in render's shape. What ECS leaves out is marked unknown.
+fn observed_config(s: &aws_sdk_ecs::types::Service) -> ObservedConfig {
+    let mut unknown: BTreeSet<&'static str> = BTreeSet::new();
+    let mut note = |known: bool, field: &'static str| {
+        if !known {
+            unknown.insert(field);
+        }
+    };
+    let vpc = s
+        .network_configuration()
+        .and_then(|n| n.awsvpc_configuration());
+    note(vpc.is_some(), "subnets");
+    note(vpc.is_some(), "securityGroups");
+    let public_ip = vpc.and_then(|v| v.assign_public_ip());
+    note(public_ip.is_some(), "assignPublicIp");
+    let deployment = s.deployment_configuration();
+    for field in [
+        "minimumHealthyPercent",
+        "maximumPercent",
+        "circuitBreakerEnabled",
+        "circuitBreakerRollback",
+    ] {
+        note(deployment.is_some(), field);
+    }
+    let breaker = deployment.and_then(|d| d.deployment_circuit_breaker());
+    let provider = s
+        .capacity_provider_strategy()
+        .first()
+        .map(|c| c.capacity_provider().to_string());
+    note(provider.is_some(), "capacityProvider");
+    note(
+        s.health_check_grace_period_seconds().is_some(),
+        "healthCheckGracePeriodSeconds",
+    );
+    note(s.propagate_tags().is_some(), "propagateTags");
+    let mut load_balancers: Vec<LoadBalancerAttachment> = s
+        .load_balancers()
+        .iter()
+        .map(|lb| LoadBalancerAttachment {
+            target_group_arn: lb.target_group_arn().unwrap_or_default().to_string(),
+            container_name: lb.container_name().unwrap_or_default().to_string(),
+            container_port: lb.container_port().unwrap_or_default(),
+        })
+        .collect();
+    load_balancers.sort_by(|a, b| a.target_group_arn.cmp(&b.target_group_arn));
+    ObservedConfig {
+        service: EcsService {
+            name: s.service_name().unwrap_or_default().to_string(),
+            desired_count: s.desired_count(),
+            autoscaled_range: None,
+            capacity_provider: provider.unwrap_or_default(),
+            subnets: vpc.map(|v| sorted(v.subnets())).unwrap_or_default(),
+            security_groups: vpc.map(|v| sorted(v.security_groups())).unwrap_or_default(),
+            assign_public_ip: public_ip.is_some_and(|a| a.as_str() == "ENABLED"),
+            minimum_healthy_percent: deployment
+                .and_then(|d| d.minimum_healthy_percent())
+                .unwrap_or(100),
+            maximum_percent: deployment.and_then(|d| d.maximum_percent()).unwrap_or(200),
+            circuit_breaker_enabled: breaker.is_some_and(|b| b.enable()),
+            circuit_breaker_rollback: breaker.is_some_and(|b| b.rollback()),
+            load_balancers,
+            health_check_grace_period_seconds: s.health_check_grace_period_seconds(),
+            enable_execute_command: s.enable_execute_command(),
+            propagate_tags: s
+                .propagate_tags()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_default(),
+            enable_ecs_managed_tags: s.enable_ecs_managed_tags(),
+        },
+        unknown,
+    }
+}
+
+/// Maps an ECS task definition onto the rendered shape, filling in the defaults ECS applies
+/// itself (so that they never look like drift).
+pub fn normalise_task_definition(td: &aws_sdk_ecs::types::TaskDefinition) -> TaskDefinition {
+    let containers = td.container_definitions();
+    let c = containers
+        .iter()
+        .find(|c| c.name() == Some(CONTAINER_NAME))
+        .or_else(|| containers.first());
+    let mut environment: Vec<(String, String)> = c
+        .map(|c| {
+            c.environment()
+                .iter()
+                .map(|kv| {
+                    (
+                        kv.name().unwrap_or_default().to_string(),
+                        kv.value().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    environment.sort();
+    let mut secrets: Vec<(String, String)> = c
+        .map(|c| {
+            c.secrets()
+                .iter()
+                .map(|s| (s.name().to_string(), s.value_from().to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    secrets.sort();
+    let container = ContainerDefinition {
+        name: c.and_then(|c| c.name()).unwrap_or_default().to_string(),
+        image: c.and_then(|c| c.image()).unwrap_or_default().to_string(),
+        essential: c.and_then(|c| c.essential()).unwrap_or(true),
+        port_mappings: c
+            .map(|c| {
+                c.port_mappings()
+                    .iter()
+                    .map(|p| PortMapping {
+                        name: p.name().unwrap_or_default().to_string(),
+                        container_port: p.container_port().unwrap_or_default(),
+                        protocol: p
+                            .protocol()
+                            .map(|p| p.as_str().to_string())
+                            .unwrap_or_else(|| "tcp".into()),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        entry_point: c.map(|c| c.entry_point().to_vec()).unwrap_or_default(),
+        command: c.map(|c| c.command().to_vec()).unwrap_or_default(),
+        environment,
+        secrets,
+        health_check: c
+            .and_then(|c| c.health_check())
+            .map(|h| ContainerHealthCheck {
+                command: h.command().to_vec(),
+                interval: h.interval().unwrap_or(30),
+                timeout: h.timeout().unwrap_or(5),
+                retries: h.retries().unwrap_or(3),
+                start_period: h.start_period().unwrap_or(0),
+            }),
+        log_configuration: c
+            .and_then(|c| c.log_configuration())
+            .map(|l| LogConfiguration {
+                log_driver: l.log_driver().as_str().to_string(),
+                options: l
+                    .options()
+                    .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default(),
+            })
+            .unwrap_or(LogConfiguration {
+                log_driver: String::new(),
+                options: BTreeMap::new(),
+            }),
+        readonly_root_filesystem: c
+            .and_then(|c| c.readonly_root_filesystem())
+            .unwrap_or(false),
+    };
+    TaskDefinition {
+        family: td.family().unwrap_or_default().to_string(),
+        cpu: td.cpu().unwrap_or_default().to_string(),
+        memory: td.memory().unwrap_or_default().to_string(),
+        network_mode: td
+            .network_mode()
+            .map(|n| n.as_str().to_string())
+            .unwrap_or_default(),
+        requires_compatibilities: td
+            .requires_compatibilities()
+            .iter()
+            .map(|c| c.as_str().to_string())
+            .collect(),
+        execution_role_arn: td.execution_role_arn().unwrap_or_default().to_string(),
+        task_role_arn: td.task_role_arn().map(str::to_string),
+        container,
+    }
+}

@@ -1,0 +1,346 @@
+//! Observe: every read of the world a pass makes, in as few calls as the real APIs allow,
+//! normalised into the types `render` produces, so that planning is a plain comparison.
+//!
+//! | module | reads |
+//! | --- | --- |
+//! | [`ecs`] | ListServices per cluster (paginated), DescribeServices in batches of at most 10 with tags, DescribeTaskDefinition once per revision per process |
+//! | [`discovery`] | one paginated Cloud Map ListServices for the namespace |
+//! | [`scaling`] | DescribeScalableTargets in batches of at most 50 resource ids, one paginated DescribeScalingPolicies |
+//! | [`tasks`] | ListTasks / DescribeTasks of stopped tasks, only for services short of tasks or rolling out |
+//! | [`instances`] | Cloud Map DiscoverInstances: the tasks Prometheus scrapes |
+//!
+//! # Guarantees
+//! - An error of any read fails the observation as a whole: a partial picture of the world is
+//!   never planned against (it could look like missing services).
+//! - Task definitions are immutable, so each is described once per process ([`Observer`]).
+//!
+//! # Caveats
+//! - Services the operator neither owns nor may adopt are observed without their task
+//!   definition: the planner only needs their name and owner to report a conflict.
+
+pub mod discovery;
+pub mod ecs;
+pub mod instances;
+pub mod scaling;
+pub mod tasks;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Mutex;
+
+use crate::aws::{AwsClients, AwsError};
+use crate::domain::{tags, ScalingResourceId, ServiceKey};
+use crate::render::aws::{
+    DesiredService, EcsService, ScalingTarget, TargetTrackingPolicy, TaskDefinition,
+};
+
+/// DescribeServices accepts at most this many services per call.
+pub const DESCRIBE_SERVICES_BATCH: usize = 10;
+/// DescribeScalableTargets accepts at most this many resource ids per call.
+pub const DESCRIBE_TARGETS_BATCH: usize = 50;
+
+/// An ECS service's lifecycle state (`status` in DescribeServices).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceState {
+    Active,
+    /// Deleted, its tasks still stopping; a same-named service cannot be created yet.
+    Draining,
+    Inactive,
+    Other(String),
+}
+
+impl ServiceState {
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "ACTIVE" => ServiceState::Active,
+            "DRAINING" => ServiceState::Draining,
+            "INACTIVE" => ServiceState::Inactive,
+            other => ServiceState::Other(other.to_string()),
+        }
+    }
+}
+
+/// Task counts ECS reports for a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TaskCounts {
+    pub desired: i32,
+    pub running: i32,
+    pub pending: i32,
+}
+
+/// The rollout state of a deployment (`rolloutState` in DescribeServices).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RolloutState {
+    InProgress,
+    Completed,
+    /// The circuit breaker (or an alarm) stopped it; with rollback on, ECS rolled back.
+    Failed,
+    /// ECS reported none (deployments made without the circuit breaker) or a new value.
+    Unknown(String),
+}
+
+impl RolloutState {
+    pub fn parse(text: Option<&str>) -> Self {
+        match text {
+            Some("IN_PROGRESS") => RolloutState::InProgress,
+            Some("COMPLETED") => RolloutState::Completed,
+            Some("FAILED") => RolloutState::Failed,
+            other => RolloutState::Unknown(other.unwrap_or_default().to_string()),
+        }
+    }
+}
+
+/// The rollout of a service's PRIMARY deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rollout {
+    pub state: RolloutState,
+    pub reason: String,
+}
+
+/// The service's settings as ECS reports them, in render's own type, so the planner diffs it
+/// field by field like a task definition. Fields ECS did not report are listed in `unknown`:
+/// the planner never calls them drift.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedConfig {
+    pub service: EcsService,
+    /// camelCase field names of [`EcsService`] that ECS did not report.
+    pub unknown: BTreeSet<&'static str>,
+}
+
+/// An ECS service as it exists, normalised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedService {
+    pub arn: String,
+    pub name: String,
+    pub cluster: String,
+    pub state: ServiceState,
+    pub tags: BTreeMap<String, String>,
+    pub tasks: TaskCounts,
+    pub task_definition_arn: String,
+    /// Filled for services the operator manages (one cached describe per revision).
+    pub task_definition: Option<TaskDefinition>,
+    pub config: ObservedConfig,
+    pub registry_arns: Vec<String>,
+    pub rollout: Option<Rollout>,
+    pub deployments_in_progress: usize,
+}
+
+impl ObservedService {
+    pub fn key(&self) -> ServiceKey {
+        ServiceKey::new(&self.cluster, &self.name)
+    }
+
+    pub fn owner(&self) -> Option<&str> {
+        self.tags.get(tags::OWNER).map(String::as_str)
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.state == ServiceState::Active
+    }
+
+    /// Whether the PRIMARY deployment's rollout failed.
+    pub fn rollout_failed(&self) -> bool {
+        self.rollout
+            .as_ref()
+            .is_some_and(|r| r.state == RolloutState::Failed)
+    }
+
+    /// Short of tasks or rolling out: the only time its stopped tasks are worth reading.
+    pub fn unsettled(&self) -> bool {
+        self.tasks.running < self.tasks.desired || self.deployments_in_progress > 0
+    }
+}
+
+impl ObservedService {
+    /// What ECS reports right after creating `d` exactly as desired, settled and owned: the
+    /// observation benchmarks and tests plan against when they need "nothing changed".
+    pub fn as_created(d: &DesiredService) -> Self {
+        ObservedService {
+            arn: format!(
+                "arn:aws:ecs:us-east-1:123456789012:service/{}/{}",
+                d.cluster, d.name
+            ),
+            name: d.name.clone(),
+            cluster: d.cluster.clone(),
+            state: ServiceState::Active,
+            tags: d.tags.clone(),
+            tasks: TaskCounts {
+                desired: d.service.desired_count,
+                running: d.service.desired_count,
+                pending: 0,
+            },
+            task_definition_arn: format!(
+                "arn:aws:ecs:us-east-1:123456789012:task-definition/{}:1",
+                d.task_definition.family
+            ),
+            task_definition: Some(d.task_definition.clone()),
+            config: ObservedConfig {
+                service: d.service.clone(),
+                unknown: BTreeSet::new(),
+            },
+            registry_arns: Vec::new(),
+            rollout: Some(Rollout {
+                state: RolloutState::Completed,
+                reason: String::new(),
+            }),
+            deployments_in_progress: 0,
+        }
+    }
+}
+
+/// A Cloud Map service in the operator's namespace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedDiscovery {
+    pub id: String,
+    pub arn: String,
+    pub name: String,
+    pub description: String,
+    pub dns_ttl_seconds: Option<i64>,
+    pub instance_count: i32,
+}
+
+/// A scalable target and the policies attached to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedScaling {
+    pub resource_id: ScalingResourceId,
+    pub min_capacity: i32,
+    pub max_capacity: i32,
+    pub policies: Vec<TargetTrackingPolicy>,
+    /// Policies that are not target tracking (kept as names only).
+    pub other_policies: Vec<String>,
+}
+
+impl ObservedScaling {
+    /// A scalable target and policies registered exactly as desired.
+    pub fn as_registered(target: &ScalingTarget) -> Self {
+        ObservedScaling {
+            resource_id: target.resource_id.clone(),
+            min_capacity: target.min_capacity,
+            max_capacity: target.max_capacity,
+            policies: target.policies.clone(),
+            other_policies: Vec::new(),
+        }
+    }
+}
+
+/// Everything observed in one pass.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    pub services: BTreeMap<ServiceKey, ObservedService>,
+    /// Keyed by Cloud Map service name.
+    pub discovery: BTreeMap<String, ObservedDiscovery>,
+    pub scaling: BTreeMap<ScalingResourceId, ObservedScaling>,
+}
+
+impl Observed {
+    /// The ACTIVE service of that cluster and name.
+    pub fn active(&self, key: &ServiceKey) -> Option<&ObservedService> {
+        self.services.get(key).filter(|s| s.is_active())
+    }
+}
+
+/// Which Cloud Map namespace to read, and how the operator's services are recognised there.
+#[derive(Debug, Clone)]
+pub struct DiscoveryScope<'a> {
+    pub namespace_id: &'a str,
+    /// The description the operator writes on its Cloud Map services.
+    pub description: &'a str,
+    /// Names the manifests want (a same-named foreign service is looked at more closely).
+    pub wanted: &'a BTreeSet<String>,
+}
+
+/// What one observation covers.
+pub struct ObserveScope<'a> {
+    pub clusters: &'a [String],
+    pub discovery: Option<DiscoveryScope<'a>>,
+    /// Which services get their task definition described (owned, or adoptable).
+    pub managed: &'a (dyn Fn(&ObservedService) -> bool + Sync),
+}
+
+/// Reads the world. Holds the per-process caches (task definitions, stopped tasks already
+/// counted), so keep one per process.
+#[derive(Debug, Default)]
+pub struct Observer {
+    task_definitions: Mutex<HashMap<String, TaskDefinition>>,
+    pub(crate) seen_stopped: Mutex<HashSet<String>>,
+}
+
+impl Observer {
+    /// Observes every cluster of the scope, the Cloud Map namespace and the scaling of the
+    /// services found.
+    pub async fn observe(
+        &self,
+        aws: &AwsClients,
+        scope: &ObserveScope<'_>,
+    ) -> Result<Observed, AwsError> {
+        let mut observed = Observed::default();
+        for cluster in scope.clusters {
+            for service in ecs::list_and_describe(aws, cluster).await? {
+                observed.services.insert(service.key(), service);
+            }
+        }
+        for service in observed.services.values_mut() {
+            if service.is_active() && (scope.managed)(service) {
+                service.task_definition = self
+                    .task_definition(aws, &service.task_definition_arn)
+                    .await?;
+            }
+        }
+        if let Some(d) = &scope.discovery {
+            observed.discovery = discovery::list(aws, d).await?;
+        }
+        let resource_ids: Vec<ScalingResourceId> = observed
+            .services
+            .values()
+            .filter(|s| s.is_active())
+            .map(|s| s.key().scaling_resource_id())
+            .collect();
+        observed.scaling = scaling::describe(aws, &resource_ids).await?;
+        Ok(observed)
+    }
+
+    /// Describes a task definition, once per ARN per process (they are immutable). `None` when
+    /// ECS does not know it.
+    pub async fn task_definition(
+        &self,
+        aws: &AwsClients,
+        arn: &str,
+    ) -> Result<Option<TaskDefinition>, AwsError> {
+        if arn.is_empty() {
+            return Ok(None);
+        }
+        if let Some(td) = self.cached(arn) {
+            return Ok(Some(td));
+        }
+        let Some(td) = ecs::describe_task_definition(aws, arn).await? else {
+            return Ok(None);
+        };
+        let normalised = ecs::normalise_task_definition(&td);
+        self.remember(arn, normalised.clone());
+        Ok(Some(normalised))
+    }
+
+    pub fn cached(&self, arn: &str) -> Option<TaskDefinition> {
+        self.task_definitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(arn)
+            .cloned()
+    }
+
+    pub fn remember(&self, arn: &str, td: TaskDefinition) {
+        let mut cache = self
+            .task_definitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        // Bounded: a long-running controller sees few revisions per service.
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(arn.to_string(), td);
+    }
+}
+
+/// The last segment of an ARN (`.../service/<cluster>/<name>` -> `<name>`).
+pub fn service_name_of(arn: &str) -> String {
+    arn.rsplit('/').next().unwrap_or(arn).to_string()
+}

@@ -1,0 +1,78 @@
+//! Planning the scalable target and target-tracking policies of one service.
+
+use super::{change, ServicePlan, Step};
+use crate::observe::Observed;
+use crate::render::aws::{DesiredService, TargetTrackingPolicy};
+
+fn same_policy(a: &TargetTrackingPolicy, b: &TargetTrackingPolicy) -> bool {
+    a.name == b.name
+        && a.metric == b.metric
+        && a.resource_label == b.resource_label
+        && (a.target_value - b.target_value).abs() < 1e-9
+        && a.scale_in_cooldown == b.scale_in_cooldown
+        && a.scale_out_cooldown == b.scale_out_cooldown
+}
+
+pub(super) fn plan_scaling(sp: &mut ServicePlan, d: &DesiredService, observed: &Observed) {
+    let resource_id = d.key().scaling_resource_id();
+    let have = observed.scaling.get(&resource_id);
+    match (&d.scaling, have) {
+        (None, None) => {}
+        (None, Some(_)) => {
+            sp.changes
+                .push(change("scaling", "scalable target", "(none)"));
+            sp.steps
+                .push(Step::DeregisterScalableTarget { resource_id });
+        }
+        (Some(want), have) => {
+            let (min, max) = have
+                .map(|h| (h.min_capacity, h.max_capacity))
+                .unwrap_or((-1, -1));
+            if (min, max) != (want.min_capacity, want.max_capacity) {
+                sp.changes.push(change(
+                    "scaling.capacity",
+                    if have.is_some() {
+                        format!("{min}..{max}")
+                    } else {
+                        "(none)".into()
+                    },
+                    format!("{}..{}", want.min_capacity, want.max_capacity),
+                ));
+                sp.steps.push(Step::RegisterScalableTarget);
+            }
+            let existing: &[TargetTrackingPolicy] =
+                have.map(|h| h.policies.as_slice()).unwrap_or(&[]);
+            for p in &want.policies {
+                match existing.iter().find(|e| e.name == p.name) {
+                    Some(e) if same_policy(e, p) => {}
+                    found => {
+                        sp.changes.push(change(
+                            &format!("scaling.policies.{}", p.name),
+                            found
+                                .map(|e| format!("{} {}", e.metric, e.target_value))
+                                .unwrap_or_else(|| "(none)".into()),
+                            format!("{} {}", p.metric, p.target_value),
+                        ));
+                        sp.steps.push(Step::PutScalingPolicy {
+                            policy: p.name.clone(),
+                        });
+                    }
+                }
+            }
+            // Policies the operator named (`<service>-...`) and no longer wants.
+            let prefix = format!("{}-", d.name);
+            for e in existing {
+                if e.name.starts_with(&prefix) && !want.policies.iter().any(|p| p.name == e.name) {
+                    sp.changes.push(change(
+                        &format!("scaling.policies.{}", e.name),
+                        &e.metric,
+                        "(none)",
+                    ));
+                    sp.steps.push(Step::DeleteScalingPolicy {
+                        policy: e.name.clone(),
+                    });
+                }
+            }
+        }
+    }
+}

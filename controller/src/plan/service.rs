@@ -1,0 +1,213 @@
+//! Planning one manifest: Cloud Map first, then the task definition and the ECS service,
+//! compared field by field with what ECS reports, then the tags.
+
+use std::collections::BTreeMap;
+
+use super::scaling::plan_scaling;
+use super::{change, diff_values, owned_by, Change, Outcome, PlanOptions, ServicePlan, Step};
+use crate::observe::{Observed, ObservedService};
+use crate::render::aws::DesiredService;
+
+pub(super) fn plan_service(
+    d: &DesiredService,
+    observed: &Observed,
+    options: &PlanOptions<'_>,
+    wave: usize,
+) -> ServicePlan {
+    let mut sp = ServicePlan {
+        name: d.name.clone(),
+        cluster: d.cluster.clone(),
+        outcome: Outcome::InSync,
+        changes: Vec::new(),
+        steps: Vec::new(),
+        wave,
+        desired: Some(d.clone()),
+        observed: None,
+        registry_arn: None,
+    };
+    let existing = observed.active(&d.key());
+    if let Some(s) = existing {
+        sp.observed = Some(s.clone());
+        // Adopting takes over hand-made services only, never another operator's.
+        let adoptable = options.adopt.contains(&d.name) && s.owner().is_none();
+        if !owned_by(s, options.operator_id) && !adoptable {
+            sp.outcome = Outcome::Conflict(match s.owner() {
+                Some(other) => format!(
+                    "ECS service {} in cluster {} is not managed by this operator: it belongs to another operator (owner tag {other:?}) and is never adopted",
+                    d.name, d.cluster
+                ),
+                None => format!(
+                    "ECS service {} exists in cluster {} and is not managed by this operator (owner tag missing); add the annotation ecs-operator.io/adopt: \"true\" to take it over",
+                    d.name, d.cluster
+                ),
+            });
+            return sp;
+        }
+    }
+    if d.suspend {
+        sp.outcome = Outcome::Suspended;
+        return sp;
+    }
+
+    // Cloud Map first: the ECS service references it.
+    if let Some(want) = d.discovery.as_ref().filter(|w| w.namespace_id.is_some()) {
+        match observed.discovery.get(&want.name) {
+            None => sp.steps.push(Step::CreateDiscovery),
+            Some(found) if found.description != options.discovery_description => {
+                sp.outcome = Outcome::Conflict(format!(
+                    "Cloud Map service {} exists and is not managed by this operator",
+                    want.name
+                ));
+                sp.steps.clear();
+                return sp;
+            }
+            Some(found) => {
+                sp.registry_arn = Some(found.arn.clone());
+                if found
+                    .dns_ttl_seconds
+                    .is_some_and(|ttl| ttl != want.dns_ttl_seconds)
+                {
+                    sp.changes.push(change(
+                        "discovery.dnsTtlSeconds",
+                        found.dns_ttl_seconds.unwrap_or_default(),
+                        want.dns_ttl_seconds,
+                    ));
+                    sp.steps.push(Step::UpdateDiscoveryTtl {
+                        id: found.id.clone(),
+                    });
+                }
+            }
+        }
+    }
+
+    match existing {
+        None => {
+            sp.outcome = Outcome::Create;
+            sp.steps.push(Step::RegisterTaskDefinition);
+            sp.steps.push(Step::CreateService);
+        }
+        Some(s) => {
+            let td_changes = diff_task_definition(d, s);
+            let new_task_definition = !td_changes.is_empty();
+            sp.changes.extend(td_changes);
+            let (service_changes, desired_count) = diff_service(d, s, sp.registry_arn.as_deref());
+            let service_changed = !service_changes.is_empty();
+            sp.changes.extend(service_changes);
+            if new_task_definition {
+                sp.steps.push(Step::RegisterTaskDefinition);
+            }
+            if new_task_definition || service_changed {
+                sp.steps.push(Step::UpdateService {
+                    desired_count,
+                    new_task_definition,
+                });
+            }
+            let missing_tags: BTreeMap<String, String> = d
+                .tags
+                .iter()
+                .filter(|(k, v)| s.tags.get(*k) != Some(*v))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            if !missing_tags.is_empty() {
+                for (k, v) in &missing_tags {
+                    sp.changes.push(change(
+                        &format!("tags.{k}"),
+                        s.tags.get(k).cloned().unwrap_or_else(|| "(none)".into()),
+                        v,
+                    ));
+                }
+                sp.steps.push(Step::TagService { tags: missing_tags });
+            }
+        }
+    }
+
+    plan_scaling(&mut sp, d, observed);
+    if sp.outcome == Outcome::InSync && !sp.steps.is_empty() {
+        sp.outcome = Outcome::Update;
+    }
+    sp
+}
+
+fn diff_task_definition(d: &DesiredService, s: &ObservedService) -> Vec<Change> {
+    let mut changes = Vec::new();
+    match &s.task_definition {
+        None => changes.push(change(
+            "taskDefinition",
+            s.task_definition_arn.as_str(),
+            "(a new revision)",
+        )),
+        Some(current) => {
+            let a = serde_json::to_value(current).unwrap_or_default();
+            let b = serde_json::to_value(&d.task_definition).unwrap_or_default();
+            diff_values("taskDefinition", &a, &b, &mut changes);
+        }
+    }
+    changes
+}
+
+/// Fields of [`crate::render::aws::EcsService`] the service diff never compares: the name is
+/// the key, the desired count has its own rule (the autoscaler owns it inside the range), and
+/// ECS-managed tags cannot be changed after creation.
+const NOT_COMPARED: [&str; 4] = [
+    "name",
+    "desiredCount",
+    "autoscaledRange",
+    "enableEcsManagedTags",
+];
+
+/// Lists where "empty" is a statement (no load balancer), not "unset".
+const EMPTY_MEANS_NONE: [&str; 1] = ["loadBalancers"];
+
+/// Compares the service settings ECS reports with the desired ones, field by field, the way
+/// task definitions are compared. A field ECS does not report is unknown, not drift; a field
+/// the desired state leaves unset is ECS's choice. Returns the changes and the desired count
+/// to set, if it must change.
+fn diff_service(
+    d: &DesiredService,
+    s: &ObservedService,
+    registry_arn: Option<&str>,
+) -> (Vec<Change>, Option<i32>) {
+    let want = &d.service;
+    let mut changes = Vec::new();
+    let have = s.tasks.desired;
+    let desired_count = match want.autoscaled_range {
+        // Inside the range the autoscaler decides; outside it, bring it back to the edge.
+        Some((min, _)) if have < min => Some(min),
+        Some((_, max)) if have > max => Some(max),
+        Some(_) => None,
+        None if have != want.desired_count => Some(want.desired_count),
+        None => None,
+    };
+    if let Some(count) = desired_count {
+        changes.push(change("service.desiredCount", have, count));
+    }
+    let mut desired_fields = serde_json::to_value(want).unwrap_or_default();
+    let mut observed_fields = serde_json::to_value(&s.config.service).unwrap_or_default();
+    if let (Some(desired_map), Some(observed_map)) = (
+        desired_fields.as_object_mut(),
+        observed_fields.as_object_mut(),
+    ) {
+        for field in EMPTY_MEANS_NONE {
+            for map in [&mut *desired_map, &mut *observed_map] {
+                map.entry(field)
+                    .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+            }
+        }
+        for field in NOT_COMPARED.iter().chain(s.config.unknown.iter()) {
+            desired_map.remove(*field);
+            observed_map.remove(*field);
+        }
+        observed_map.retain(|field, _| desired_map.contains_key(field));
+    }
+    diff_values("service", &observed_fields, &desired_fields, &mut changes);
+    if let Some(arn) = registry_arn {
+        if s.registry_arns != [arn.to_string()] {
+            changes.push(change(
+                "service.serviceRegistries",
+                s.registry_arns.join(","),
+                arn,
+            ));
+        }
+    }
+    (changes, desired_count)
+}

@@ -1,0 +1,159 @@
+//! The controller's pass: every step, in order, each a function with a typed input and output.
+//!
+//! | step | function | pure |
+//! | --- | --- | --- |
+//! | render | [`Reconciler::render`] | yes |
+//! | observe | [`Reconciler::observe`], then the stopped tasks of the planned services | no (reads) |
+//! | plan | [`Reconciler::plan_for`], then [`hold`] for services backing off | yes |
+//! | actuate | [`Reconciler::apply`] (AWS), then every [`MonitoringSink`] | no (writes, leader only) |
+//! | status | [`status::derive`] | yes |
+//!
+//! What a pass hands to the next one lives in [`Memory`]; the runtime owns it and decides when
+//! passes run (the controller module).
+
+use std::collections::BTreeMap;
+
+use super::{ReconcileError, Reconciler, ServiceResult};
+use crate::actuate::{MonitoringSink, SinkReport};
+use crate::manifest::{ManifestSet, MonitoredService};
+use crate::observe::tasks::StoppedTask;
+use crate::observe::Observed;
+use crate::plan::{Outcome, Plan};
+use crate::render::aws::ScrapeTarget;
+use crate::render::{self, DesiredService};
+use crate::status::{self, ServiceStatus, StopReasons};
+
+/// What one pass leaves for the next.
+#[derive(Debug, Default)]
+pub struct Memory {
+    /// The last valid manifest of every service the source still names: a manifest that
+    /// turns invalid keeps its monitoring until it is fixed or removed.
+    pub last_valid: BTreeMap<String, MonitoredService>,
+    pub stops: StopReasons,
+    pub statuses: BTreeMap<String, ServiceStatus>,
+}
+
+impl Memory {
+    /// Prometheus scrape targets of every monitored service.
+    pub fn scrape_targets(&self, settings: &crate::Settings) -> Vec<ScrapeTarget> {
+        self.last_valid
+            .values()
+            .filter_map(|m| render::render_service(m, settings).scrape)
+            .collect()
+    }
+
+    /// Keeps the set's valid manifests; forgets services the source no longer names, unless
+    /// the source is empty and emptying was not allowed (the plan's guard).
+    fn remember(&mut self, set: &ManifestSet, allow_empty: bool) {
+        for m in &set.manifests {
+            self.last_valid
+                .insert(m.name().to_string(), m.manifest.clone());
+        }
+        let names = set.all_names();
+        if !names.is_empty() || allow_empty {
+            self.last_valid.retain(|name, _| names.contains(name));
+        }
+    }
+}
+
+/// What the runtime decides for a pass.
+pub struct PassInput<'a> {
+    pub set: &'a ManifestSet,
+    /// False when the source failed this time (the set is the last good one).
+    pub source_ok: bool,
+    /// Only the leader writes.
+    pub leader: bool,
+    /// Services backing off after an error: planned, not applied.
+    pub held: &'a dyn Fn(&str) -> bool,
+    /// Unix seconds, for status transition times.
+    pub now: u64,
+}
+
+/// Everything a pass learned and did, for metrics and logs.
+#[derive(Debug)]
+pub struct PassReport {
+    pub observed: Observed,
+    pub plan: Plan,
+    /// Services that drifted ([`drifted`]), found before any was held.
+    pub drifted: Vec<String>,
+    pub stopped: Vec<StoppedTask>,
+    /// Empty when this replica is not the leader.
+    pub results: Vec<ServiceResult>,
+    pub sinks: Vec<(&'static str, SinkReport)>,
+}
+
+/// Services whose desired state is unchanged (same spec hash) but that no longer match it:
+/// someone changed them behind the operator's back.
+pub fn drifted(plan: &Plan) -> Vec<String> {
+    use crate::domain::tags;
+    plan.services
+        .iter()
+        .filter_map(|sp| {
+            let (o, d) = (sp.observed.as_ref()?, sp.desired.as_ref()?);
+            (sp.outcome == Outcome::Update && o.tags.get(tags::SPEC_HASH) == Some(&d.spec_hash))
+                .then(|| sp.name.clone())
+        })
+        .collect()
+}
+
+/// Marks planned work of held services as waiting, so they are not applied this pass.
+pub fn hold(plan: &mut Plan, held: &dyn Fn(&str) -> bool) {
+    for sp in &mut plan.services {
+        if !sp.steps.is_empty() && held(&sp.name) {
+            sp.steps.clear();
+            sp.outcome = Outcome::Waiting("backing off after an error".into());
+        }
+    }
+}
+
+/// Runs one pass. An error means nothing could be observed; per-service failures are in the
+/// report's results.
+pub async fn run(
+    ctx: &Reconciler,
+    input: PassInput<'_>,
+    memory: &mut Memory,
+    sinks: &mut [Box<dyn MonitoringSink>],
+) -> Result<PassReport, ReconcileError> {
+    let desired: Vec<DesiredService> = ctx.render(input.set);
+    let observed = ctx.observe(&desired).await?;
+    let mut plan = ctx.plan_for(input.set, &desired, &observed, input.source_ok);
+    let stopped = ctx
+        .observer
+        .stopped_tasks(
+            &ctx.aws,
+            plan.services.iter().filter_map(|sp| sp.observed.as_ref()),
+        )
+        .await;
+    memory.stops.record(&stopped);
+    let mut report = PassReport {
+        observed,
+        drifted: drifted(&plan),
+        plan: Plan::default(),
+        stopped,
+        results: Vec::new(),
+        sinks: Vec::new(),
+    };
+    if input.leader {
+        hold(&mut plan, input.held);
+        report.results = ctx.apply(&plan).await;
+    }
+    report.plan = plan;
+    memory.remember(input.set, ctx.options.allow_empty);
+    memory.statuses = status::derive(
+        &memory.statuses,
+        input.set,
+        &report.results,
+        &memory.stops,
+        input.now,
+    );
+    if input.leader && !sinks.is_empty() {
+        let manifests: Vec<&MonitoredService> = memory.last_valid.values().collect();
+        let output = render::monitoring::render(&manifests, &ctx.settings);
+        let prune = input.source_ok && !input.set.has_unnamed_rejects();
+        for sink in sinks.iter_mut() {
+            let sink_report = sink.sync(&output, prune).await;
+            report.sinks.push((sink.name(), sink_report));
+        }
+    }
+    Ok(report)
+}

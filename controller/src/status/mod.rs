@@ -1,0 +1,321 @@
+//! Status per manifest: conditions (Ready / Reconciling / Stalled) with a reason and a
+//! message, the last applied spec hash, the last error and the owned resources. Served at
+//! `/status` and kept in S3 ([`store`]).
+//!
+//! [`derive`] is a pure function of the previous statuses and one pass's results: no I/O,
+//! and the clock comes in as an argument.
+
+pub mod store;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::actuate::aws::ServiceResult;
+use crate::error::ErrorClass;
+use crate::manifest::ManifestSet;
+use crate::observe::tasks::StoppedTask;
+use crate::plan::Outcome;
+
+pub use store::StatusStore;
+
+/// The kinds of condition, after Kubernetes' conventions (kstatus).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ConditionType {
+    /// The service matches its manifest.
+    Ready,
+    /// A deployment is rolling out.
+    Reconciling,
+    /// Retrying will not help: the manifest (or the world) must change first.
+    Stalled,
+}
+
+/// Why a condition has its status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reason {
+    Reconciled,
+    ApplyFailed,
+    NeedsChange,
+    Retrying,
+    Conflict,
+    Suspended,
+    Waiting,
+    RolloutFailed,
+    InvalidManifest,
+    RollingOut,
+    Idle,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub kind: ConditionType,
+    pub status: bool,
+    pub reason: Reason,
+    pub message: String,
+    /// Unix seconds of the last change of `status`.
+    pub last_transition: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Inventory {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_definition_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scalable_target: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discovery_service: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceStatus {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    pub conditions: Vec<Condition>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_applied_hash: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(default)]
+    pub inventory: Inventory,
+    /// Validation problems, when the manifest is invalid.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diagnostics: Vec<String>,
+    /// Live task counts (served, not persisted: they change without any reconcile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks: Option<BTreeMap<String, i64>>,
+}
+
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl ServiceStatus {
+    /// Sets a condition, keeping its transition time when the status did not flip.
+    pub fn set_condition(
+        &mut self,
+        kind: ConditionType,
+        status: bool,
+        reason: Reason,
+        message: &str,
+        previous: Option<&ServiceStatus>,
+        now: u64,
+    ) {
+        let last_transition = previous
+            .and_then(|p| p.condition(kind))
+            .filter(|c| c.status == status)
+            .map(|c| c.last_transition)
+            .unwrap_or(now);
+        self.conditions.retain(|c| c.kind != kind);
+        self.conditions.push(Condition {
+            kind,
+            status,
+            reason,
+            message: message.to_string(),
+            last_transition,
+        });
+        self.conditions.sort_by_key(|c| c.kind);
+    }
+
+    pub fn condition(&self, kind: ConditionType) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.kind == kind)
+    }
+
+    /// What is written to S3: everything but the live task counts.
+    pub(crate) fn persisted(&self) -> ServiceStatus {
+        ServiceStatus {
+            tasks: None,
+            ..self.clone()
+        }
+    }
+}
+
+/// The last few stop reasons of each service's tasks (newest last), so a failed rollout's
+/// status can say why its tasks stopped.
+#[derive(Debug, Default, Clone)]
+pub struct StopReasons(BTreeMap<String, Vec<String>>);
+
+impl StopReasons {
+    /// How many reasons are kept per service.
+    pub const KEEP: usize = 5;
+
+    pub fn record(&mut self, stopped: &[StoppedTask]) {
+        for task in stopped {
+            let list = self.0.entry(task.service.clone()).or_default();
+            list.push(format!("{}: {}", task.stop_code, task.reason));
+            if list.len() > Self::KEEP {
+                list.remove(0);
+            }
+        }
+    }
+
+    pub fn of(&self, service: &str) -> Option<&[String]> {
+        self.0.get(service).map(Vec::as_slice)
+    }
+}
+
+/// Turns a pass's results into statuses. `previous` keeps transition times and what a failed
+/// apply cannot tell (the last applied hash, ARNs).
+pub fn derive(
+    previous: &BTreeMap<String, ServiceStatus>,
+    set: &ManifestSet,
+    results: &[ServiceResult],
+    stops: &StopReasons,
+    now: u64,
+) -> BTreeMap<String, ServiceStatus> {
+    use ConditionType::{Ready, Reconciling, Stalled};
+    let mut next: BTreeMap<String, ServiceStatus> = BTreeMap::new();
+    let known: BTreeSet<String> = set.all_names();
+    for r in results {
+        if !known.contains(&r.name) {
+            continue; // pruned or kept orphans have no manifest to report on
+        }
+        let prev = previous.get(&r.name);
+        let mut s = ServiceStatus {
+            name: r.name.clone(),
+            source: set
+                .manifests
+                .iter()
+                .find(|m| m.name() == r.name)
+                .map(|m| m.location()),
+            ..ServiceStatus::default()
+        };
+        s.inventory = inventory(r, prev);
+        if let Some(o) = &r.observed {
+            s.tasks = Some(BTreeMap::from([
+                ("desired".to_string(), i64::from(o.tasks.desired)),
+                ("running".to_string(), i64::from(o.tasks.running)),
+                ("pending".to_string(), i64::from(o.tasks.pending)),
+            ]));
+        }
+        let rollout_failed = r
+            .observed
+            .as_ref()
+            .and_then(|o| o.rollout.as_ref().filter(|_| o.rollout_failed()));
+        let rolling = r
+            .observed
+            .as_ref()
+            .is_some_and(|o| o.deployments_in_progress > 0);
+        let previous_hash = prev.and_then(|p| p.last_applied_hash.clone());
+        let applied_hash = r.desired.as_ref().map(|d| d.spec_hash.clone());
+        let set_condition = |s: &mut ServiceStatus, kind, status, reason, message: &str| {
+            s.set_condition(kind, status, reason, message, prev, now)
+        };
+        match (&r.outcome, &r.error, rollout_failed) {
+            (_, Some(error), _) => {
+                let stalled = r.error_class == Some(ErrorClass::Stalled);
+                s.last_error = Some(error.clone());
+                set_condition(&mut s, Ready, false, Reason::ApplyFailed, error);
+                let why = if stalled {
+                    Reason::NeedsChange
+                } else {
+                    Reason::Retrying
+                };
+                set_condition(&mut s, Stalled, stalled, why, error);
+                s.last_applied_hash = previous_hash;
+            }
+            (Outcome::Conflict(why), None, _) => {
+                s.last_error = Some(why.clone());
+                set_condition(&mut s, Ready, false, Reason::Conflict, why);
+                set_condition(&mut s, Stalled, true, Reason::Conflict, why);
+            }
+            (Outcome::Suspended, None, _) => {
+                let message = "lifecycle.suspend is set; the operator leaves the service alone";
+                set_condition(&mut s, Ready, false, Reason::Suspended, message);
+                set_condition(&mut s, Stalled, false, Reason::Suspended, "");
+                s.last_applied_hash = previous_hash;
+            }
+            (Outcome::Waiting(why), None, _) => {
+                set_condition(&mut s, Ready, false, Reason::Waiting, why);
+                set_condition(&mut s, Stalled, false, Reason::Waiting, why);
+                s.last_applied_hash = previous_hash;
+            }
+            (_, None, Some(rollout)) => {
+                let stopped = stops
+                    .of(&r.name)
+                    .map(|l| format!("; stopped tasks: {}", l.join(" | ")))
+                    .unwrap_or_default();
+                let message = format!(
+                    "the deployment circuit breaker rolled back the last deployment: {}{stopped}",
+                    rollout.reason
+                );
+                s.last_error = Some(message.clone());
+                set_condition(&mut s, Ready, false, Reason::RolloutFailed, &message);
+                set_condition(&mut s, Stalled, true, Reason::RolloutFailed, &message);
+                s.last_applied_hash = applied_hash;
+            }
+            (_, None, None) => {
+                let message = "the service matches its manifest";
+                set_condition(&mut s, Ready, true, Reason::Reconciled, message);
+                set_condition(&mut s, Stalled, false, Reason::Reconciled, "");
+                s.last_applied_hash = applied_hash;
+            }
+        }
+        let (reason, message) = if rolling {
+            (Reason::RollingOut, "a deployment is in progress")
+        } else {
+            (Reason::Idle, "")
+        };
+        set_condition(&mut s, Reconciling, rolling, reason, message);
+        next.insert(r.name.clone(), s);
+    }
+    for rejected in &set.rejected {
+        let Some(name) = &rejected.name else { continue };
+        let prev = previous.get(name);
+        let diagnostics: Vec<String> = rejected.diagnostics.iter().map(|d| d.to_string()).collect();
+        let message = diagnostics.first().cloned().unwrap_or_default();
+        let mut s = prev.cloned().unwrap_or_else(|| ServiceStatus {
+            name: name.clone(),
+            ..ServiceStatus::default()
+        });
+        s.source = Some(rejected.source.clone());
+        s.diagnostics = diagnostics;
+        s.last_error = Some(message.clone());
+        s.set_condition(Ready, false, Reason::InvalidManifest, &message, prev, now);
+        s.set_condition(Stalled, true, Reason::InvalidManifest, &message, prev, now);
+        next.insert(name.clone(), s);
+    }
+    next
+}
+
+/// What the service owns, from this pass's result, falling back on the previous record for
+/// what a failed apply did not learn.
+fn inventory(r: &ServiceResult, prev: Option<&ServiceStatus>) -> Inventory {
+    let previous = prev.map(|p| &p.inventory);
+    Inventory {
+        cluster: Some(r.cluster.clone()),
+        service_arn: r
+            .service_arn
+            .clone()
+            .or_else(|| previous.and_then(|p| p.service_arn.clone())),
+        task_definition_arn: r
+            .task_definition_arn
+            .clone()
+            .or_else(|| previous.and_then(|p| p.task_definition_arn.clone())),
+        scalable_target: r
+            .desired
+            .as_ref()
+            .and_then(|d| d.scaling.as_ref())
+            .map(|s| s.resource_id.to_string()),
+        discovery_service: r
+            .desired
+            .as_ref()
+            .and_then(|d| d.discovery.as_ref())
+            .map(|d| d.name.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,121 @@
+//! The S3 copies of the status records: `<stateLocation>status/<name>.json`, written with
+//! conditional requests (`If-None-Match: *` to create, `If-Match: <etag>` to update), only
+//! when their persisted form changed.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_s3::primitives::ByteStream;
+
+use super::ServiceStatus;
+use crate::aws::AwsClients;
+use crate::domain::S3Location;
+
+/// The in-memory statuses and their S3 copies.
+#[derive(Debug, Default)]
+pub struct StatusStore {
+    pub statuses: BTreeMap<String, ServiceStatus>,
+    /// name -> (ETag, persisted JSON) of what is in S3.
+    written: HashMap<String, (String, Vec<u8>)>,
+    pub location: Option<S3Location>,
+    pub writes: u64,
+}
+
+impl StatusStore {
+    /// `location` is the state location (`s3://bucket/prefix/`); none keeps statuses in memory.
+    pub fn new(location: Option<S3Location>) -> Self {
+        Self {
+            location,
+            ..Self::default()
+        }
+    }
+
+    fn key(location: &S3Location, name: &str) -> String {
+        location.key(&format!("status/{name}.json"))
+    }
+
+    /// Loads existing records (so transition times and ETags survive a restart).
+    pub async fn load(&mut self, aws: &AwsClients) {
+        let Some(location) = self.location.clone() else {
+            return;
+        };
+        let bucket = &location.bucket;
+        let mut pages = aws
+            .s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(location.key("status/"))
+            .into_paginator()
+            .send();
+        let mut keys = Vec::new();
+        while let Some(Ok(page)) = pages.next().await {
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
+        }
+        for key in keys {
+            let Ok(out) = aws.s3.get_object().bucket(bucket).key(&key).send().await else {
+                continue;
+            };
+            let etag = out.e_tag().unwrap_or_default().to_string();
+            let Ok(bytes) = out.body.collect().await.map(|b| b.into_bytes().to_vec()) else {
+                continue;
+            };
+            if let Ok(status) = serde_json::from_slice::<ServiceStatus>(&bytes) {
+                self.written.insert(status.name.clone(), (etag, bytes));
+                self.statuses.insert(status.name.clone(), status);
+            }
+        }
+    }
+
+    /// Writes every status whose persisted form changed. Returns errors as messages.
+    pub async fn flush(&mut self, aws: &AwsClients) -> Vec<String> {
+        let Some(location) = self.location.clone() else {
+            return Vec::new();
+        };
+        let bucket = &location.bucket;
+        let mut errors = Vec::new();
+        let names: Vec<String> = self.statuses.keys().cloned().collect();
+        for name in names {
+            let body =
+                serde_json::to_vec_pretty(&self.statuses[&name].persisted()).unwrap_or_default();
+            if self.written.get(&name).is_some_and(|(_, b)| *b == body) {
+                continue;
+            }
+            let key = Self::key(&location, &name);
+            let mut request = aws
+                .s3
+                .put_object()
+                .bucket(bucket)
+                .key(&key)
+                .content_type("application/json")
+                .body(ByteStream::from(body.clone()));
+            request = match self.written.get(&name) {
+                Some((etag, _)) => request.if_match(etag),
+                None => request.if_none_match("*"),
+            };
+            match request.send().await {
+                Ok(out) => {
+                    self.writes += 1;
+                    self.written.insert(
+                        name.clone(),
+                        (out.e_tag().unwrap_or_default().to_string(), body),
+                    );
+                }
+                Err(e) => {
+                    // Another writer changed it: forget our ETag; the next flush re-reads.
+                    self.written.remove(&name);
+                    if let Ok(out) = aws.s3.head_object().bucket(bucket).key(&key).send().await {
+                        self.written.insert(
+                            name.clone(),
+                            (out.e_tag().unwrap_or_default().to_string(), Vec::new()),
+                        );
+                    }
+                    errors.push(format!("status {name}: {}", aws.error("s3:PutObject")(e)));
+                }
+            }
+        }
+        errors
+    }
+}
