@@ -99,7 +99,7 @@ const calls = (s) => [
   ['ecs:ListServices', '*', { 'ecs:cluster': cluster }],
   ['ecs:DescribeServices', `${svc}/${s}`, {}],
   ['ecs:DescribeTaskDefinition', '*', {}],
-  ['ecs:RegisterTaskDefinition', '*', { [`aws:RequestTag/${OWNER}`]: 'prod', 'aws:TagKeys': [OWNER, 'team'] }],
+  ['ecs:RegisterTaskDefinition', `${td}/${s}:1`, { [`aws:RequestTag/${OWNER}`]: 'prod', 'aws:TagKeys': [OWNER, 'team'] }],
   ['ecs:TagResource', `${td}/${s}:3`, { 'ecs:CreateAction': 'RegisterTaskDefinition', [`aws:RequestTag/${OWNER}`]: 'prod', 'aws:TagKeys': [OWNER] }],
   ['iam:PassRole', `arn:aws:iam::${A}:role/ecs-execution`, { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' }],
   ['iam:PassRole', `arn:aws:iam::${A}:role/ecs-service-task`, { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' }],

@@ -455,7 +455,9 @@ main().then(
   },
   (e) => {
     if (e instanceof InputError) {
-      for (const m of e.messages) console.error(`iam-simulate: ${m}`)
+      // The first 50 problems; a systematic mistake repeats on every line and adds nothing.
+      for (const m of e.messages.slice(0, 50)) console.error(`iam-simulate: ${m}`)
+      if (e.messages.length > 50) console.error(`iam-simulate: ... and ${e.messages.length - 50} more problems`)
       process.exitCode = 2
     } else {
       console.error(e)
