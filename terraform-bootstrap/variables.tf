@@ -123,6 +123,54 @@ variable "service_task_role_arns" {
   }
 }
 
+variable "service_secret_arns" {
+  description = "Secrets manifests may reference (settings allowedSecretArns): Secrets Manager secret and SSM parameter ARN patterns the execution role of managed services may read. null: secrets named ecs-services/* and parameters under /ecs-services/ in this account and region."
+  type        = list(string)
+  default     = null
+
+  validation {
+    condition = var.service_secret_arns == null ? true : length(var.service_secret_arns) > 0 && alltrue([
+      for arn in var.service_secret_arns : can(regex("^arn:aws[a-z-]*:(secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:|ssm:[a-z0-9-]+:[0-9]{12}:parameter/)[^\\s\"]+$", arn))
+    ])
+    error_message = "service_secret_arns must be null or a non-empty list of Secrets Manager secret or SSM parameter ARN patterns."
+  }
+}
+
+variable "service_secrets_kms_key_arns" {
+  description = "KMS keys the execution role of managed services may decrypt service secrets with (through Secrets Manager and SSM only). null: this bootstrap's key. Secrets under AWS managed keys need no entry."
+  type        = list(string)
+  default     = null
+
+  validation {
+    condition = var.service_secrets_kms_key_arns == null ? true : length(var.service_secrets_kms_key_arns) > 0 && alltrue([
+      for arn in var.service_secrets_kms_key_arns : can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", arn))
+    ])
+    error_message = "service_secrets_kms_key_arns must be null or a non-empty list of KMS key ARNs."
+  }
+}
+
+variable "service_log_group_prefix" {
+  description = "Manifests may send container logs to their own log group (spec.container.logging.logGroup) under this prefix: the execution role may write to <prefix>/*. The groups must exist (the operator does not create them). The settings logGroup stays the default."
+  type        = string
+  default     = "/ecs/services"
+
+  validation {
+    condition     = can(regex("^(/[A-Za-z0-9_.#-]+)+$", var.service_log_group_prefix))
+    error_message = "service_log_group_prefix must look like /ecs/services (no trailing slash, no wildcard)."
+  }
+}
+
+variable "service_ecr_repository_arns" {
+  description = "ECR repositories, besides this bootstrap's, that operator-managed services pull images from (possibly in other accounts, whose repository policy must then allow this account)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.service_ecr_repository_arns : can(regex("^arn:aws[a-z-]*:ecr:[a-z0-9-]+:[0-9]{12}:repository/[a-z0-9._/*-]+$", arn))])
+    error_message = "service_ecr_repository_arns must be ECR repository ARNs."
+  }
+}
+
 variable "service_ports" {
   description = "Container port range of operator-managed services: the ALB and Prometheus may reach the services security group on these ports only."
   type = object({
