@@ -76,6 +76,12 @@ variable "operator_port" {
   description = "Port of the operator's HTTP endpoint (/healthz, /metrics, /sd/prometheus)."
   type        = number
   default     = 8080
+
+  validation {
+    # The private tier's network ACL admits the platform ports through its 1024-65535 rule.
+    condition     = var.operator_port >= 1024 && var.operator_port <= 65535
+    error_message = "operator_port must be an unprivileged port (1024-65535)."
+  }
 }
 
 variable "operator_cpu" {

@@ -15,6 +15,8 @@ mod iam_eval;
 mod iam_policies;
 #[path = "terraform_bootstrap/iam_templates.rs"]
 mod iam_templates;
+#[path = "terraform_bootstrap/network_acls.rs"]
+mod network_acls;
 #[path = "terraform_bootstrap/platform_services.rs"]
 mod platform_services;
 #[path = "terraform_bootstrap/settings.rs"]
@@ -208,10 +210,12 @@ const TAGGABLE: &[&str] = &[
     "aws_lb_listener_rule",
     "aws_lb_target_group",
     "aws_nat_gateway",
+    "aws_network_acl",
     "aws_route_table",
     "aws_s3_bucket",
     "aws_secretsmanager_secret",
     "aws_security_group",
+    "aws_default_network_acl",
     "aws_default_security_group",
     "aws_service_discovery_private_dns_namespace",
     "aws_service_discovery_service",
@@ -236,6 +240,7 @@ const NOT_TAGGABLE: &[&str] = &[
     "aws_iam_role_policy",
     "aws_iam_role_policy_attachment",
     "aws_kms_alias",
+    "aws_network_acl_rule",
     "aws_route",
     "aws_route53_record",
     "aws_route_table_association",
