@@ -394,9 +394,9 @@ variable "init_image" {
 }
 
 variable "prometheus_image" {
-  description = "Prometheus image (2.x: the operator writes one merged prometheus.yml)."
+  description = "Prometheus image: the 3.13 long-term-support line (supported until July 2027). The operator writes one merged prometheus.yml."
   type        = string
-  default     = "prom/prometheus:v2.53.2"
+  default     = "prom/prometheus:v3.13.3"
 }
 
 variable "prometheus_retention" {
@@ -406,15 +406,15 @@ variable "prometheus_retention" {
 }
 
 variable "alertmanager_image" {
-  description = "Alertmanager image."
+  description = "Alertmanager image (a current release; Alertmanager has no long-term-support line)."
   type        = string
-  default     = "prom/alertmanager:v0.27.0"
+  default     = "prom/alertmanager:v0.35.1"
 }
 
 variable "grafana_image" {
-  description = "Grafana image."
+  description = "Grafana image. Keep its major.minor equal to @grafana/schema in tools/grafana-schema/package.json, the types the operator's dashboards are validated against (a test checks it)."
   type        = string
-  default     = "grafana/grafana:11.2.0"
+  default     = "grafana/grafana:12.4.14"
 }
 
 variable "grafana_path" {

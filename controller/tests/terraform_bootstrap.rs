@@ -23,6 +23,8 @@ mod platform_services;
 mod settings;
 #[path = "terraform_bootstrap/support.rs"]
 mod support;
+#[path = "terraform_bootstrap/versions.rs"]
+mod versions;
 
 use std::collections::{BTreeMap, BTreeSet};
 
