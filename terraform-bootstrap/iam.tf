@@ -14,10 +14,8 @@
 #   prometheus, alertmanager, grafana   task roles of the monitoring stack (EFS access only).
 
 locals {
-  service_arn_prefix         = "arn:${local.partition}:ecs:${local.region}:${local.account_id}:service/${local.cluster_name}"
-  task_arn_prefix            = "arn:${local.partition}:ecs:${local.region}:${local.account_id}:task/${local.cluster_name}"
-  task_definition_arn_prefix = "arn:${local.partition}:ecs:${local.region}:${local.account_id}:task-definition"
-  ecr_repository_arns        = [for r in aws_ecr_repository.this : r.arn]
+  service_arn_prefix  = "arn:${local.partition}:ecs:${local.region}:${local.account_id}:service/${local.cluster_name}"
+  ecr_repository_arns = [for r in aws_ecr_repository.this : r.arn]
 
   # Secrets manifests may reference (settings allowedSecretArns) and the keys that encrypt them.
   service_secret_arns = var.service_secret_arns != null ? var.service_secret_arns : [
