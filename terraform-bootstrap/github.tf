@@ -50,40 +50,6 @@ data "aws_iam_policy_document" "github_assume" {
   }
 }
 
-data "aws_iam_policy_document" "github_sync" {
-  count = local.github_sync ? 1 : 0
-
-  statement {
-    sid       = "ListManifests"
-    actions   = ["s3:ListBucket"]
-    resources = [aws_s3_bucket.manifests.arn]
-
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = [local.manifest_prefix, "${local.manifest_prefix}*"]
-    }
-  }
-
-  statement {
-    sid       = "WriteManifests"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-    resources = ["${aws_s3_bucket.manifests.arn}/${local.manifest_prefix}*"]
-  }
-
-  statement {
-    sid       = "UseKeyForBucket"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [aws_kms_key.main.arn]
-
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = ["s3.${local.region}.amazonaws.com"]
-    }
-  }
-}
-
 resource "aws_iam_role" "github_sync" {
   count = local.github_sync ? 1 : 0
 
@@ -96,7 +62,14 @@ resource "aws_iam_role" "github_sync" {
 resource "aws_iam_role_policy" "github_sync" {
   count = local.github_sync ? 1 : 0
 
-  name   = "sync-manifests"
-  role   = aws_iam_role.github_sync[0].id
-  policy = data.aws_iam_policy_document.github_sync[0].json
+  name = "sync-manifests"
+  role = aws_iam_role.github_sync[0].id
+  # List and write manifests/ only (policies/manifests-sync.json.tftpl).
+  policy = templatefile("${path.module}/policies/manifests-sync.json.tftpl", {
+    partition        = local.partition
+    region           = local.region
+    manifests_bucket = aws_s3_bucket.manifests.id
+    manifest_prefix  = local.manifest_prefix
+    kms_key_arn      = aws_kms_key.main.arn
+  })
 }

@@ -16,6 +16,7 @@ locals {
     executionRoleArn              = aws_iam_role.execution.arn
     taskRoleArn                   = aws_iam_role.service_task.arn
     allowedTaskRoleArns           = var.service_task_role_arns
+    allowedSecretArns             = local.service_secret_arns
     serviceDiscoveryNamespaceId   = aws_service_discovery_private_dns_namespace.main.id
     serviceDiscoveryNamespaceName = aws_service_discovery_private_dns_namespace.main.name
     logGroup                      = aws_cloudwatch_log_group.services.name

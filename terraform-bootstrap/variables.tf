@@ -76,6 +76,12 @@ variable "operator_port" {
   description = "Port of the operator's HTTP endpoint (/healthz, /metrics, /sd/prometheus)."
   type        = number
   default     = 8080
+
+  validation {
+    # The private tier's network ACL admits the platform ports through its 1024-65535 rule.
+    condition     = var.operator_port >= 1024 && var.operator_port <= 65535
+    error_message = "operator_port must be an unprivileged port (1024-65535)."
+  }
 }
 
 variable "operator_cpu" {
@@ -120,6 +126,54 @@ variable "service_task_role_arns" {
   validation {
     condition     = alltrue([for arn in var.service_task_role_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/", arn))])
     error_message = "service_task_role_arns must be IAM role ARNs."
+  }
+}
+
+variable "service_secret_arns" {
+  description = "Secrets manifests may reference (settings allowedSecretArns): Secrets Manager secret and SSM parameter ARN patterns the execution role of managed services may read. null: secrets named ecs-services/* and parameters under /ecs-services/ in this account and region."
+  type        = list(string)
+  default     = null
+
+  validation {
+    condition = var.service_secret_arns == null ? true : length(var.service_secret_arns) > 0 && alltrue([
+      for arn in var.service_secret_arns : can(regex("^arn:aws[a-z-]*:(secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:|ssm:[a-z0-9-]+:[0-9]{12}:parameter/)[^\\s\"]+$", arn))
+    ])
+    error_message = "service_secret_arns must be null or a non-empty list of Secrets Manager secret or SSM parameter ARN patterns."
+  }
+}
+
+variable "service_secrets_kms_key_arns" {
+  description = "KMS keys the execution role of managed services may decrypt service secrets with (through Secrets Manager and SSM only). null: this bootstrap's key. Secrets under AWS managed keys need no entry."
+  type        = list(string)
+  default     = null
+
+  validation {
+    condition = var.service_secrets_kms_key_arns == null ? true : length(var.service_secrets_kms_key_arns) > 0 && alltrue([
+      for arn in var.service_secrets_kms_key_arns : can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", arn))
+    ])
+    error_message = "service_secrets_kms_key_arns must be null or a non-empty list of KMS key ARNs."
+  }
+}
+
+variable "service_log_group_prefix" {
+  description = "Manifests may send container logs to their own log group (spec.container.logging.logGroup) under this prefix: the execution role may write to <prefix>/*. The groups must exist (the operator does not create them). The settings logGroup stays the default."
+  type        = string
+  default     = "/ecs/services"
+
+  validation {
+    condition     = can(regex("^(/[A-Za-z0-9_.#-]+)+$", var.service_log_group_prefix))
+    error_message = "service_log_group_prefix must look like /ecs/services (no trailing slash, no wildcard)."
+  }
+}
+
+variable "service_ecr_repository_arns" {
+  description = "ECR repositories, besides this bootstrap's, that operator-managed services pull images from (possibly in other accounts, whose repository policy must then allow this account)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.service_ecr_repository_arns : can(regex("^arn:aws[a-z-]*:ecr:[a-z0-9-]+:[0-9]{12}:repository/[a-z0-9._/*-]+$", arn))])
+    error_message = "service_ecr_repository_arns must be ECR repository ARNs."
   }
 }
 
@@ -340,9 +394,9 @@ variable "init_image" {
 }
 
 variable "prometheus_image" {
-  description = "Prometheus image (2.x: the operator writes one merged prometheus.yml)."
+  description = "Prometheus image: the 3.13 long-term-support line (supported until July 2027). The operator writes one merged prometheus.yml."
   type        = string
-  default     = "prom/prometheus:v2.53.2"
+  default     = "prom/prometheus:v3.13.3"
 }
 
 variable "prometheus_retention" {
@@ -352,15 +406,15 @@ variable "prometheus_retention" {
 }
 
 variable "alertmanager_image" {
-  description = "Alertmanager image."
+  description = "Alertmanager image (a current release; Alertmanager has no long-term-support line)."
   type        = string
-  default     = "prom/alertmanager:v0.27.0"
+  default     = "prom/alertmanager:v0.35.1"
 }
 
 variable "grafana_image" {
-  description = "Grafana image."
+  description = "Grafana image. Keep its major.minor equal to @grafana/schema in tools/grafana-schema/package.json, the types the operator's dashboards are validated against (a test checks it)."
   type        = string
-  default     = "grafana/grafana:11.2.0"
+  default     = "grafana/grafana:12.4.14"
 }
 
 variable "grafana_path" {

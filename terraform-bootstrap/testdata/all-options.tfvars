@@ -21,3 +21,15 @@ service_routes = {
     priority          = 100
   }
 }
+# What manifests/examples/every-field.yaml and pizza-service.yaml need beyond the defaults: their
+# secrets (checkout/...) and image repositories (scripts/iam-policies renders these values).
+service_secret_arns = [
+  "arn:aws:secretsmanager:eu-central-1:123456789012:secret:ecs-services/*",
+  "arn:aws:ssm:eu-central-1:123456789012:parameter/ecs-services/*",
+  "arn:aws:secretsmanager:eu-central-1:123456789012:secret:checkout/*",
+  "arn:aws:ssm:eu-central-1:123456789012:parameter/checkout/*",
+]
+service_ecr_repository_arns = [
+  "arn:aws:ecr:eu-central-1:123456789012:repository/pizza-service",
+  "arn:aws:ecr:eu-central-1:123456789012:repository/checkout",
+]
