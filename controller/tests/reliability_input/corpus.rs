@@ -83,8 +83,9 @@ fn inputs(name: &str, entry: &Entry) -> Result<Vec<Input>, String> {
             files.sort();
             if files.len() < 2 {
                 return Err(format!(
-                    "{}: a case directory holds several files",
-                    one.display()
+                    "{}: holds {} file(s); a case of one file is {name}.yaml or {name}.bin",
+                    one.display(),
+                    files.len()
                 ));
             }
             files
