@@ -2,114 +2,34 @@
 //! an interval, deletions prune, a failing source prunes nothing, two replicas elect one
 //! leader that alone writes, and a killed leader is replaced within the lease TTL.
 
-mod common;
-
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use testkit::*;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Operator {
-    child: Child,
-    port: u16,
-}
-
-impl Operator {
-    fn start(settings: &std::path::Path, holder: &str, log: &std::path::Path) -> Operator {
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_ecs-operator"))
-            .args([
-                "run",
-                "--emulator",
-                "--interval",
-                "3s",
-                "--poll-interval",
-                "500ms",
-                "--sd-refresh",
-                "2s",
-                "--lease-ttl",
-                "6s",
-            ])
-            .arg("--settings")
-            .arg(settings)
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--holder", holder])
-            .env("AWS_ENDPOINT_URL", moto_endpoint())
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .env("RUST_LOG", "info")
-            .env("LOG_FORMAT", "json")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(log).unwrap())
-            .spawn()
-            .expect("the ecs-operator binary starts");
-        Operator { child, port }
-    }
-
-    async fn get(&self, path: &str) -> Option<String> {
-        let r = reqwest::get(format!("http://127.0.0.1:{}{path}", self.port))
-            .await
-            .ok()?;
-        r.text().await.ok()
-    }
-
-    async fn is_leader(&self) -> bool {
-        self.get("/status")
-            .await
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .is_some_and(|v| v["leader"] == true)
-    }
-
-    /// Write calls to ECS, Cloud Map and Application Auto Scaling, from /metrics.
-    async fn control_plane_writes(&self) -> u64 {
-        let text = self.get("/metrics").await.unwrap_or_default();
-        text.lines()
-            .filter(|l| l.starts_with("ecs_operator_aws_calls_total{"))
-            .filter(|l| !l.contains("service=\"S3\""))
-            .filter(|l| {
-                let op = l
-                    .split("operation=\"")
-                    .nth(1)
-                    .unwrap_or("")
-                    .split('"')
-                    .next()
-                    .unwrap_or("");
-                !ecs_operator::aws::calls::is_read(op)
-            })
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-            .sum()
-    }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn eventually(
-    what: &str,
-    timeout: Duration,
-    mut check: impl AsyncFnMut() -> bool,
-) -> Duration {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        if check().await {
-            return start.elapsed();
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("timed out after {timeout:?} waiting for: {what}");
+/// `ecs-operator run` with the live test's short intervals, leader election on.
+fn start_operator(
+    settings: &std::path::Path,
+    holder: &str,
+    log: &std::path::Path,
+) -> RunningOperator {
+    RunningOperator::start(
+        operator_command(env!("CARGO_BIN_EXE_ecs-operator"), &moto_endpoint()),
+        settings,
+        &[
+            "--interval",
+            "3s",
+            "--poll-interval",
+            "500ms",
+            "--sd-refresh",
+            "2s",
+            "--lease-ttl",
+            "6s",
+            "--holder",
+            holder,
+        ],
+        log,
+    )
 }
 
 fn service_status(world: &World, name: &str) -> Option<serde_json::Value> {
@@ -155,8 +75,8 @@ async fn two_replicas_elect_one_writer_apply_s3_changes_and_fail_over_within_the
     let web = manifest("live-web", "nginx:1.26", "  lifecycle:\n    prune: true\n");
     put_manifest(&manifests_bucket, "manifests/web.yaml", &web, dir.path());
 
-    let a = Operator::start(&settings_path, "replica-a", &dir.path().join("a.log"));
-    let b = Operator::start(&settings_path, "replica-b", &dir.path().join("b.log"));
+    let a = start_operator(&settings_path, "replica-a", &dir.path().join("a.log"));
+    let b = start_operator(&settings_path, "replica-b", &dir.path().join("b.log"));
 
     eventually(
         "the service is created",
@@ -171,10 +91,10 @@ async fn two_replicas_elect_one_writer_apply_s3_changes_and_fail_over_within_the
         "exactly one leader: {leaders:?}"
     );
     let (leader, follower) = if leaders[0] { (a, b) } else { (b, a) };
-    assert!(leader.control_plane_writes().await > 0);
+    assert!(control_plane_writes(&leader.metrics().await) > 0.0);
     assert_eq!(
-        follower.control_plane_writes().await,
-        0,
+        control_plane_writes(&follower.metrics().await),
+        0.0,
         "the follower never writes"
     );
 
@@ -209,8 +129,8 @@ async fn two_replicas_elect_one_writer_apply_s3_changes_and_fail_over_within_the
     );
     assert!(took < Duration::from_secs(20));
     assert_eq!(
-        follower.control_plane_writes().await,
-        0,
+        control_plane_writes(&follower.metrics().await),
+        0.0,
         "the follower never writes"
     );
 

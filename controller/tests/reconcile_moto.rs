@@ -2,13 +2,11 @@
 //! pass makes zero writes, drift is corrected, foreign resources are never touched, and pruning
 //! only ever happens when it is safe.
 
-mod common;
-
-use common::*;
 use ecs_operator::aws::CallCounter;
 use ecs_operator::manifest::ManifestSet;
 use ecs_operator::plan::Outcome;
 use ecs_operator::reconcile::Reconciler;
+use testkit::*;
 
 /// One full pass; returns (reads, writes) it made.
 async fn pass(r: &Reconciler, set: &ManifestSet, complete: bool) -> (u64, u64) {
@@ -318,43 +316,7 @@ async fn drift_behind_the_operators_back_is_detected_and_corrected() {
 async fn a_foreign_service_with_the_same_name_is_a_conflict_and_untouched() {
     let world = World::new("foreign");
     let r = world.reconciler().await;
-    let td = aws_cli(&[
-        "ecs",
-        "register-task-definition",
-        "--family",
-        "handmade",
-        "--cpu",
-        "256",
-        "--memory",
-        "512",
-        "--network-mode",
-        "awsvpc",
-        "--requires-compatibilities",
-        "FARGATE",
-        "--container-definitions",
-        r#"[{"name":"x","image":"busybox","essential":true}]"#,
-    ])["taskDefinition"]["taskDefinitionArn"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let network = format!(
-        "awsvpcConfiguration={{subnets=[{}],securityGroups=[{}]}}",
-        world.settings.network.subnets[0], world.settings.network.security_groups[0]
-    );
-    aws_cli(&[
-        "ecs",
-        "create-service",
-        "--cluster",
-        &world.settings.cluster,
-        "--service-name",
-        "handmade",
-        "--task-definition",
-        &td,
-        "--desired-count",
-        "1",
-        "--network-configuration",
-        &network,
-    ]);
+    world.hand_made_service(&world.settings.cluster, "handmade");
     let before = describe(&world, "handmade");
 
     let set = manifests(

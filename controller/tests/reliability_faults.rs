@@ -6,21 +6,14 @@
 //! Every test checks the world afterwards through an independent client (exact counts, no
 //! duplicates, no orphans, nothing deleted) and records its figures for RELIABILITY.md.
 
-mod common;
-#[path = "support/fault_proxy.rs"]
-mod fault_proxy;
-#[path = "support/reliability.rs"]
-mod reliability;
-
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::*;
 use ecs_operator::aws::calls::Outcome as CallOutcome;
 use ecs_operator::reconcile::{ReconcileOptions, Reconciler};
-use fault_proxy::{Config, Fault, FaultProxy};
 use futures::StreamExt;
-use reliability::*;
+use testkit::fault_proxy::{Config, Fault, FaultProxy};
+use testkit::*;
 
 const SERVICES: usize = 50;
 
@@ -224,7 +217,7 @@ async fn kill_nine_at_twenty_random_points_of_a_fifty_service_apply_leaves_no_du
         ..Config::default()
     });
     let apply = || {
-        let mut cmd = operator_command(&proxy.endpoint());
+        let mut cmd = operator_command(env!("CARGO_BIN_EXE_ecs-operator"), &proxy.endpoint());
         cmd.arg("apply")
             .arg("--emulator")
             .arg("--settings")
@@ -291,7 +284,7 @@ async fn kill_nine_at_twenty_random_points_of_a_fifty_service_apply_leaves_no_du
     proxy.clear();
     let mut recovery_runs = 0;
     loop {
-        let mut plan_cmd = operator_command(&proxy.endpoint());
+        let mut plan_cmd = operator_command(env!("CARGO_BIN_EXE_ecs-operator"), &proxy.endpoint());
         let in_sync = plan_cmd
             .arg("plan")
             .arg("--emulator")
@@ -475,7 +468,7 @@ async fn a_failing_denied_half_listed_or_empty_manifest_source_deletes_nothing_a
 
     let proxy = FaultProxy::start(&moto_endpoint());
     let op = RunningOperator::start(
-        operator_command(&proxy.endpoint()),
+        operator_command(env!("CARGO_BIN_EXE_ecs-operator"), &proxy.endpoint()),
         &settings_path,
         &[
             "--no-leader-election",
@@ -503,7 +496,8 @@ async fn a_failing_denied_half_listed_or_empty_manifest_source_deletes_nothing_a
     )
     .await;
 
-    let is_list = |r: &fault_proxy::RequestInfo| r.is_s3() && r.operation == "ListObjectsV2";
+    let is_list =
+        |r: &testkit::fault_proxy::RequestInfo| r.is_s3() && r.operation == "ListObjectsV2";
     let phases: Vec<(&str, Config, &str)> = vec![
         (
             "unreachable (every S3 connection dropped)",
@@ -819,7 +813,7 @@ async fn a_leader_paused_past_its_lease_makes_no_write_after_waking_and_its_rene
         (!r.is_s3() && r.is_write()).then_some(Fault::ServerError)
     }));
     let a = RunningOperator::start(
-        operator_command(&proxy_a.endpoint()),
+        operator_command(env!("CARGO_BIN_EXE_ecs-operator"), &proxy_a.endpoint()),
         &settings_path,
         &args("replica-a"),
         &work.path().join("a.log"),
@@ -833,7 +827,7 @@ async fn a_leader_paused_past_its_lease_makes_no_write_after_waking_and_its_rene
     )
     .await;
     let b = RunningOperator::start(
-        operator_command(&proxy_b.endpoint()),
+        operator_command(env!("CARGO_BIN_EXE_ecs-operator"), &proxy_b.endpoint()),
         &settings_path,
         &args("replica-b"),
         &work.path().join("b.log"),

@@ -19,9 +19,6 @@
 //!
 //! One case: `cargo test -p ecs-operator --test reliability_input -- 'hostile::billion-laughs-in-mappings '`.
 
-#[path = "support/reliability.rs"]
-mod reliability;
-
 #[path = "reliability_input/corpus.rs"]
 mod corpus;
 #[path = "reliability_input/fuzz.rs"]
@@ -36,8 +33,6 @@ mod mutations;
 mod oracle;
 #[path = "reliability_input/pipeline.rs"]
 mod pipeline;
-#[path = "reliability_input/promql_matchers.rs"]
-mod promql_matchers;
 #[path = "reliability_input/seeds.rs"]
 mod seeds;
 #[cfg(feature = "full-tier")]
@@ -119,7 +114,7 @@ fn record_corpus_figures(rows: &[serde_json::Value], cases: usize) {
             .into();
     }
     figures["rows"] = rows.into();
-    reliability::record_figures(
+    testkit::record_figures(
         "hostile_input",
         "a corpus of hostile manifests through parse, validate and render, one test per case, each timed and its peak heap measured",
         figures,

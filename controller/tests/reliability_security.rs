@@ -3,17 +3,12 @@
 //! `allowedTaskRoleArns`, files outside the config directory. No secret is logged or written.
 //! The HTTP endpoint has no mutating route and `/status` honours its token.
 
-mod common;
-#[path = "support/reliability.rs"]
-mod reliability;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::*;
 use ecs_operator::plan::Outcome;
 use ecs_operator::reconcile::{ReconcileOptions, Reconciler};
-use reliability::*;
+use testkit::*;
 
 fn with_metadata(text: &str, name: &str, extra: &str) -> String {
     text.replace(
@@ -47,44 +42,8 @@ async fn a_manifest_cannot_reach_another_cluster_or_pass_a_role_that_is_not_allo
     // A cluster the operator does not manage, with a hand-made service in it.
     let foreign = format!("foreign-{}", world.settings.cluster);
     aws_cli(&["ecs", "create-cluster", "--cluster-name", &foreign]);
-    let td = aws_cli(&[
-        "ecs",
-        "register-task-definition",
-        "--family",
-        &format!("{p}-victim"),
-        "--cpu",
-        "256",
-        "--memory",
-        "512",
-        "--network-mode",
-        "awsvpc",
-        "--requires-compatibilities",
-        "FARGATE",
-        "--container-definitions",
-        r#"[{"name":"x","image":"busybox","essential":true}]"#,
-    ])["taskDefinition"]["taskDefinitionArn"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let network = format!(
-        "awsvpcConfiguration={{subnets=[{}],securityGroups=[{}]}}",
-        settings.network.subnets[0], settings.network.security_groups[0]
-    );
     let victim = format!("{p}-victim");
-    aws_cli(&[
-        "ecs",
-        "create-service",
-        "--cluster",
-        &foreign,
-        "--service-name",
-        &victim,
-        "--task-definition",
-        &td,
-        "--desired-count",
-        "1",
-        "--network-configuration",
-        &network,
-    ]);
+    world.hand_made_service(&foreign, &victim);
     let before = service_in(&foreign, &victim);
 
     let adopt = "  annotations:\n    ecs-operator.io/adopt: \"true\"\n";
@@ -620,7 +579,7 @@ async fn planted_secrets_never_reach_logs_status_records_endpoints_or_generated_
     std::fs::write(&settings_path, serde_json::to_string(&settings).unwrap()).unwrap();
 
     let command = || {
-        let mut cmd = operator_command(&moto_endpoint());
+        let mut cmd = operator_command(env!("CARGO_BIN_EXE_ecs-operator"), &moto_endpoint());
         cmd.env("AWS_SECRET_ACCESS_KEY", &aws_secret)
             .env("AWS_SESSION_TOKEN", &session_token)
             .env("GITHUB_TOKEN", &unrelated)

@@ -22,8 +22,8 @@ use serde_yaml::Value;
 
 use crate::mutations::{apply_text, apply_tree, input_plans, DocumentPlan};
 use crate::pipeline::handle;
-use crate::reliability::{figures_dir, record_figures};
 use crate::seeds::{fuzz_settings, seeds, vocabulary};
+use testkit::{figures_dir, record_figures};
 
 /// The seed of the default run.
 pub const DEFAULT_SEED: u64 = 0x0ec5_0be7_a70f_0001;

@@ -9,7 +9,7 @@ use ecs_operator::manifest::{ManifestSet, MonitoredService};
 use ecs_operator::settings::Settings;
 use serde_yaml::Value;
 
-use crate::promql_matchers::label_matchers_of;
+use ecs_operator::render::monitoring::promql::label_matchers as label_matchers_of;
 
 /// Go's unquoting of a double-quoted literal's body (promql-parser keeps escapes as written).
 pub fn go_unescape(raw: &str) -> Result<String, String> {

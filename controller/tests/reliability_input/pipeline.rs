@@ -74,7 +74,10 @@ pub fn handle(files: &[(&str, &[u8])], settings: &Settings) -> Result<Handled, S
                     .collect();
                 let manifests: Vec<&MonitoredService> =
                     set.manifests.iter().map(|m| &m.manifest).collect();
-                (aws, ecs_operator::render::monitoring::render(&manifests, settings))
+                (
+                    aws,
+                    ecs_operator::render::monitoring::render(&manifests, settings),
+                )
             });
             (set, rendered)
         })

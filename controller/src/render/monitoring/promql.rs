@@ -194,45 +194,51 @@ pub fn template_literal(text: &str) -> String {
     text.replace("{{", "{{ \"{{\" }}")
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use promql_parser::parser::{self, Expr};
-
-    fn selectors(expr: &Expr, out: &mut Vec<promql_parser::parser::VectorSelector>) {
+/// Every label matcher (plain and `or` alternatives) of every vector and matrix selector in a
+/// parsed expression, in the order they appear: how the tests prove that a rendered label
+/// value stayed inside its literal.
+pub fn label_matchers(expr: &promql_parser::parser::Expr) -> Vec<promql_parser::label::Matcher> {
+    use promql_parser::parser::Expr;
+    fn walk(expr: &Expr, out: &mut Vec<promql_parser::label::Matcher>) {
+        let mut selector = |vs: &promql_parser::parser::VectorSelector| {
+            out.extend(vs.matchers.matchers.iter().cloned());
+            out.extend(vs.matchers.or_matchers.iter().flatten().cloned());
+        };
         match expr {
-            Expr::VectorSelector(vs) => out.push(vs.clone()),
-            Expr::MatrixSelector(ms) => out.push(ms.vs.clone()),
+            Expr::VectorSelector(vs) => selector(vs),
+            Expr::MatrixSelector(ms) => selector(&ms.vs),
             Expr::Aggregate(a) => {
-                selectors(&a.expr, out);
+                walk(&a.expr, out);
                 if let Some(p) = &a.param {
-                    selectors(p, out);
+                    walk(p, out);
                 }
             }
             Expr::Binary(b) => {
-                selectors(&b.lhs, out);
-                selectors(&b.rhs, out);
+                walk(&b.lhs, out);
+                walk(&b.rhs, out);
             }
-            Expr::Paren(p) => selectors(&p.expr, out),
-            Expr::Unary(u) => selectors(&u.expr, out),
-            Expr::Subquery(s) => selectors(&s.expr, out),
-            Expr::Call(c) => {
-                for arg in &c.args.args {
-                    selectors(arg, out);
-                }
-            }
+            Expr::Paren(p) => walk(&p.expr, out),
+            Expr::Unary(u) => walk(&u.expr, out),
+            Expr::Subquery(s) => walk(&s.expr, out),
+            Expr::Call(c) => c.args.args.iter().for_each(|a| walk(a, out)),
             _ => {}
         }
     }
+    let mut out = Vec::new();
+    walk(expr, &mut out);
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use promql_parser::parser;
 
     /// Parses `expr` and returns the value of every `name` matcher in it.
     pub(crate) fn matcher_values(expr: &str, name: &str) -> Vec<String> {
         let parsed = parser::parse(expr).unwrap_or_else(|e| panic!("{expr}: {e}"));
-        let mut found = Vec::new();
-        selectors(&parsed, &mut found);
-        found
+        label_matchers(&parsed)
             .iter()
-            .flat_map(|vs| vs.matchers.matchers.iter())
             .filter(|m| m.name == name)
             .map(|m| m.value.clone())
             .collect()

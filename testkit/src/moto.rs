@@ -1,15 +1,15 @@
-//! Shared test fixtures: a moto_server started by the test command (`scripts/test` exports
+//! moto_server as AWS: its endpoint (the test command, `scripts/test`, starts it and exports
 //! `MOTO_ENDPOINT`), an isolated "world" per test (its own VPC, subnet, security group, ECS
-//! cluster, Cloud Map namespace and operator id), and the `aws` CLI as an independent client.
+//! cluster, Cloud Map namespace and operator id), the `aws` CLI as an independent client, and
+//! manifests to feed the operator.
 //!
 //! moto 5.2 ignores the namespace filter of Cloud Map's ListServices (real AWS honours it), so
 //! service names must be unique across the tests of one run: every test uses its own names.
-#![allow(dead_code)]
 
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ecs_operator::aws::AwsClients;
+use ecs_operator::aws::{AwsClients, ClientOptions};
 use ecs_operator::manifest::ManifestSet;
 use ecs_operator::reconcile::{ReconcileOptions, Reconciler};
 use ecs_operator::settings::{NetworkSettings, Settings};
@@ -137,6 +137,49 @@ impl World {
         World { settings, vpc }
     }
 
+    /// A service made by hand (no owner tag) in `cluster`, on this world's network, with a
+    /// one-container task definition of family `name`. Returns its task definition ARN.
+    pub fn hand_made_service(&self, cluster: &str, name: &str) -> String {
+        let td = aws_cli(&[
+            "ecs",
+            "register-task-definition",
+            "--family",
+            name,
+            "--cpu",
+            "256",
+            "--memory",
+            "512",
+            "--network-mode",
+            "awsvpc",
+            "--requires-compatibilities",
+            "FARGATE",
+            "--container-definitions",
+            r#"[{"name":"x","image":"busybox","essential":true}]"#,
+        ])["taskDefinition"]["taskDefinitionArn"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let network = format!(
+            "awsvpcConfiguration={{subnets=[{}],securityGroups=[{}]}}",
+            self.settings.network.subnets[0], self.settings.network.security_groups[0]
+        );
+        aws_cli(&[
+            "ecs",
+            "create-service",
+            "--cluster",
+            cluster,
+            "--service-name",
+            name,
+            "--task-definition",
+            &td,
+            "--desired-count",
+            "1",
+            "--network-configuration",
+            &network,
+        ]);
+        td
+    }
+
     pub async fn reconciler(&self) -> Reconciler {
         Reconciler::new(
             clients().await,
@@ -172,4 +215,53 @@ pub fn example(name: &str) -> String {
         .join("../manifests/examples")
         .join(name);
     std::fs::read_to_string(path).unwrap()
+}
+
+/// A minimal valid manifest with autoscaling (so every AWS resource kind is exercised).
+pub fn scaled_manifest(name: &str, image: &str) -> String {
+    format!(
+        "apiVersion: ecs-operator.io/v1alpha1\nkind: MonitoredService\nmetadata:\n  name: {name}\nspec:\n  container:\n    image: {image}\n    port: 8080\n  scaling:\n    minTasks: 1\n    maxTasks: 3\n    targetCpuPercent: 60\n  notify:\n    team: rel\n  lifecycle:\n    prune: true\n"
+    )
+}
+
+/// Clients pointed at `endpoint` with production's retry and timeouts (see [`ClientOptions`]).
+/// Clients built the way `AwsClients::from_env` builds them in production (adaptive retry,
+/// the default attempts and timeouts), pointed at `endpoint`.
+pub async fn production_clients(endpoint: &str) -> AwsClients {
+    clients_with(
+        endpoint,
+        aws_config::retry::RetryConfig::adaptive()
+            .with_max_attempts(ClientOptions::default().max_attempts),
+    )
+    .await
+}
+
+/// The same with the SDK's standard retry mode (no client-side rate limiting).
+pub async fn standard_retry_clients(endpoint: &str) -> AwsClients {
+    clients_with(
+        endpoint,
+        aws_config::retry::RetryConfig::standard()
+            .with_max_attempts(ClientOptions::default().max_attempts),
+    )
+    .await
+}
+
+async fn clients_with(endpoint: &str, retry: aws_config::retry::RetryConfig) -> AwsClients {
+    let options = ClientOptions::default();
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_ecs::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
+        .retry_config(retry)
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(options.connect_timeout)
+                .operation_timeout(options.operation_timeout)
+                .build(),
+        )
+        .load()
+        .await;
+    AwsClients::from_config(&config, true)
 }

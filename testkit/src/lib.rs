@@ -1,0 +1,27 @@
+//! Test support shared by every test binary of the workspace (a dev-dependency only).
+//!
+//! | module | gives |
+//! | --- | --- |
+//! | [`moto`] | moto_server as AWS: the endpoint, a `World` per test, the `aws` CLI, clients, manifests |
+//! | [`process`] | `ecs-operator run` as a child process, `eventually`, free ports |
+//! | [`inventory`] | what exists in moto, read independently, and what is wrong with it |
+//! | [`fault_proxy`] | an HTTP proxy in front of moto that injects throttling, 5xx, drops and cuts |
+//! | [`metrics`] | reading the operator's `/metrics` text |
+//! | [`figures`] | the figures reliability tests record for RELIABILITY.md |
+//! | [`tools`] | the external tools of the full tier, required loudly |
+//!
+//! Everything is re-exported at the top, so a test says `use testkit::*;`.
+
+pub mod fault_proxy;
+pub mod figures;
+pub mod inventory;
+pub mod metrics;
+pub mod moto;
+pub mod process;
+pub mod tools;
+
+pub use figures::*;
+pub use inventory::*;
+pub use metrics::*;
+pub use moto::*;
+pub use process::*;
