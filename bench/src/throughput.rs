@@ -75,6 +75,7 @@ pub fn observed_from(desired: &[DesiredService], settings: &Settings) -> Observe
                     description: description.clone(),
                     dns_ttl_seconds: Some(want.dns_ttl_seconds),
                     instance_count: s.desired_count,
+                    tags: None,
                 },
             );
         }

@@ -23,6 +23,15 @@ pub mod tags {
     pub const TEAM: &str = "team";
     /// Prefix of tags copied from `metadata.labels`.
     pub const LABEL_PREFIX: &str = "label:";
+    /// The tags above the operator writes on every resource, besides the labels.
+    pub const OPERATOR_TAGS: usize = 5;
+    /// User tags AWS allows per resource (tags starting with `aws:` do not count).
+    pub const PER_RESOURCE_LIMIT: usize = 50;
+
+    /// A character AWS allows in a tag value: letters, digits, whitespace and `_.:/=+-@`.
+    pub fn is_tag_value_char(c: char) -> bool {
+        c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c)
+    }
 }
 
 /// Manifest annotations the operator reads.
@@ -220,6 +229,21 @@ impl FromStr for BuiltinAlert {
     }
 }
 
+/// IAM's `ArnLike`: `*` matches any run of characters (`:` and `/` included), `?` exactly
+/// one; everything else literally.
+pub fn arn_like(pattern: &str, arn: &str) -> bool {
+    fn matches(p: &[u8], s: &[u8]) -> bool {
+        match (p.first(), s.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => matches(&p[1..], s) || (!s.is_empty() && matches(p, &s[1..])),
+            (Some(b'?'), Some(_)) => matches(&p[1..], &s[1..]),
+            (Some(a), Some(b)) if a == b => matches(&p[1..], &s[1..]),
+            _ => false,
+        }
+    }
+    matches(pattern.as_bytes(), arn.as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,8 +274,66 @@ mod tests {
     }
 
     #[test]
+    fn arn_patterns_match_like_iam_arn_like() {
+        let p = "arn:aws:secretsmanager:*:123456789012:secret:checkout/*";
+        assert!(arn_like(
+            p,
+            "arn:aws:secretsmanager:eu-central-1:123456789012:secret:checkout/db-AbCd"
+        ));
+        assert!(!arn_like(
+            p,
+            "arn:aws:secretsmanager:eu-central-1:123456789012:secret:billing/db-AbCd"
+        ));
+        assert!(!arn_like(
+            p,
+            "arn:aws:secretsmanager:eu-central-1:999999999999:secret:checkout/x"
+        ));
+        assert!(arn_like("arn:aws:ssm:?u-*", "arn:aws:ssm:eu-west-1"));
+        assert!(!arn_like("arn:aws:ssm", "arn:aws:ssm:"));
+    }
+
+    #[test]
     fn scaling_resource_ids_follow_the_application_auto_scaling_format() {
         let key = ServiceKey::new("main", "web");
         assert_eq!(key.scaling_resource_id().as_str(), "service/main/web");
+    }
+}
+
+/// A group of ECS service settings UpdateService sends together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ServiceField {
+    /// The capacity provider strategy. ECS needs `forceNewDeployment` to move running tasks
+    /// to a new strategy (and to leave a launch type for a strategy), so this field forces a
+    /// new deployment.
+    CapacityProvider,
+    /// Subnets, security groups and public IP.
+    Network,
+    /// Minimum healthy and maximum percent, the circuit breaker.
+    Deployment,
+    LoadBalancers,
+    ServiceRegistries,
+    HealthCheckGracePeriod,
+    ExecuteCommand,
+    PropagateTags,
+}
+
+impl ServiceField {
+    /// The group a field of [`crate::render::aws::EcsService`] (camelCase) belongs to.
+    pub fn of(field: &str) -> Option<ServiceField> {
+        Some(match field {
+            "capacityProvider" => ServiceField::CapacityProvider,
+            "subnets" | "securityGroups" | "assignPublicIp" => ServiceField::Network,
+            "minimumHealthyPercent"
+            | "maximumPercent"
+            | "circuitBreakerEnabled"
+            | "circuitBreakerRollback" => ServiceField::Deployment,
+            "loadBalancers" => ServiceField::LoadBalancers,
+            "serviceRegistries" => ServiceField::ServiceRegistries,
+            "healthCheckGracePeriodSeconds" => ServiceField::HealthCheckGracePeriod,
+            "enableExecuteCommand" => ServiceField::ExecuteCommand,
+            "propagateTags" => ServiceField::PropagateTags,
+            _ => return None,
+        })
     }
 }

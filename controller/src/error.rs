@@ -40,6 +40,14 @@ pub enum ReconcileError {
     /// This replica lost the leader lease: no further writes.
     #[error("leadership lost: no further writes")]
     Fenced,
+    /// AWS refused because something has not happened yet (a service still draining, a
+    /// service too new for Application Auto Scaling to see): wait, do not stall.
+    #[error("{why}: {source}")]
+    NotYet {
+        why: String,
+        #[source]
+        source: Box<AwsError>,
+    },
 }
 
 impl ReconcileError {
@@ -47,7 +55,7 @@ impl ReconcileError {
         match self {
             ReconcileError::Aws(e) => class_of(e),
             ReconcileError::Invalid(_) => ErrorClass::Stalled,
-            ReconcileError::Fenced => ErrorClass::Waiting,
+            ReconcileError::Fenced | ReconcileError::NotYet { .. } => ErrorClass::Waiting,
         }
     }
 }

@@ -866,11 +866,14 @@ async fn create_pass(
     docs: &[String],
 ) -> Vec<DesiredService> {
     let set = load(docs, settings);
-    let r = Reconciler::new(
+    let mut r = Reconciler::new(
         fake.clients(),
         settings.clone(),
         ReconcileOptions::default(),
     );
+    // One generation, as the retries of one create share (tokens of later generations are
+    // covered in aws_fidelity.rs).
+    r.generation = Some(GENERATION);
     let desired = r.render(&set);
     let known = set.all_names();
     let none = BTreeSet::new();
@@ -898,6 +901,9 @@ async fn create_pass(
     }
     desired
 }
+
+/// The pass generation of [`create_pass`] (base 36 in tokens: "7").
+const GENERATION: u64 = 7;
 
 /// ECS accepts up to 36 ASCII characters in 33..=126 as a clientToken.
 fn valid_ecs_client_token(token: &str) -> bool {
@@ -934,8 +940,11 @@ async fn create_service_sends_a_client_token_that_is_stable_for_one_desired_stat
     assert_eq!(first[0].spec_hash, again[0].spec_hash);
     assert_eq!(first[0].spec_hash, relabelled[0].spec_hash);
     assert_ne!(first[0].spec_hash, changed[0].spec_hash);
-    assert_eq!(tokens[0], format!("hello-{}", first[0].spec_hash));
-    assert_eq!(tokens[3], format!("hello-{}", changed[0].spec_hash));
+    assert_eq!(tokens[0], format!("hello-{}-7", &first[0].spec_hash[..12]));
+    assert_eq!(
+        tokens[3],
+        format!("hello-{}-7", &changed[0].spec_hash[..12])
+    );
     for token in &tokens {
         assert!(valid_ecs_client_token(token), "{token:?}");
     }
@@ -1231,6 +1240,7 @@ fn a_foreign_cloud_map_service_with_the_wanted_name_is_a_conflict_without_writes
             description: "made by hand".into(),
             dns_ttl_seconds: Some(10),
             instance_count: 0,
+            tags: None,
         },
     );
     let plan = plan_with(&[want], &observed, &Guards::default());

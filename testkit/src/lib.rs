@@ -5,6 +5,7 @@
 //! | [`moto`] | moto_server as AWS: the endpoint, a `World` per test, the `aws` CLI, clients, manifests |
 //! | [`process`] | `ecs-operator run` as a child process, `eventually`, free ports |
 //! | [`inventory`] | what exists in moto, read independently, and what is wrong with it |
+//! | [`fake_aws`] | an in-process fake of ECS, Cloud Map and Application Auto Scaling with the behaviours moto lacks |
 //! | [`fault_proxy`] | an HTTP proxy in front of moto that injects throttling, 5xx, drops and cuts |
 //! | [`metrics`] | reading the operator's `/metrics` text |
 //! | [`figures`] | the figures reliability tests record for RELIABILITY.md |
@@ -12,6 +13,7 @@
 //!
 //! Everything is re-exported at the top, so a test says `use testkit::*;`.
 
+pub mod fake_aws;
 pub mod fault_proxy;
 pub mod figures;
 pub mod inventory;

@@ -11,7 +11,7 @@
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
-use crate::aws::{sdk, AwsClients, AwsError};
+use crate::aws::{sdk, AwsClients, AwsError, ErrorKind};
 use crate::domain::tags;
 use crate::error::{ErrorClass, ReconcileError};
 use crate::observe::ObservedService;
@@ -27,6 +27,8 @@ pub struct Applied {
     pub task_definition_arn: Option<String>,
     pub service_arn: Option<String>,
     pub registry_arn: Option<String>,
+    /// The ECS service was created by this apply (AWS may not show it everywhere yet).
+    pub created_service: bool,
 }
 
 /// The result of applying one service.
@@ -82,7 +84,18 @@ pub struct Applier<'a> {
     pub keep_revisions: u32,
     /// Checked before every write: false once this replica may no longer act.
     pub fence: Option<Fence>,
+    /// Distinguishes this create from earlier ones of the same name and spec in idempotency
+    /// tokens (a service pruned and created again must not get the old service back).
+    pub generation: u64,
 }
+
+/// How long Application Auto Scaling may take to see a service ECS just created: it answers
+/// ValidationException ("ECS service doesn't exist") until it does.
+const NEW_SERVICE_VISIBLE_RETRIES: [std::time::Duration; 3] = [
+    std::time::Duration::from_secs(1),
+    std::time::Duration::from_secs(2),
+    std::time::Duration::from_secs(4),
+];
 
 impl Applier<'_> {
     /// Applies a plan wave by wave (dependencies first); services of a wave run concurrently,
@@ -155,33 +168,40 @@ impl Applier<'_> {
             Step::UpdateDiscoveryTtl { id } => self.update_discovery_ttl(d, id).await?,
             Step::CreateService => {
                 let td = applied.task_definition_arn.clone().unwrap_or_default();
-                let out = sdk::create_service(
-                    &aws.ecs,
-                    d,
-                    &td,
-                    applied.registry_arn.as_deref(),
-                    &client_token(d),
-                )?
-                .send()
-                .await
-                .map_err(aws.error("ecs:CreateService"))?;
+                let token = client_token(d, self.generation);
+                let created =
+                    sdk::create_service(&aws.ecs, d, &td, applied.registry_arn.as_deref(), &token)?
+                        .send()
+                        .await
+                        .map_err(aws.error("ecs:CreateService"));
+                let out = match created {
+                    Ok(out) => out,
+                    Err(e) => return Err(self.explain_failed_create(d, e).await),
+                };
                 applied.service_arn = out
                     .service()
                     .and_then(|s| s.service_arn())
                     .map(str::to_string);
+                applied.created_service = true;
             }
-            Step::UpdateService { desired_count, .. } => {
-                let td = applied.task_definition_arn.clone().unwrap_or_default();
-                sdk::update_service(
-                    &aws.ecs,
-                    d,
-                    &td,
-                    *desired_count,
-                    applied.registry_arn.as_deref(),
-                )?
-                .send()
-                .await
-                .map_err(aws.error("ecs:UpdateService"))?;
+            Step::UpdateService {
+                desired_count,
+                new_task_definition,
+                fields,
+            } => {
+                let update = sdk::ServiceUpdate {
+                    task_definition: applied
+                        .task_definition_arn
+                        .as_deref()
+                        .filter(|_| *new_task_definition),
+                    desired_count: *desired_count,
+                    fields,
+                    registry_arn: applied.registry_arn.as_deref(),
+                };
+                sdk::update_service(&aws.ecs, d, &update)?
+                    .send()
+                    .await
+                    .map_err(aws.error("ecs:UpdateService"))?;
             }
             Step::TagService { tags } => {
                 let tags = tags
@@ -198,10 +218,8 @@ impl Applier<'_> {
             }
             Step::RegisterScalableTarget => {
                 if let Some(scaling) = &d.scaling {
-                    sdk::register_scalable_target(aws, scaling)
-                        .send()
-                        .await
-                        .map_err(aws.error("application-autoscaling:RegisterScalableTarget"))?;
+                    self.register_scalable_target(scaling, applied.created_service)
+                        .await?;
                 }
             }
             Step::PutScalingPolicy { policy } => {
@@ -286,6 +304,75 @@ impl Applier<'_> {
             _ => Ok(()),
         };
         ignore_not_found(result)
+    }
+
+    /// RegisterScalableTarget. Right after CreateService, Application Auto Scaling can answer
+    /// ValidationException while ECS is eventually consistent: retry a few seconds, then wait
+    /// for the next pass instead of stalling.
+    async fn register_scalable_target(
+        &self,
+        scaling: &crate::render::aws::ScalingTarget,
+        just_created: bool,
+    ) -> Result<(), ReconcileError> {
+        const OP: &str = "application-autoscaling:RegisterScalableTarget";
+        let mut delays = NEW_SERVICE_VISIBLE_RETRIES.iter();
+        loop {
+            let result = sdk::register_scalable_target(self.aws, scaling)
+                .send()
+                .await
+                .map_err(self.aws.error(OP));
+            match result {
+                Ok(_) => return Ok(()),
+                Err(e) if just_created && e.kind == ErrorKind::Invalid => match delays.next() {
+                    Some(delay) => tokio::time::sleep(*delay).await,
+                    None => {
+                        return Err(ReconcileError::NotYet {
+                            why: "Application Auto Scaling does not see the new ECS service yet"
+                                .into(),
+                            source: Box::new(e),
+                        })
+                    }
+                },
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// CreateService failed. When ECS refused because a service of that name exists (still
+    /// draining after a delete, or created by an earlier attempt this pass cannot see yet),
+    /// that is a wait, not a manifest error. Real ECS answers both with
+    /// InvalidParameterException, so the service is looked up rather than the message read.
+    async fn explain_failed_create(&self, d: &DesiredService, e: AwsError) -> ReconcileError {
+        if e.kind != ErrorKind::Invalid {
+            return e.into();
+        }
+        let found = self
+            .aws
+            .ecs
+            .describe_services()
+            .cluster(&d.cluster)
+            .services(&d.name)
+            .send()
+            .await;
+        let status = found.ok().and_then(|out| {
+            out.services()
+                .first()
+                .and_then(|s| s.status().map(str::to_string))
+        });
+        match status.as_deref() {
+            Some("DRAINING") => ReconcileError::NotYet {
+                why: format!("service {} is still draining", d.name),
+                source: Box::new(e),
+            },
+            Some("ACTIVE") => ReconcileError::NotYet {
+                why: format!(
+                    "service {} exists already (created by an earlier attempt)",
+                    d.name
+                ),
+                source: Box::new(e),
+            },
+            _ => e.into(),
+        }
     }
 
     /// Registers the rendered task definition, unless the family's latest revision already is
@@ -388,7 +475,7 @@ impl Applier<'_> {
             d,
             want,
             &self.discovery_description,
-            &creator_request_id(self.operator_id, &d.name),
+            &creator_request_id(self.operator_id, &want.name, self.generation),
         )?
         .send()
         .await
@@ -430,24 +517,43 @@ impl Applier<'_> {
     }
 }
 
-/// CreateService's idempotency token, `<name>-<spec hash>`: the same for one desired state,
-/// new for a changed spec. ECS takes at most 36 characters, so a long name is shortened (the
-/// spec hash covers the full name and cluster, so tokens stay distinct).
-fn client_token(d: &DesiredService) -> String {
-    let keep = 36usize.saturating_sub(d.spec_hash.len() + 1);
+/// CreateService's idempotency token, `<name>-<spec hash>-<generation>`: the same for the
+/// retries of one create (the SDK resends the same request), new for a changed spec and for a
+/// later create of the same spec (after a prune, say), so AWS never answers with the old
+/// service. ECS takes at most 36 characters, so a long name is shortened (the spec hash covers
+/// the full name and cluster, so tokens stay distinct).
+pub fn client_token(d: &DesiredService, generation: u64) -> String {
+    let generation = base36(generation);
+    let hash: String = d.spec_hash.chars().take(12).collect();
+    let keep = 36usize.saturating_sub(hash.len() + generation.len() + 2);
     let name: String = d.name.chars().take(keep).collect();
-    format!("{name}-{}", d.spec_hash)
+    format!("{name}-{hash}-{generation}")
 }
 
-/// Cloud Map's CreatorRequestId, `<operator id>-<name>`, hashed when over its 64 characters.
-fn creator_request_id(operator_id: &str, name: &str) -> String {
+/// Cloud Map's CreatorRequestId, `<operator id>-<name>-<generation>`, hashed when over its 64
+/// characters. The name is the Cloud Map service's, so a discovery rename is a new request.
+pub fn creator_request_id(operator_id: &str, name: &str, generation: u64) -> String {
     use sha2::Digest;
-    let id = format!("{operator_id}-{name}");
+    let id = format!("{operator_id}-{name}-{}", base36(generation));
     if id.len() <= 64 {
         id
     } else {
         hex::encode(sha2::Sha256::digest(id.as_bytes()))
     }
+}
+
+fn base36(mut n: u64) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
 }
 
 fn family_of(arn: &str) -> &str {

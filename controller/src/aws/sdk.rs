@@ -232,31 +232,56 @@ pub fn create_service(
         .set_tags(Some(ecs_tags(d))))
 }
 
-/// UpdateService sending the full desired configuration; `desired_count` only when it must
-/// change (inside the autoscaling range the autoscaler owns it).
+/// UpdateService sending only what changed: the task definition when a new revision was
+/// registered, the desired count when it must change (inside the autoscaling range the
+/// autoscaler owns it), and the setting groups in `fields`. A capacity provider change also
+/// forces a new deployment, which ECS requires to move tasks to a new strategy.
 pub fn update_service(
     ecs: &EcsClient,
     d: &DesiredService,
-    task_definition: &str,
-    desired_count: Option<i32>,
-    registry_arn: Option<&str>,
+    update: &ServiceUpdate<'_>,
 ) -> Result<aws_sdk_ecs::operation::update_service::builders::UpdateServiceFluentBuilder, AwsError>
 {
+    use crate::domain::ServiceField as F;
     let s = &d.service;
-    Ok(ecs
+    let mut request = ecs
         .update_service()
         .cluster(&d.cluster)
         .service(&s.name)
-        .task_definition(task_definition)
-        .set_desired_count(desired_count)
-        .capacity_provider_strategy(capacity(d)?)
-        .network_configuration(network(d)?)
-        .deployment_configuration(deployment(d))
-        .set_load_balancers(Some(load_balancers(d)))
-        .set_service_registries(Some(registries(d, registry_arn)))
-        .set_health_check_grace_period_seconds(s.health_check_grace_period_seconds)
-        .enable_execute_command(s.enable_execute_command)
-        .propagate_tags(PropagateTags::from(s.propagate_tags.as_str())))
+        .set_task_definition(update.task_definition.map(str::to_string))
+        .set_desired_count(update.desired_count);
+    for field in update.fields {
+        request = match field {
+            F::CapacityProvider => request
+                .capacity_provider_strategy(capacity(d)?)
+                .force_new_deployment(true),
+            F::Network => request.network_configuration(network(d)?),
+            F::Deployment => request.deployment_configuration(deployment(d)),
+            F::LoadBalancers => request.set_load_balancers(Some(load_balancers(d))),
+            F::ServiceRegistries => {
+                request.set_service_registries(Some(registries(d, update.registry_arn)))
+            }
+            F::HealthCheckGracePeriod => {
+                request.set_health_check_grace_period_seconds(s.health_check_grace_period_seconds)
+            }
+            F::ExecuteCommand => request.enable_execute_command(s.enable_execute_command),
+            F::PropagateTags => {
+                request.propagate_tags(PropagateTags::from(s.propagate_tags.as_str()))
+            }
+        };
+    }
+    Ok(request)
+}
+
+/// What one UpdateService changes.
+#[derive(Debug, Clone)]
+pub struct ServiceUpdate<'a> {
+    /// The new revision, when one was registered.
+    pub task_definition: Option<&'a str>,
+    pub desired_count: Option<i32>,
+    pub fields: &'a std::collections::BTreeSet<crate::domain::ServiceField>,
+    /// The Cloud Map service to register in, for [`crate::domain::ServiceField::ServiceRegistries`].
+    pub registry_arn: Option<&'a str>,
 }
 
 /// The DNS records of a Cloud Map service, as rendered (A and SRV, one TTL).

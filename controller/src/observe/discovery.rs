@@ -59,9 +59,26 @@ pub async fn list(
                         .and_then(|d| d.dns_records().first())
                         .map(|r| r.ttl()),
                     instance_count: s.instance_count().unwrap_or_default(),
+                    tags: None,
                 },
             );
         }
     }
     Ok(found)
+}
+
+/// The tags of one Cloud Map service.
+pub async fn tags(aws: &AwsClients, arn: &str) -> Result<BTreeMap<String, String>, AwsError> {
+    let out = aws
+        .discovery
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .map_err(aws.error("servicediscovery:ListTagsForResource"))?;
+    Ok(out
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect())
 }

@@ -164,10 +164,16 @@ fn observed_config(s: &aws_sdk_ecs::types::Service) -> ObservedConfig {
         note(deployment.is_some(), field);
     }
     let breaker = deployment.and_then(|d| d.deployment_circuit_breaker());
+    // A service on a launch type (made by hand, adopted) has no strategy: it differs from
+    // every strategy the operator renders, and moving it to one needs a new deployment.
     let provider = s
         .capacity_provider_strategy()
         .first()
-        .map(|c| c.capacity_provider().to_string());
+        .map(|c| c.capacity_provider().to_string())
+        .or_else(|| {
+            s.launch_type()
+                .map(|t| format!("{}{}", super::LAUNCH_TYPE_PREFIX, t.as_str()))
+        });
     note(provider.is_some(), "capacityProvider");
     note(
         s.health_check_grace_period_seconds().is_some(),

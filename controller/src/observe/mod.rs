@@ -38,6 +38,10 @@ pub const DESCRIBE_SERVICES_BATCH: usize = 10;
 /// DescribeScalableTargets accepts at most this many resource ids per call.
 pub const DESCRIBE_TARGETS_BATCH: usize = 50;
 
+/// How a service on a launch type (no capacity provider strategy) reports its
+/// `capacityProvider`: `launchType:FARGATE`, unlike any strategy the operator renders.
+pub const LAUNCH_TYPE_PREFIX: &str = "launchType:";
+
 /// An ECS service's lifecycle state (`status` in DescribeServices).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServiceState {
@@ -196,6 +200,9 @@ pub struct ObservedDiscovery {
     pub description: String,
     pub dns_ttl_seconds: Option<i64>,
     pub instance_count: i32,
+    /// Read only for the operator's services that nothing wants or uses any more (the
+    /// leftovers of a deletion that Cloud Map refused while tasks were still registered).
+    pub tags: Option<BTreeMap<String, String>>,
 }
 
 /// A scalable target and the policies attached to it.
@@ -287,6 +294,20 @@ impl Observer {
         }
         if let Some(d) = &scope.discovery {
             observed.discovery = discovery::list(aws, d).await?;
+            let referenced: BTreeSet<String> = observed
+                .services
+                .values()
+                .filter(|s| s.is_active())
+                .flat_map(|s| s.registry_arns.iter().cloned())
+                .collect();
+            for found in observed.discovery.values_mut() {
+                let leftover = found.description == d.description
+                    && !d.wanted.contains(&found.name)
+                    && !referenced.contains(&found.arn);
+                if leftover {
+                    found.tags = Some(discovery::tags(aws, &found.arn).await?);
+                }
+            }
         }
         let resource_ids: Vec<ScalingResourceId> = observed
             .services

@@ -25,9 +25,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::domain::ScalingResourceId;
+pub use crate::domain::ServiceField;
 use crate::observe::{Observed, ObservedService};
 use crate::render::aws::DesiredService;
-use prune::plan_prune;
+use prune::{plan_discovery_leftovers, plan_prune};
 use service::plan_service;
 
 /// One field that differs, for people.
@@ -48,12 +49,15 @@ pub enum Step {
         id: String,
     },
     CreateService,
-    /// Sends the full desired configuration; `desired_count` only when it must change.
+    /// Sends only what changed: the new task definition, the desired count (only when it
+    /// must change) and the groups of settings in `fields`.
     UpdateService {
         #[serde(rename = "desiredCount")]
         desired_count: Option<i32>,
         #[serde(rename = "newTaskDefinition")]
         new_task_definition: bool,
+        #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+        fields: BTreeSet<ServiceField>,
     },
     TagService {
         tags: BTreeMap<String, String>,
@@ -190,6 +194,7 @@ pub fn plan(desired: &[DesiredService], observed: &Observed, options: &PlanOptio
         }
     }
     plan_prune(&mut plan, desired, observed, options);
+    plan_discovery_leftovers(&mut plan, desired, observed, options);
     plan.services
         .sort_by(|a, b| (a.wave, &a.name).cmp(&(b.wave, &b.name)));
     plan

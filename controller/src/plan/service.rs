@@ -1,11 +1,14 @@
 //! Planning one manifest: Cloud Map first, then the task definition and the ECS service,
 //! compared field by field with what ECS reports, then the tags.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::scaling::plan_scaling;
-use super::{change, diff_values, owned_by, Change, Outcome, PlanOptions, ServicePlan, Step};
-use crate::observe::{Observed, ObservedService};
+use super::{
+    change, diff_values, owned_by, Change, Outcome, PlanOptions, ServiceField, ServicePlan, Step,
+};
+use crate::domain::tags;
+use crate::observe::{Observed, ObservedService, ServiceState};
 use crate::render::aws::DesiredService;
 
 pub(super) fn plan_service(
@@ -25,6 +28,19 @@ pub(super) fn plan_service(
         observed: None,
         registry_arn: None,
     };
+    // A deleted service drains its tasks before its name is free again: creating it now
+    // would fail (real ECS; moto never drains), so wait for ECS to finish.
+    if observed
+        .services
+        .get(&d.key())
+        .is_some_and(|s| s.state == ServiceState::Draining)
+    {
+        sp.outcome = Outcome::Waiting(format!(
+            "a service named {} is still draining in cluster {}; it is created once ECS has removed it",
+            d.name, d.cluster
+        ));
+        return sp;
+    }
     let existing = observed.active(&d.key());
     if let Some(s) = existing {
         sp.observed = Some(s.clone());
@@ -90,9 +106,44 @@ pub(super) fn plan_service(
             let td_changes = diff_task_definition(d, s);
             let new_task_definition = !td_changes.is_empty();
             sp.changes.extend(td_changes);
-            let (service_changes, desired_count) = diff_service(d, s, sp.registry_arn.as_deref());
+            // ECS has no way to put a service created with a capacity provider strategy (as
+            // the operator creates them) on a launch type: UpdateService takes no launchType.
+            // So an owned service reporting one is an emulator's artefact (moto drops the
+            // strategy and reports "EC2") or a legacy; only a service being adopted is moved
+            // from its launch type to the strategy.
+            let moving_off_launch_type = s.owner().is_none() || options.adopt.contains(&d.name);
+            let (service_changes, desired_count) =
+                diff_service(d, s, sp.registry_arn.as_deref(), moving_off_launch_type);
+            let fields: BTreeSet<ServiceField> = service_changes
+                .iter()
+                .filter_map(|c| c.field.strip_prefix("service."))
+                .filter_map(ServiceField::of)
+                .collect();
             let service_changed = !service_changes.is_empty();
             sp.changes.extend(service_changes);
+            let mut missing_tags: BTreeMap<String, String> = d
+                .tags
+                .iter()
+                .filter(|(k, v)| s.tags.get(*k) != Some(*v))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            for (k, v) in &missing_tags {
+                sp.changes.push(change(
+                    &format!("tags.{k}"),
+                    s.tags.get(k).cloned().unwrap_or_else(|| "(none)".into()),
+                    v,
+                ));
+            }
+            // Adopting: claim the service with the ownership tag before changing it. The
+            // bootstrap's IAM allows UpdateService only on services that carry it, and a
+            // half-done adoption is then finished by the next pass as an owned service.
+            if s.owner().is_none() {
+                if let Some(owner) = missing_tags.remove_entry(tags::OWNER) {
+                    sp.steps.push(Step::TagService {
+                        tags: BTreeMap::from([owner]),
+                    });
+                }
+            }
             if new_task_definition {
                 sp.steps.push(Step::RegisterTaskDefinition);
             }
@@ -100,22 +151,10 @@ pub(super) fn plan_service(
                 sp.steps.push(Step::UpdateService {
                     desired_count,
                     new_task_definition,
+                    fields,
                 });
             }
-            let missing_tags: BTreeMap<String, String> = d
-                .tags
-                .iter()
-                .filter(|(k, v)| s.tags.get(*k) != Some(*v))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
             if !missing_tags.is_empty() {
-                for (k, v) in &missing_tags {
-                    sp.changes.push(change(
-                        &format!("tags.{k}"),
-                        s.tags.get(k).cloned().unwrap_or_else(|| "(none)".into()),
-                        v,
-                    ));
-                }
                 sp.steps.push(Step::TagService { tags: missing_tags });
             }
         }
@@ -166,6 +205,7 @@ fn diff_service(
     d: &DesiredService,
     s: &ObservedService,
     registry_arn: Option<&str>,
+    moving_off_launch_type: bool,
 ) -> (Vec<Change>, Option<i32>) {
     let want = &d.service;
     let mut changes = Vec::new();
@@ -196,6 +236,13 @@ fn diff_service(
         for field in NOT_COMPARED.iter().chain(s.config.unknown.iter()) {
             desired_map.remove(*field);
             observed_map.remove(*field);
+        }
+        let on_launch_type = observed_map
+            .get("capacityProvider")
+            .and_then(|v| v.as_str())
+            .is_some_and(|p| p.starts_with(crate::observe::LAUNCH_TYPE_PREFIX));
+        if on_launch_type && !moving_off_launch_type {
+            desired_map.remove("capacityProvider");
         }
         observed_map.retain(|field, _| desired_map.contains_key(field));
     }

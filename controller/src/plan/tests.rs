@@ -110,13 +110,15 @@ fn a_reported_field_that_differs_is_drift_with_its_own_path() {
         fields(&sp),
         vec!["service.circuitBreakerRollback", "service.securityGroups"]
     );
-    assert!(matches!(
-        sp.steps.as_slice(),
-        [Step::UpdateService {
+    assert_eq!(
+        sp.steps,
+        vec![Step::UpdateService {
             desired_count: None,
-            new_task_definition: false
-        }]
-    ));
+            new_task_definition: false,
+            fields: [ServiceField::Deployment, ServiceField::Network].into(),
+        }],
+        "only the groups that changed are sent"
+    );
 }
 
 #[test]
@@ -180,7 +182,8 @@ fn a_changed_image_registers_a_new_revision_and_updates_the_service() {
             Step::RegisterTaskDefinition,
             Step::UpdateService {
                 desired_count: None,
-                new_task_definition: true
+                new_task_definition: true,
+                fields: BTreeSet::new(),
             }
         ]
     );
@@ -255,5 +258,225 @@ fn an_owned_orphan_with_prune_on_is_deleted_with_its_scaling() {
                 arn: as_created(&gone).arn
             }
         ]
+    );
+}
+
+#[test]
+fn a_desired_count_back_in_range_updates_only_the_count() {
+    let mut d = desired(
+        "web",
+        "  scaling:\n    minTasks: 2\n    maxTasks: 6\n    targetCpuPercent: 60\n",
+    );
+    without_discovery(&mut d);
+    d.scaling = None;
+    let mut o = as_created(&d);
+    o.tasks.desired = 0;
+    let sp = plan_one(&d, &observed_of(vec![o]));
+    assert_eq!(
+        sp.steps,
+        vec![Step::UpdateService {
+            desired_count: Some(2),
+            new_task_definition: false,
+            fields: BTreeSet::new(),
+        }]
+    );
+}
+
+#[test]
+fn moving_to_spot_is_a_capacity_provider_change() {
+    let mut d = desired("web", "  placement:\n    spot: true\n");
+    without_discovery(&mut d);
+    let mut o = as_created(&d);
+    o.config.service.capacity_provider = "FARGATE".into();
+    let sp = plan_one(&d, &observed_of(vec![o]));
+    assert!(
+        matches!(&sp.steps[..], [Step::UpdateService { fields, .. }] if fields.contains(&ServiceField::CapacityProvider)),
+        "{:?}",
+        sp.steps
+    );
+}
+
+#[test]
+fn an_owned_service_reporting_a_launch_type_is_not_moved() {
+    // ECS cannot put a service created with a strategy on a launch type; moto reports one
+    // anyway. Adoption (aws_fidelity.rs) is the one case that moves a service off it.
+    let mut d = desired("web", "  placement:\n    spot: true\n");
+    without_discovery(&mut d);
+    let mut o = as_created(&d);
+    o.config.service.capacity_provider = "launchType:EC2".into();
+    let sp = plan_one(&d, &observed_of(vec![o]));
+    assert!(sp.steps.is_empty(), "{:?}", sp.steps);
+}
+
+#[test]
+fn adopting_claims_the_service_with_the_owner_tag_before_changing_it() {
+    let mut d = desired("web", "");
+    without_discovery(&mut d);
+    let mut o = as_created(&d);
+    o.tags.clear();
+    o.config.service.security_groups = vec!["sg-hand".into()];
+    let known: BTreeSet<String> = ["web".to_string()].into();
+    let adopt: BTreeSet<String> = ["web".to_string()].into();
+    let options = PlanOptions {
+        operator_id: OPERATOR,
+        known_names: &known,
+        adopt: &adopt,
+        source_complete: true,
+        allow_empty: false,
+        max_prune: 3,
+        discovery_description: discovery_description(OPERATOR, "ns-1"),
+    };
+    let plan = plan(std::slice::from_ref(&d), &observed_of(vec![o]), &options);
+    let steps = &plan.services[0].steps;
+    assert_eq!(
+        steps[0],
+        Step::TagService {
+            tags: [(tags::OWNER.to_string(), OPERATOR.to_string())].into()
+        },
+        "{steps:?}"
+    );
+    assert!(matches!(steps[1], Step::UpdateService { .. }), "{steps:?}");
+    assert!(
+        matches!(&steps[2], Step::TagService { tags } if tags.contains_key(tags::SPEC_HASH) && !tags.contains_key(tags::OWNER)),
+        "{steps:?}"
+    );
+}
+
+#[test]
+fn a_service_still_draining_makes_its_re_creation_wait() {
+    let mut d = desired("web", "");
+    without_discovery(&mut d);
+    let mut o = as_created(&d);
+    o.state = crate::observe::ServiceState::Draining;
+    let sp = plan_one(&d, &observed_of(vec![o]));
+    assert!(
+        matches!(&sp.outcome, Outcome::Waiting(why) if why.contains("draining")),
+        "{:?}",
+        sp.outcome
+    );
+    assert!(sp.steps.is_empty());
+}
+
+fn leftover(name: &str, manifest: &str, prune: &str) -> crate::observe::ObservedDiscovery {
+    crate::observe::ObservedDiscovery {
+        id: format!("srv-{name}"),
+        arn: format!("arn:aws:servicediscovery:us-east-1:1:service/srv-{name}"),
+        name: name.into(),
+        description: discovery_description(OPERATOR, "ns-1"),
+        dns_ttl_seconds: Some(10),
+        instance_count: 1,
+        tags: Some(
+            [
+                (tags::OWNER.to_string(), OPERATOR.to_string()),
+                (tags::MANIFEST.to_string(), manifest.to_string()),
+                (tags::PRUNE.to_string(), prune.to_string()),
+            ]
+            .into(),
+        ),
+    }
+}
+
+fn deleted_discovery(plan: &Plan) -> Vec<String> {
+    plan.services
+        .iter()
+        .flat_map(|s| s.steps.iter())
+        .filter_map(|step| match step {
+            Step::DeleteDiscovery { id } => Some(id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_cloud_map_service_left_by_a_pruned_manifest_is_deleted_on_a_later_pass() {
+    let mut other = desired("other", "");
+    without_discovery(&mut other);
+    let mut observed = Observed::default();
+    observed
+        .discovery
+        .insert("gone".into(), leftover("gone", "gone", "true"));
+    observed
+        .discovery
+        .insert("kept".into(), leftover("kept", "kept", "false"));
+    let plan = plan_all(&[other], &observed);
+    assert_eq!(deleted_discovery(&plan), vec!["srv-gone".to_string()]);
+    let sp = plan.services.iter().find(|s| !s.steps.is_empty()).unwrap();
+    assert_eq!(sp.name, "gone (Cloud Map service gone)");
+    assert_eq!(sp.outcome, Outcome::Delete);
+}
+
+#[test]
+fn a_cloud_map_service_renamed_away_by_a_valid_manifest_is_deleted() {
+    let d = desired("web", "  traffic:\n    discovery:\n      name: web-v2\n");
+    let mut observed = observed_of(vec![as_created(&d)]);
+    observed
+        .discovery
+        .insert("web".into(), leftover("web", "web", "false"));
+    let plan = plan_all(std::slice::from_ref(&d), &observed);
+    assert_eq!(deleted_discovery(&plan), vec!["srv-web".to_string()]);
+    let web = plan.services.iter().find(|s| s.name == "web").unwrap();
+    assert!(web.desired.is_some(), "the service's own plan is untouched");
+}
+
+#[test]
+fn cloud_map_leftovers_wait_while_the_source_is_incomplete_and_foreign_ones_are_never_touched() {
+    let mut observed = Observed::default();
+    observed
+        .discovery
+        .insert("gone".into(), leftover("gone", "gone", "true"));
+    let mut foreign = leftover("theirs", "theirs", "true");
+    foreign
+        .tags
+        .as_mut()
+        .unwrap()
+        .insert(tags::OWNER.into(), "someone".into());
+    observed.discovery.insert("theirs".into(), foreign);
+    let known = BTreeSet::new();
+    let adopt = BTreeSet::new();
+    let options = PlanOptions {
+        operator_id: OPERATOR,
+        known_names: &known,
+        adopt: &adopt,
+        source_complete: false,
+        allow_empty: false,
+        max_prune: 3,
+        discovery_description: discovery_description(OPERATOR, "ns-1"),
+    };
+    let plan = plan(&[], &observed, &options);
+    assert!(deleted_discovery(&plan).is_empty(), "{plan:?}");
+    assert!(matches!(plan.services[0].outcome, Outcome::Kept(_)));
+    assert_eq!(plan.services.len(), 1, "the foreign one is not even listed");
+}
+
+#[test]
+fn an_empty_source_deletes_no_cloud_map_leftover_unless_allowed_and_deletions_share_the_budget() {
+    let mut observed = Observed::default();
+    for name in ["a", "b", "c", "d"] {
+        observed
+            .discovery
+            .insert(name.into(), leftover(name, name, "true"));
+    }
+    let known = BTreeSet::new();
+    let adopt = BTreeSet::new();
+    let options = |allow_empty| PlanOptions {
+        operator_id: OPERATOR,
+        known_names: &known,
+        adopt: &adopt,
+        source_complete: true,
+        allow_empty,
+        max_prune: 3,
+        discovery_description: discovery_description(OPERATOR, "ns-1"),
+    };
+    let held = plan(&[], &observed, &options(false));
+    assert!(deleted_discovery(&held).is_empty(), "{held:?}");
+    assert!(held
+        .services
+        .iter()
+        .all(|s| matches!(&s.outcome, Outcome::Kept(r) if r.contains("--allow-empty"))));
+    let allowed = plan(&[], &observed, &options(true));
+    assert_eq!(
+        deleted_discovery(&allowed).len(),
+        3,
+        "at most max_prune per pass"
     );
 }

@@ -52,6 +52,9 @@ pub struct Reconciler {
     pub options: ReconcileOptions,
     /// When set, every write first checks it (leader election).
     pub fence: Option<Fence>,
+    /// The generation in idempotency tokens of creates; by default the clock's Unix seconds
+    /// when a plan is applied (tests pin it).
+    pub generation: Option<u64>,
 }
 
 impl Reconciler {
@@ -62,6 +65,7 @@ impl Reconciler {
             observer: Observer::default(),
             options,
             fence: None,
+            generation: None,
         }
     }
 
@@ -172,6 +176,7 @@ impl Reconciler {
             discovery_description: self.discovery_description(),
             keep_revisions: self.settings.keep_task_definition_revisions,
             fence: self.fence.clone(),
+            generation: self.generation.unwrap_or_else(crate::status::unix_now),
         };
         applier.apply(plan, self.options.concurrency).await
     }

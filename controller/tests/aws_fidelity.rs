@@ -1,0 +1,282 @@
+//! Behaviours of real ECS, Cloud Map and Application Auto Scaling that moto does not emulate,
+//! against `testkit::fake_aws` (an in-process fake built from the API references; the
+//! behaviours and their sources are listed in RELIABILITY.md): the operator must get through
+//! each without stalling, leaking or being refused.
+
+use std::collections::BTreeSet;
+
+use ecs_operator::domain::tags;
+use ecs_operator::error::ErrorClass;
+use ecs_operator::manifest::ManifestSet;
+use ecs_operator::plan::Outcome;
+use ecs_operator::reconcile::{ReconcileOptions, Reconciler, ServiceResult};
+use ecs_operator::settings::Settings;
+use testkit::fake_aws::{Behaviour, FakeAws, FakeService};
+
+const CLUSTER: &str = "main";
+const OPERATOR: &str = "op";
+
+fn settings() -> Settings {
+    let mut s = Settings::local_defaults();
+    s.operator_id = OPERATOR.into();
+    s.cluster = CLUSTER.into();
+    s.service_discovery_namespace_id = Some("ns-1".into());
+    s
+}
+
+fn manifest(name: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: ecs-operator.io/v1alpha1\nkind: MonitoredService\nmetadata:\n  name: {name}\nspec:\n  container:\n    image: nginx:1.27\n  notify:\n    team: web\n{extra}"
+    )
+}
+
+fn set_of(docs: &[String]) -> ManifestSet {
+    let settings = settings();
+    let mut set = ManifestSet::default();
+    for (i, doc) in docs.iter().enumerate() {
+        set.add_source(&format!("m{i}.yaml"), doc.as_bytes(), Some(&settings));
+    }
+    set.finish();
+    let problems: Vec<String> = set.diagnostics().map(|d| d.to_string()).collect();
+    assert!(problems.is_empty(), "{problems:?}");
+    set
+}
+
+fn reconciler(fake: &FakeAws, generation: u64) -> Reconciler {
+    let mut r = Reconciler::new(fake.clients(), settings(), ReconcileOptions::default());
+    r.generation = Some(generation);
+    r
+}
+
+/// One pass: observe, plan, apply. Returns the results.
+async fn pass(r: &Reconciler, docs: &[String]) -> Vec<ServiceResult> {
+    let set = set_of(docs);
+    let (plan, _) = r.plan(&set, true).await.expect("observation succeeds");
+    r.apply(&plan).await
+}
+
+fn result<'a>(results: &'a [ServiceResult], name: &str) -> &'a ServiceResult {
+    results
+        .iter()
+        .find(|r| r.name == name)
+        .unwrap_or_else(|| panic!("no result for {name}: {results:?}"))
+}
+
+fn assert_ok(results: &[ServiceResult]) {
+    let failed: Vec<_> = results.iter().filter(|r| r.error.is_some()).collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+}
+
+#[tokio::test]
+async fn moving_a_service_to_spot_forces_the_new_deployment_ecs_requires() {
+    let fake = FakeAws::new(Behaviour::default());
+    let r = reconciler(&fake, 1);
+    assert_ok(&pass(&r, &[manifest("web", "")]).await);
+    let results = pass(&r, &[manifest("web", "  placement:\n    spot: true\n")]).await;
+    assert_ok(&results);
+    let updates = fake.requests("UpdateService");
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    assert_eq!(updates[0]["capacityProviderStrategy"][0], "FARGATE_SPOT");
+    assert_eq!(updates[0]["forceNewDeployment"], true);
+}
+
+#[tokio::test]
+async fn an_adopted_service_on_a_launch_type_is_claimed_then_moved_to_a_strategy() {
+    let fake = FakeAws::new(Behaviour::default());
+    fake.state().services.insert(
+        (CLUSTER.into(), "legacy".into()),
+        FakeService::hand_made(CLUSTER, "legacy", "legacy:1"),
+    );
+    let adopt = manifest("legacy", "").replace(
+        "metadata:\n  name: legacy\n",
+        "metadata:\n  name: legacy\n  annotations:\n    ecs-operator.io/adopt: \"true\"\n",
+    );
+    let r = reconciler(&fake, 1);
+    let results = pass(&r, &[adopt]).await;
+    assert_ok(&results);
+    let writes: Vec<String> = fake
+        .state()
+        .requests
+        .iter()
+        .map(|r| r.operation.to_string())
+        .filter(|op| op == "TagResource" || op == "UpdateService")
+        .collect();
+    assert_eq!(writes, ["TagResource", "UpdateService", "TagResource"]);
+    let claim = &fake.requests("TagResource")[0];
+    assert_eq!(claim["tags"], serde_json::json!({tags::OWNER: OPERATOR}));
+    assert_eq!(
+        fake.requests("UpdateService")[0]["forceNewDeployment"],
+        true
+    );
+}
+
+#[tokio::test]
+async fn bringing_the_desired_count_back_into_range_sends_only_the_count() {
+    let fake = FakeAws::new(Behaviour::default());
+    let scaled = "  scaling:\n    minTasks: 2\n    maxTasks: 4\n    targetCpuPercent: 60\n";
+    let r = reconciler(&fake, 1);
+    assert_ok(&pass(&r, &[manifest("web", scaled)]).await);
+    fake.state()
+        .services
+        .get_mut(&(CLUSTER.into(), "web".into()))
+        .unwrap()
+        .desired = 9;
+    assert_ok(&pass(&r, &[manifest("web", scaled)]).await);
+    let update = &fake.requests("UpdateService")[0];
+    assert_eq!(update["desiredCount"], 4);
+    for absent in ["networkConfiguration", "deploymentConfiguration"] {
+        assert_eq!(update[absent], false, "{absent} was sent: {update}");
+    }
+    assert_eq!(update["taskDefinition"], serde_json::Value::Null);
+    assert_eq!(update["capacityProviderStrategy"], serde_json::json!([]));
+    assert_eq!(update["loadBalancers"], 0);
+    assert_eq!(update["serviceRegistries"], 0);
+    assert_eq!(update["propagateTags"], serde_json::Value::Null);
+}
+
+/// Prunes `web` (its Cloud Map service still has registered tasks), then lets time pass with
+/// a new operator process each pass: the Cloud Map service is gone once its tasks are.
+async fn prune_and_drain(behaviour: Behaviour) {
+    let fake = FakeAws::new(behaviour);
+    let keep = manifest("other", "");
+    let web = manifest("web", "  lifecycle:\n    prune: true\n");
+    assert_ok(&pass(&reconciler(&fake, 1), &[keep.clone(), web]).await);
+    assert_eq!(fake.state().discovery.len(), 2);
+
+    let results = pass(&reconciler(&fake, 2), std::slice::from_ref(&keep)).await;
+    let pruned = result(&results, "web");
+    assert_eq!(pruned.outcome, Outcome::Delete);
+    assert_eq!(
+        pruned.error_class,
+        Some(ErrorClass::Waiting),
+        "Cloud Map refuses while tasks are registered: {pruned:?}"
+    );
+    for generation in 3..8 {
+        fake.tick();
+        let results = pass(&reconciler(&fake, generation), std::slice::from_ref(&keep)).await;
+        assert!(
+            results
+                .iter()
+                .all(|r| r.error_class != Some(ErrorClass::Stalled)),
+            "{results:?}"
+        );
+    }
+    let names: Vec<String> = fake
+        .state()
+        .discovery
+        .values()
+        .map(|d| d.name.clone())
+        .collect();
+    assert_eq!(
+        names,
+        ["other"],
+        "the pruned service's Cloud Map service is deleted"
+    );
+}
+
+#[tokio::test]
+async fn a_pruned_service_leaves_no_cloud_map_service_once_its_tasks_stopped() {
+    prune_and_drain(Behaviour::default()).await;
+}
+
+#[tokio::test]
+async fn a_pruned_service_leaves_no_cloud_map_service_when_list_services_hides_draining_ones() {
+    prune_and_drain(Behaviour {
+        list_draining_services: false,
+        ..Behaviour::default()
+    })
+    .await;
+}
+
+async fn recreate_while_draining(behaviour: Behaviour) {
+    let fake = FakeAws::new(behaviour);
+    let keep = manifest("other", "");
+    let web = manifest("web", "  lifecycle:\n    prune: true\n");
+    assert_ok(&pass(&reconciler(&fake, 1), &[keep.clone(), web.clone()]).await);
+    pass(&reconciler(&fake, 2), std::slice::from_ref(&keep)).await;
+    // The manifest comes back while ECS still drains the deleted service.
+    let results = pass(&reconciler(&fake, 3), &[keep.clone(), web.clone()]).await;
+    let web_result = result(&results, "web");
+    let waiting = matches!(web_result.outcome, Outcome::Waiting(_))
+        || web_result.error_class == Some(ErrorClass::Waiting);
+    assert!(waiting, "a wait, never stalled: {web_result:?}");
+    for generation in 4..8 {
+        fake.tick();
+        pass(&reconciler(&fake, generation), &[keep.clone(), web.clone()]).await;
+    }
+    let state = fake.state();
+    let service = &state.services[&(CLUSTER.to_string(), "web".to_string())];
+    assert_eq!(service.status, "ACTIVE", "re-created once drained");
+}
+
+#[tokio::test]
+async fn re_creating_a_draining_service_waits_when_list_services_shows_it() {
+    recreate_while_draining(Behaviour::default()).await;
+}
+
+#[tokio::test]
+async fn re_creating_a_draining_service_waits_when_only_create_service_says_so() {
+    recreate_while_draining(Behaviour {
+        list_draining_services: false,
+        ..Behaviour::default()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn idempotency_tokens_differ_when_a_pruned_service_is_created_again() {
+    let fake = FakeAws::new(Behaviour {
+        drain_ticks: 1,
+        ..Behaviour::default()
+    });
+    let keep = manifest("other", "");
+    let web = manifest("web", "  lifecycle:\n    prune: true\n");
+    assert_ok(&pass(&reconciler(&fake, 1_000), &[keep.clone(), web.clone()]).await);
+    pass(&reconciler(&fake, 2_000), std::slice::from_ref(&keep)).await;
+    fake.tick();
+    pass(&reconciler(&fake, 2_500), std::slice::from_ref(&keep)).await;
+    assert_ok(&pass(&reconciler(&fake, 3_000), &[keep, web]).await);
+
+    let creates: Vec<serde_json::Value> = fake
+        .requests("CreateService")
+        .into_iter()
+        .filter(|r| r["name"] == "web")
+        .collect();
+    assert_eq!(creates.len(), 2, "{creates:?}");
+    assert_ne!(creates[0]["clientToken"], creates[1]["clientToken"]);
+    let cloud_map: BTreeSet<String> = fake
+        .requests("servicediscovery:CreateService")
+        .into_iter()
+        .filter(|r| r["name"] == "web")
+        .map(|r| r["creatorRequestId"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(cloud_map.len(), 2, "{cloud_map:?}");
+    let state = fake.state();
+    assert_eq!(
+        state.services[&(CLUSTER.to_string(), "web".to_string())].status,
+        "ACTIVE",
+        "the new create made a new service, not the deleted one back"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_scalable_target_refused_right_after_create_is_retried_then_waited_for() {
+    let scaled = "  scaling:\n    minTasks: 1\n    maxTasks: 3\n    targetCpuPercent: 60\n";
+    let fake = FakeAws::new(Behaviour {
+        scaling_lag: 2,
+        ..Behaviour::default()
+    });
+    assert_ok(&pass(&reconciler(&fake, 1), &[manifest("web", scaled)]).await);
+    assert_eq!(fake.requests("RegisterScalableTarget").len(), 3);
+
+    let slow = FakeAws::new(Behaviour {
+        scaling_lag: 100,
+        ..Behaviour::default()
+    });
+    let results = pass(&reconciler(&slow, 1), &[manifest("web", scaled)]).await;
+    assert_eq!(
+        result(&results, "web").error_class,
+        Some(ErrorClass::Waiting),
+        "{results:?}"
+    );
+}
