@@ -31,10 +31,19 @@ locals {
       # Public: it ends up in alert links that developers click. (Inside the VPC Grafana is
       # also reachable at local.internal_urls.grafana.)
       grafanaUrl            = "${local.public_base_url}${var.grafana_path}"
+      # The API inside the VPC: the public ALB may have a self-signed certificate (trial
+      # setup) and narrowed ingress that excludes the NAT addresses.
+      grafanaApiUrl         = local.internal_urls.grafana
       serviceDiscoveryUrl   = "${local.internal_urls.operator}/sd/prometheus"
       defaultScrapeInterval = var.default_scrape_interval
       evaluationInterval    = var.evaluation_interval
       groupWait             = var.group_wait
+      # The ports the prometheus_to_services rule opens: validation rejects manifests whose
+      # metrics Prometheus could not reach.
+      scrapePorts = {
+        from = var.service_ports.from_port
+        to   = var.service_ports.to_port
+      }
     }
   }
 

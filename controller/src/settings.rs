@@ -44,6 +44,11 @@ pub struct Settings {
     /// through iam:PassRole).
     #[serde(default)]
     pub allowed_task_role_arns: Vec<String>,
+    /// ARN patterns (`*` and `?` as in IAM) of the Secrets Manager secrets and SSM parameters
+    /// manifests may reference; the bootstrap grants the task execution role exactly these.
+    /// Empty: no secret may be referenced.
+    #[serde(default)]
+    pub allowed_secret_arns: Vec<String>,
     /// Cloud Map private DNS namespace id for service discovery.
     #[serde(default)]
     pub service_discovery_namespace_id: Option<String>,
@@ -117,6 +122,34 @@ pub struct MonitoringSettings {
     /// `CpuNearLimit` 2m, ...). Demos and tests shorten them here; unknown names are rejected.
     #[serde(default)]
     pub builtin_alert_for: BTreeMap<String, PromDuration>,
+    /// Grafana's API as the operator reaches it (inside the VPC, e.g.
+    /// `http://grafana.internal:3000`); `grafanaUrl` stays the address in links people click.
+    /// Default: `grafanaUrl`.
+    #[serde(default)]
+    pub grafana_api_url: Option<String>,
+    /// PEM file of the CA that signed Grafana's certificate, for an API URL on HTTPS with a
+    /// private or self-signed certificate.
+    #[serde(default)]
+    pub grafana_ca_file: Option<String>,
+    /// The ports Prometheus may reach on services (the security group rule the platform
+    /// grants, `service_ports` in the bootstrap). With it, validation rejects a manifest whose
+    /// metrics port Prometheus could not scrape.
+    #[serde(default)]
+    pub scrape_ports: Option<PortRange>,
+}
+
+/// An inclusive range of TCP ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PortRange {
+    pub from: u16,
+    pub to: u16,
+}
+
+impl PortRange {
+    pub fn contains(&self, port: u16) -> bool {
+        (self.from..=self.to).contains(&port)
+    }
 }
 
 impl Default for MonitoringSettings {
@@ -132,6 +165,9 @@ impl Default for MonitoringSettings {
             group_wait: default_group_wait(),
             warning_group_wait: default_warning_group_wait(),
             builtin_alert_for: BTreeMap::new(),
+            grafana_api_url: None,
+            grafana_ca_file: None,
+            scrape_ports: None,
         }
     }
 }
@@ -205,6 +241,10 @@ impl Settings {
             execution_role_arn: "arn:aws:iam::123456789012:role/ecs-task-execution".into(),
             task_role_arn: None,
             allowed_task_role_arns: vec![],
+            allowed_secret_arns: vec![
+                "arn:aws:secretsmanager:*:123456789012:secret:*".into(),
+                "arn:aws:ssm:*:123456789012:parameter/*".into(),
+            ],
             service_discovery_namespace_id: None,
             service_discovery_namespace_name: Some("internal".into()),
             log_group: "/ecs/services".into(),
@@ -244,6 +284,14 @@ impl Settings {
                 ));
             }
         }
+        if let Some(ports) = self.monitoring.scrape_ports {
+            if ports.from == 0 || ports.from > ports.to {
+                return Err(format!(
+                    "monitoring.scrapePorts: {}-{} is not a port range",
+                    ports.from, ports.to
+                ));
+            }
+        }
         for (name, net) in &self.networks {
             if net.subnets.is_empty() {
                 return Err(format!(
@@ -258,6 +306,13 @@ impl Settings {
     pub fn permitted_clusters(&self) -> impl Iterator<Item = &str> {
         std::iter::once(self.cluster.as_str())
             .chain(self.allowed_clusters.iter().map(String::as_str))
+    }
+
+    /// Whether a manifest may reference this secret or parameter ARN.
+    pub fn permits_secret(&self, arn: &str) -> bool {
+        self.allowed_secret_arns
+            .iter()
+            .any(|pattern| crate::domain::arn_like(pattern, arn))
     }
 
     /// Every task role a manifest may ask for.

@@ -209,9 +209,8 @@ async fn search(State(g): State<Shared>, Query(q): Query<BTreeMap<String, String
     reply(StatusCode::OK, Value::Array(hits))
 }
 
-async fn start() -> (String, Shared) {
-    let shared: Shared = Arc::default();
-    let app = Router::new()
+fn stub(shared: &Shared) -> Router {
+    Router::new()
         .route("/api/folders/{uid}", get(get_folder))
         .route("/api/folders", post(create_folder))
         .route("/api/datasources/uid/{uid}", get(get_datasource))
@@ -223,7 +222,12 @@ async fn start() -> (String, Shared) {
         )
         .route("/api/search", get(search))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), record))
-        .with_state(shared.clone());
+        .with_state(shared.clone())
+}
+
+async fn start() -> (String, Shared) {
+    let shared: Shared = Arc::default();
+    let app = stub(&shared);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -349,4 +353,75 @@ async fn the_bootstrap_admin_user_can_authenticate_with_basic_auth() {
     let report = client.sync(&rendered(&["hello"]), true).await;
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert!(g.lock().unwrap().dashboards.contains_key("ecs-hello"));
+}
+
+/// The stub over HTTPS with a certificate for `localhost` signed by a private CA, as the
+/// bootstrap's trial setup serves Grafana. Returns the URL and the CA certificate (PEM).
+async fn start_tls() -> (String, String) {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::service::TowerToHyperService;
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let server_key = rcgen::KeyPair::generate().unwrap();
+    let server = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&server_key, &ca, &ca_key)
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![server.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into()),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let app = stub(&Shared::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "https://localhost:{}",
+        listener.local_addr().unwrap().port()
+    );
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, app) = (acceptor.clone(), app.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), TowerToHyperService::new(app))
+                    .await;
+            });
+        }
+    });
+    (url, ca.pem())
+}
+
+#[tokio::test]
+async fn grafana_behind_a_private_ca_is_reached_with_the_ca_file_of_the_settings_and_refused_without(
+) {
+    let (url, ca) = start_tls().await;
+    let output = rendered(&["hello"]);
+    let mut untrusting = GrafanaClient::new(&url, GrafanaAuth::Token(TOKEN.into()), None);
+    let report = untrusting.sync(&output, true).await;
+    assert!(
+        !report.errors.is_empty(),
+        "a certificate from an unknown CA must be refused: {report:?}"
+    );
+    let mut trusting = GrafanaClient::new(&url, GrafanaAuth::Token(TOKEN.into()), None)
+        .trusting_ca(ca.as_bytes())
+        .unwrap();
+    let report = trusting.sync(&output, true).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.upserted.len(), 1);
+    assert!(
+        GrafanaClient::new(&url, GrafanaAuth::Token(TOKEN.into()), None)
+            .trusting_ca(b"not a certificate")
+            .is_err()
+    );
 }

@@ -581,3 +581,107 @@ fn the_minimal_example_is_at_most_ten_lines() {
         text.lines().count()
     );
 }
+
+/// Loads with platform settings, for the checks that need them.
+fn load_with(text: &str, settings: &ecs_operator::Settings) -> ManifestSet {
+    let mut set = ManifestSet::default();
+    set.add_source("case.yaml", text.as_bytes(), Some(settings));
+    set.finish();
+    set
+}
+
+#[track_caller]
+fn assert_error_with(
+    text: &str,
+    settings: &ecs_operator::Settings,
+    path: &str,
+    line: usize,
+    contains: &str,
+) {
+    let set = load_with(text, settings);
+    let diags: Vec<String> = set.diagnostics().map(|d| d.to_string()).collect();
+    assert!(
+        set.diagnostics()
+            .any(|d| d.path == path && d.line == line && d.message.contains(contains)),
+        "expected {path} at line {line} containing {contains:?}, got {diags:#?}"
+    );
+}
+
+#[test]
+fn label_values_aws_refuses_as_tag_values_are_rejected_at_their_line() {
+    let text = BASE.replace(
+        "  name: pizza\n",
+        "  name: pizza\n  labels:\n    owner: \"ops#1\"\n",
+    );
+    assert_error(&text, "metadata.labels.owner", 6, "AWS tags");
+    let fine = BASE.replace(
+        "  name: pizza\n",
+        "  name: pizza\n  labels:\n    owner: \"Zoë ops/team-1 + x@y.z\"\n",
+    );
+    assert!(
+        load(&fine).rejected.is_empty(),
+        "letters, spaces and _.:/=+-@ are allowed"
+    );
+}
+
+#[test]
+fn more_labels_than_aws_tags_allow_are_rejected() {
+    let labels: String = (0..46).map(|i| format!("    l{i}: v\n")).collect();
+    let text = BASE.replace(
+        "  name: pizza\n",
+        &format!("  name: pizza\n  labels:\n{labels}"),
+    );
+    assert_error(&text, "metadata.labels", 5, "at most 45 labels");
+}
+
+#[test]
+fn a_secret_outside_the_settings_allow_list_is_rejected_at_its_line() {
+    let mut settings = ecs_operator::Settings::local_defaults();
+    settings.allowed_secret_arns =
+        vec!["arn:aws:secretsmanager:*:123456789012:secret:pizza/*".into()];
+    let text = with_line(
+        10,
+        "    port: 8080\n    secrets:\n      DB_PASSWORD: arn:aws:secretsmanager:eu-central-1:123456789012:secret:billing/db-AbCd",
+    );
+    assert_error_with(
+        &text,
+        &settings,
+        "spec.container.secrets.DB_PASSWORD",
+        12,
+        "allowedSecretArns",
+    );
+    let allowed = text.replace("secret:billing/", "secret:pizza/");
+    assert!(load_with(&allowed, &settings).rejected.is_empty());
+    settings.allowed_secret_arns.clear();
+    assert_error_with(
+        &allowed,
+        &settings,
+        "spec.container.secrets.DB_PASSWORD",
+        12,
+        "none",
+    );
+}
+
+#[test]
+fn a_metrics_port_prometheus_may_not_reach_is_rejected_with_settings() {
+    let mut settings = ecs_operator::Settings::local_defaults();
+    settings.monitoring.scrape_ports = Some(ecs_operator::settings::PortRange {
+        from: 8080,
+        to: 8081,
+    });
+    assert!(load_with(BASE, &settings).rejected.is_empty());
+    let text = with_line(10, "    port: 9000");
+    assert_error_with(&text, &settings, "spec.container.port", 10, "8080-8081");
+    let metrics = with_spec("  metrics:\n    port: 9100\n");
+    assert_error_with(
+        &metrics,
+        &settings,
+        "spec.metrics.port",
+        14,
+        "never be scraped",
+    );
+    assert!(
+        load(&text).rejected.is_empty(),
+        "without settings nothing is known about it"
+    );
+}

@@ -47,10 +47,14 @@ pub trait MonitoringSink: Send {
 /// The sinks the settings ask for: the monitoring directory, and Grafana's API when a URL and
 /// credentials are configured (ECS injects them from Secrets Manager: a service-account token
 /// in `ECS_OPERATOR_GRAFANA_TOKEN`, or `ECS_OPERATOR_GRAFANA_USER` and `_PASSWORD`).
-pub fn sinks_from_settings(settings: &Settings) -> Vec<Box<dyn MonitoringSink>> {
+///
+/// Grafana is called at `grafanaApiUrl` (inside the VPC) when set, else at `grafanaUrl`; with
+/// `grafanaCaFile` its certificate may be signed by a private CA. A CA file that cannot be
+/// read or parsed is an error: the operator would otherwise run without its dashboards.
+pub fn sinks_from_settings(settings: &Settings) -> Result<Vec<Box<dyn MonitoringSink>>, String> {
     let m = &settings.monitoring;
     let mut sinks: Vec<Box<dyn MonitoringSink>> = Vec::new();
-    if let Some(url) = &m.grafana_url {
+    if let Some(url) = m.grafana_api_url.as_ref().or(m.grafana_url.as_ref()) {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let auth = match (
             env("ECS_OPERATOR_GRAFANA_TOKEN"),
@@ -62,11 +66,15 @@ pub fn sinks_from_settings(settings: &Settings) -> Vec<Box<dyn MonitoringSink>> 
             _ => None,
         };
         if let Some(auth) = auth {
-            sinks.push(Box::new(grafana::GrafanaClient::new(
-                url,
-                auth,
-                m.prometheus_url.clone(),
-            )));
+            let mut client = grafana::GrafanaClient::new(url, auth, m.prometheus_url.clone());
+            if let Some(path) = &m.grafana_ca_file {
+                let pem = std::fs::read(path)
+                    .map_err(|e| format!("monitoring.grafanaCaFile {path}: {e}"))?;
+                client = client
+                    .trusting_ca(&pem)
+                    .map_err(|e| format!("monitoring.grafanaCaFile {path}: {e}"))?;
+            }
+            sinks.push(Box::new(client));
         }
     }
     if let Some(dir) = &m.config_dir {
@@ -76,5 +84,5 @@ pub fn sinks_from_settings(settings: &Settings) -> Vec<Box<dyn MonitoringSink>> 
             m.alertmanager_url.clone(),
         )));
     }
-    sinks
+    Ok(sinks)
 }

@@ -34,6 +34,9 @@ impl LeaseRecord {
 
 #[derive(Debug, Clone)]
 pub struct Lease {
+    /// The client lease calls go through (its own: see [`AwsClients::lease_s3`]); the shared
+    /// S3 client when unset.
+    pub s3: Option<aws_sdk_s3::Client>,
     pub bucket: String,
     pub key: String,
     pub holder: String,
@@ -59,6 +62,7 @@ fn lost_the_race(e: &AwsError) -> bool {
 impl Lease {
     pub fn new(bucket: &str, key: &str, holder: &str, ttl: Duration) -> Self {
         Self {
+            s3: None,
             bucket: bucket.to_string(),
             key: key.to_string(),
             holder: holder.to_string(),
@@ -66,6 +70,16 @@ impl Lease {
             etag: None,
             deadline: None,
         }
+    }
+
+    /// Uses `s3` for every lease call.
+    pub fn with_client(mut self, s3: aws_sdk_s3::Client) -> Self {
+        self.s3 = Some(s3);
+        self
+    }
+
+    fn client<'a>(&'a self, aws: &'a AwsClients) -> &'a aws_sdk_s3::Client {
+        self.s3.as_ref().unwrap_or(&aws.s3)
     }
 
     /// Whether this replica may act right now.
@@ -99,8 +113,8 @@ impl Lease {
         let started = Instant::now();
         if let Some(etag) = self.etag.clone() {
             // Renew our own lease.
-            let result = aws
-                .s3
+            let result = self
+                .client(aws)
                 .put_object()
                 .bucket(&self.bucket)
                 .key(&self.key)
@@ -120,8 +134,8 @@ impl Lease {
             return self.is_leader();
         }
         // Not holding it: read the current record.
-        let current = aws
-            .s3
+        let current = self
+            .client(aws)
             .get_object()
             .bucket(&self.bucket)
             .key(&self.key)
@@ -137,14 +151,18 @@ impl Lease {
                 };
                 (serde_json::from_slice::<LeaseRecord>(&bytes).ok(), etag)
             }
-            Err(e) if e.is_not_found() => (None, None),
+            // No lease yet. S3 answers a missing key with 404 only to a caller allowed to
+            // list the bucket; without s3:ListBucket on the prefix it answers 403 (S3 API
+            // reference, GetObject, "Permissions"). Either way the conditional create below
+            // settles it: it fails with 412 if the object does exist.
+            Err(e) if e.is_not_found() || e.kind == ErrorKind::AccessDenied => (None, None),
             Err(e) => {
                 tracing::warn!(error = %e, "could not read the leader lease");
                 return false;
             }
         };
-        let request = aws
-            .s3
+        let request = self
+            .client(aws)
             .put_object()
             .bucket(&self.bucket)
             .key(&self.key)
@@ -180,8 +198,8 @@ impl Lease {
             ttl_ms: 0,
         })
         .unwrap_or_default();
-        let _ = aws
-            .s3
+        let _ = self
+            .client(aws)
             .put_object()
             .bucket(&self.bucket)
             .key(&self.key)

@@ -91,7 +91,7 @@ pub async fn run(
     let mut runtime = Runtime {
         source: Source::new(config.source.clone()),
         status_store: StatusStore::new(state),
-        sinks: crate::actuate::sinks_from_settings(&config.settings),
+        sinks: crate::actuate::sinks_from_settings(&config.settings).map_err(anyhow::Error::msg)?,
         memory: Memory::default(),
         last_good: None,
         reconciler,

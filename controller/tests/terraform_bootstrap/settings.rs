@@ -142,53 +142,14 @@ fn settings_output_problems(cfg: &Config, schema: &Value) -> Vec<String> {
     object_against_schema(schema, schema, &call.args[0], cfg, "")
 }
 
-/// Top-level settings the bootstrap already emits while the operator's schema does not have them
-/// yet (the controller side lands separately; until it does, an operator built from this tree
-/// rejects a settings file carrying them, see terraform-bootstrap/README.md). Only the "not a
-/// property" problem of exactly these keys is waived, and only while the schema lacks them: once
-/// the schema defines a key, it is checked like every other.
-const PENDING_SETTINGS_KEYS: [&str; 1] = ["allowedSecretArns"];
-
-fn problems_beyond_pending_keys(problems: Vec<String>, schema: &Value) -> Vec<String> {
-    problems
-        .into_iter()
-        .filter(|p| {
-            !PENDING_SETTINGS_KEYS.iter().any(|key| {
-                schema["properties"].get(*key).is_none()
-                    && *p == format!("{key}: not a property of the settings schema")
-            })
-        })
-        .collect()
-}
-
 #[test]
 fn operator_settings_yaml_is_a_yamlencode_whose_keys_match_the_settings_schema() {
     let cfg = Config::load();
     let schema = settings_schema();
-    let problems = problems_beyond_pending_keys(settings_output_problems(&cfg, &schema), &schema);
+    let problems = settings_output_problems(&cfg, &schema);
     assert!(
         problems.is_empty(),
         "operator_settings_yaml vs {SETTINGS_SCHEMA}: {problems:#?}"
-    );
-}
-
-#[test]
-fn only_the_pending_keys_missing_from_the_schema_are_waived() {
-    let without: Value = serde_json::json!({"properties": {"operatorId": {}}});
-    let with: Value = serde_json::json!({"properties": {"allowedSecretArns": {}}});
-    let pending = "allowedSecretArns: not a property of the settings schema".to_string();
-    let other = "bucket: not a property of the settings schema".to_string();
-    let nested = "monitoring.allowedSecretArns: not a property of the settings schema".to_string();
-    assert_eq!(
-        problems_beyond_pending_keys(
-            vec![pending.clone(), other.clone(), nested.clone()],
-            &without
-        ),
-        vec![other.clone(), nested]
-    );
-    assert_eq!(
-        problems_beyond_pending_keys(vec![pending.clone()], &with),
-        vec![pending]
     );
 }
 

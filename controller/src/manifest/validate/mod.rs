@@ -7,7 +7,7 @@ mod monitoring;
 mod workload;
 
 use super::model::*;
-use crate::domain::annotations;
+use crate::domain::{annotations, tags};
 use crate::settings::Settings;
 use monitoring::*;
 use workload::*;
@@ -64,6 +64,7 @@ pub fn validate(m: &MonitoredService, settings: Option<&Settings>) -> Vec<FieldE
         .is_some_and(|lb| lb.load_balancer_arn.is_some());
     check_scaling(&mut c, &spec.scaling, has_lb_arn);
     let scrape = check_metrics(&mut c, &spec.metrics, settings);
+    check_scrape_port(&mut c, spec, settings);
     check_alerts(&mut c, &spec.alerts, scrape);
     check_health_alerts(&mut c, &spec.health_alerts);
     if let Some(slo) = &spec.slo {
@@ -106,6 +107,27 @@ fn has_control_chars(s: &str) -> bool {
     s.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
 }
 
+/// Prometheus reaches services only on the ports the platform's security group opens
+/// (`monitoring.scrapePorts`); metrics on another port are never scraped, silently.
+fn check_scrape_port(c: &mut Checker, spec: &Spec, settings: Option<&Settings>) {
+    let Some(ports) = settings.and_then(|s| s.monitoring.scrape_ports) else {
+        return;
+    };
+    if !spec.metrics.enabled {
+        return;
+    }
+    let (port, path) = match spec.metrics.port {
+        Some(port) => (port, "spec.metrics.port"),
+        None => (spec.container.port, "spec.container.port"),
+    };
+    c.check(ports.contains(port), path, || {
+        format!(
+            "metrics on port {port} would never be scraped: Prometheus may reach services on ports {}-{} only (settings monitoring.scrapePorts, the platform's security group)",
+            ports.from, ports.to
+        )
+    });
+}
+
 fn check_metadata(c: &mut Checker, md: &Metadata) {
     c.check(is_dns_label(&md.name, MAX_NAME_LEN), "metadata.name", || {
         format!(
@@ -131,7 +153,21 @@ fn check_metadata(c: &mut Checker, md: &Metadata) {
             &path,
             || "value must be at most 256 characters without control characters".into(),
         );
+        // Labels become AWS tags (`label:<key>`) on every resource; AWS refuses other
+        // characters (Tagging AWS resources, "Tag naming limits and requirements").
+        c.check(value.chars().all(tags::is_tag_value_char), &path, || {
+            format!("{value:?}: labels become AWS tags, whose values may hold only letters, digits, spaces and _ . : / = + - @")
+        });
     }
+    let limit = tags::PER_RESOURCE_LIMIT - tags::OPERATOR_TAGS;
+    c.check(md.labels.len() <= limit, "metadata.labels", || {
+        format!(
+            "{} labels: AWS allows {} tags per resource and the operator sets {} itself, so at most {limit} labels",
+            md.labels.len(),
+            tags::PER_RESOURCE_LIMIT,
+            tags::OPERATOR_TAGS
+        )
+    });
     for (key, value) in &md.annotations {
         let path = format!("metadata.annotations.{key}");
         c.check(!key.is_empty() && key.len() <= 253, &path, || {

@@ -131,6 +131,12 @@ pub(super) fn check_container(c: &mut Checker, k: &Container, settings: Option<&
         c.check(is_secret_arn(arn), &path, || {
             "must be the ARN of a Secrets Manager secret (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME) or an SSM parameter (arn:aws:ssm:REGION:ACCOUNT:parameter/NAME), never a literal value".into()
         });
+        if let Some(settings) = settings.filter(|_| is_secret_arn(arn)) {
+            c.check(settings.permits_secret(arn), &path, || {
+                format!("{arn:?} is not one of the secrets the operator's settings allow (allowedSecretArns: {}); the task execution role could not read it", 
+                    if settings.allowed_secret_arns.is_empty() { "none".to_string() } else { settings.allowed_secret_arns.join(", ") })
+            });
+        }
     }
     let hc = &k.health_check;
     c.check(
