@@ -1199,7 +1199,7 @@ async fn s3_slowdown_is_retried_counted_as_throttling_and_the_fetch_is_complete(
         (r.is_s3() && throttled_once.lock().unwrap().insert(r.operation.clone()))
             .then_some(Fault::Throttle)
     }));
-    let through = standard_retry_clients(&proxy.endpoint()).await;
+    let through = production_clients(&proxy.endpoint()).await;
     let mut source = ecs_operator::source::Source::new(
         ecs_operator::source::SourceLocation::parse(&format!("s3://{bucket}/m/")).unwrap(),
     );

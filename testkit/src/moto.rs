@@ -224,21 +224,10 @@ pub fn scaled_manifest(name: &str, image: &str) -> String {
     )
 }
 
-/// Clients pointed at `endpoint` with production's retry and timeouts (see [`ClientOptions`]).
-/// Clients built the way `AwsClients::from_env` builds them in production (adaptive retry,
+/// Clients built the way `AwsClients::from_env` builds them in production (standard retry,
 /// the default attempts and timeouts), pointed at `endpoint`.
 pub async fn production_clients(endpoint: &str) -> AwsClients {
-    clients_with(
-        endpoint,
-        aws_config::retry::RetryConfig::adaptive()
-            .with_max_attempts(ClientOptions::default().max_attempts),
-    )
-    .await
-}
-
-/// The same with the SDK's standard retry mode (no client-side rate limiting).
-pub async fn standard_retry_clients(endpoint: &str) -> AwsClients {
-    clients_with(
+    clients_with_retry(
         endpoint,
         aws_config::retry::RetryConfig::standard()
             .with_max_attempts(ClientOptions::default().max_attempts),
@@ -246,7 +235,11 @@ pub async fn standard_retry_clients(endpoint: &str) -> AwsClients {
     .await
 }
 
-async fn clients_with(endpoint: &str, retry: aws_config::retry::RetryConfig) -> AwsClients {
+/// Clients like production's but with `retry`, pointed at `endpoint`.
+pub async fn clients_with_retry(
+    endpoint: &str,
+    retry: aws_config::retry::RetryConfig,
+) -> AwsClients {
     let options = ClientOptions::default();
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
