@@ -437,9 +437,12 @@ impl Intercept for RecordingInterceptor {
         "RecordingInterceptor"
     }
 
-    fn read_before_execution(
+    // Before serialization rather than before execution: the operation's own configuration
+    // (its name, in `Metadata`) is in the bag only from here on; the input still is.
+    fn read_before_serialization(
         &self,
         context: &BeforeSerializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let operation = cfg
