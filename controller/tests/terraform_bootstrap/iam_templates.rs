@@ -276,7 +276,7 @@ const SIDS: [(&str, &[&str]); 6] = [
             "DecryptGrafanaSecret",
         ],
     ),
-    ("monitoring", &["MountMonitoringConfig"]),
+    ("monitoring", &["MountMonitoringConfig", "PublishAlertsToSns"]),
     ("service-task", &["NothingWithoutAnOwnTaskRole"]),
     (
         "manifests-sync",
