@@ -255,29 +255,51 @@ async fn every_request_of_the_operators_life_is_allowed_by_its_policy_and_every_
         report.count("denies"),
     );
 
+    // Every failed check is reported at once: a deny must not hide an unjustified permission.
     let denies = report.denies();
+    let checks = [
+        (
+            denies.is_empty(),
+            format!(
+                "{} requests of the operator are denied by its policy (report: {}):\n{}",
+                denies.len(),
+                dir.join("operator-report.json").display(),
+                denies.join("\n")
+            ),
+        ),
+        (
+            missing.is_empty(),
+            format!("the scenarios no longer exercise {missing:?}; recorded: {actions:?}"),
+        ),
+        (
+            unjustified.is_empty(),
+            format!(
+                "permissions no request used, and not in NOT_EXERCISED: {unjustified:?} (remove \
+                 them from terraform-bootstrap/policies/operator.json.tftpl, or say why they are \
+                 needed)"
+            ),
+        ),
+        (
+            stale.is_empty(),
+            format!("NOT_EXERCISED names permissions that are used or gone: {stale:?}"),
+        ),
+        (
+            ignored.is_empty(),
+            format!("the recorder sends condition keys that do not apply: {ignored:?}"),
+        ),
+    ];
+    let failed: Vec<&String> = checks
+        .iter()
+        .filter(|(ok, _)| !ok)
+        .map(|(_, m)| m)
+        .collect();
     assert!(
-        denies.is_empty(),
-        "{} requests of the operator are denied by its policy (report: {}):\n{}",
-        denies.len(),
-        dir.join("operator-report.json").display(),
-        denies.join("\n")
-    );
-    assert!(
-        missing.is_empty(),
-        "the scenarios no longer exercise {missing:?}; recorded: {actions:?}"
-    );
-    assert!(
-        unjustified.is_empty(),
-        "permissions no request used, and not in NOT_EXERCISED: {unjustified:?} (remove them \
-         from terraform-bootstrap/policies/operator.json.tftpl, or say why they are needed)"
-    );
-    assert!(
-        stale.is_empty(),
-        "NOT_EXERCISED names permissions that are used or gone: {stale:?}"
-    );
-    assert!(
-        ignored.is_empty(),
-        "the recorder sends condition keys that do not apply: {ignored:?}"
+        failed.is_empty(),
+        "{}",
+        failed
+            .iter()
+            .map(|m| m.as_str())
+            .collect::<Vec<_>>()
+            .join("\n\n")
     );
 }
