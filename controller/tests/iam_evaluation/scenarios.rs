@@ -107,6 +107,51 @@ impl IamWorld {
         ]
     }
 
+    /// A one-off task that ran in the cluster and stopped: the controller reads why tasks
+    /// stopped (ListTasks, DescribeTasks). moto never starts a service's tasks and ignores
+    /// ListTasks' service filter; its RunTask needs container-level cpu and memory and fails
+    /// on awsvpc tasks (moto 5.2.5), hence a bridge-mode task definition.
+    pub fn stopped_task(&self) {
+        let cluster = &self.settings.cluster;
+        let containers =
+            r#"[{"name":"x","image":"busybox","essential":true,"cpu":256,"memory":512}]"#;
+        let family = self.name("oneoff");
+        let td = aws_cli(&[
+            "ecs",
+            "register-task-definition",
+            "--family",
+            &family,
+            "--network-mode",
+            "bridge",
+            "--container-definitions",
+            containers,
+        ])["taskDefinition"]["taskDefinitionArn"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let run = aws_cli(&[
+            "ecs",
+            "run-task",
+            "--cluster",
+            cluster,
+            "--task-definition",
+            &td,
+            "--launch-type",
+            "FARGATE",
+        ]);
+        let task = run["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+        aws_cli(&[
+            "ecs",
+            "stop-task",
+            "--cluster",
+            cluster,
+            "--task",
+            &task,
+            "--reason",
+            "done",
+        ]);
+    }
+
     pub fn name(&self, what: &str) -> String {
         format!("{}-{what}", self.prefix)
     }
