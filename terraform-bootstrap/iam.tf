@@ -171,14 +171,17 @@ resource "aws_iam_role" "monitoring" {
 
 # Prometheus and Alertmanager read the generated configuration through their own access point;
 # write only to seed a placeholder before the operator's first pass (see services.tf).
+# Alertmanager also publishes to the SNS topics of the manifests' sns receivers.
 resource "aws_iam_role_policy" "monitoring_efs" {
   for_each = toset(["prometheus", "alertmanager"])
 
   name = "mount-monitoring-config"
   role = aws_iam_role.monitoring[each.key].id
   policy = templatefile("${path.module}/policies/monitoring.json.tftpl", {
-    efs_file_system_arn  = aws_efs_file_system.monitoring.arn
-    efs_access_point_arn = aws_efs_access_point.monitoring[each.key].arn
+    efs_file_system_arn   = aws_efs_file_system.monitoring.arn
+    efs_access_point_arn  = aws_efs_access_point.monitoring[each.key].arn
+    publish_alerts_to_sns = each.key == "alertmanager" && length(var.alert_sns_topic_arns) > 0
+    alert_sns_topic_arns  = var.alert_sns_topic_arns
   })
 }
 

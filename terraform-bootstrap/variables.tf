@@ -411,6 +411,17 @@ variable "alertmanager_image" {
   default     = "prom/alertmanager:v0.35.1"
 }
 
+variable "alert_sns_topic_arns" {
+  description = "SNS topics Alertmanager may publish alerts to: the topicArn of every sns receiver in the manifests (notify.receivers[].sns). Topics encrypted with a customer managed key also need that key policy to let Alertmanager's role use it."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.alert_sns_topic_arns : can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_*-]+$", arn))])
+    error_message = "alert_sns_topic_arns must be SNS topic ARNs."
+  }
+}
+
 variable "grafana_image" {
   description = "Grafana image. Keep its major.minor equal to @grafana/schema in tools/grafana-schema/package.json, the types the operator's dashboards are validated against (a test checks it)."
   type        = string

@@ -195,6 +195,7 @@ async fn reconciler(args: &ReconcileArgs) -> anyhow::Result<(Reconciler, Source)
     let aws = AwsClients::from_env(ClientOptions {
         region: settings.region.clone(),
         emulator: args.emulator,
+        account_arn: Some(settings.execution_role_arn.clone()),
         ..ClientOptions::default()
     })
     .await;
@@ -278,6 +279,7 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<ExitCode> {
     let aws = AwsClients::from_env(ClientOptions {
         region: settings.region.clone(),
         emulator: args.reconcile.emulator,
+        account_arn: Some(settings.execution_role_arn.clone()),
         ..ClientOptions::default()
     })
     .await;

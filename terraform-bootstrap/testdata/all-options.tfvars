@@ -33,3 +33,5 @@ service_ecr_repository_arns = [
   "arn:aws:ecr:eu-central-1:123456789012:repository/pizza-service",
   "arn:aws:ecr:eu-central-1:123456789012:repository/checkout",
 ]
+# The SNS receiver of every-field.yaml: Alertmanager publishes its critical alerts there.
+alert_sns_topic_arns = ["arn:aws:sns:eu-central-1:123456789012:shop-pager"]

@@ -9,6 +9,7 @@
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use ecs_operator::aws::audit::{RecordOptions, Recorder};
 use ecs_operator::aws::{AwsClients, ClientOptions};
 use ecs_operator::manifest::ManifestSet;
 use ecs_operator::reconcile::{ReconcileOptions, Reconciler};
@@ -46,16 +47,26 @@ pub fn aws_cli(args: &[&str]) -> serde_json::Value {
     }
 }
 
-pub async fn clients() -> AwsClients {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+async fn moto_config() -> aws_types::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(moto_endpoint())
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_ecs::config::Credentials::new(
             "test", "test", None, None, "test",
         ))
         .load()
-        .await;
-    AwsClients::from_config(&config, true)
+        .await
+}
+
+pub async fn clients() -> AwsClients {
+    AwsClients::from_config(&moto_config().await, true)
+}
+
+/// Clients like [`clients`] that also record every request as IAM evaluates it
+/// (`ecs_operator::aws::audit`), appending to `record.path`.
+pub async fn recording_clients(record: &RecordOptions) -> AwsClients {
+    let recorder = Recorder::open(record, "us-east-1").expect("the request record opens");
+    AwsClients::from_config_recorded(&moto_config().await, true, Some(recorder))
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);

@@ -265,6 +265,22 @@ function accountOf(resource, fallback) {
   return parts.length >= 6 && /^\d{12}$/.test(parts[4]) ? parts[4] : fallback
 }
 
+// Calls AWS authorizes on "*" although the simulator's catalogue gives the action a required
+// resource type. ecs:ListTasks without a containerInstance names no container instance: AWS
+// evaluates it on resource "*" (its AccessDenied message says "on resource: *"), so only a
+// statement whose Resource matches the string "*" grants it, scoped by ecs:cluster. The simulator
+// would read "*" as "some container instance" and let a statement on one instance grant it; so
+// these requests are evaluated against the statements that match "*" literally.
+const STAR_RESOURCE_CALLS = new Set(['ecs:listtasks'])
+
+/** Whether a statement's Resource / NotResource matches the literal resource "*". */
+function matchesLiteralStar(statement) {
+  const list = (v) => (Array.isArray(v) ? v : [v])
+  const starOnly = (pattern) => /^\*+$/.test(pattern)
+  if ('NotResource' in statement) return !list(statement.NotResource).some(starOnly)
+  return list(statement.Resource).some(starOnly)
+}
+
 const SIMULATOR_ERRORS = {
   'invalid.action': 'unknown action',
   'invalid.service': 'unknown service',
@@ -281,6 +297,9 @@ const SIMULATOR_ERRORS = {
  * resourceDeniedBy: the same for the resource policy's Deny statements (Sid, else Statement[i]).
  */
 async function evaluate(request, policy, principal, account, resourcePolicy) {
+  if (request.resource === '*' && STAR_RESOURCE_CALLS.has(request.action.toLowerCase())) {
+    return evaluateOnStar(request, policy, principal, account)
+  }
   const response = await runSimulation(
     {
       request: {
@@ -318,6 +337,42 @@ async function evaluate(request, policy, principal, account, resourcePolicy) {
     resourceDeniedBy: result === 'ExplicitlyDenied' ? sids(analysis.resourceAnalysis?.denyStatements) : [],
     identityAllows,
     ignoredKeys: response.result.ignoredContextKeys ?? []
+  }
+}
+
+/** evaluate() for a STAR_RESOURCE_CALLS request on "*": only statements matching "*" literally apply. */
+async function evaluateOnStar(request, policy, principal, account) {
+  const statements = (Array.isArray(policy.Statement) ? policy.Statement : [policy.Statement]).filter(matchesLiteralStar)
+  if (statements.length === 0) {
+    return { result: 'ImplicitlyDenied', allowedBy: [], deniedBy: [], resourceDeniedBy: [], identityAllows: [], ignoredKeys: [] }
+  }
+  const response = await runSimulation(
+    {
+      request: { principal, action: request.action, resource: { resource: '*', accountId: account }, contextVariables: request.context },
+      identityPolicies: [{ name: 'policy', policy: { ...policy, Statement: statements } }],
+      serviceControlPolicies: [],
+      resourceControlPolicies: []
+    },
+    {}
+  )
+  if (response.resultType === 'error') {
+    return { error: `${SIMULATOR_ERRORS[response.errors.message] ?? JSON.stringify(response.errors)} (iam-simulate: ${response.errors.message})` }
+  }
+  // Every statement left matches "*", so "allowed for some resource like *" is "allowed on *".
+  const analyses = response.resultType === 'wildcard' ? response.results.map((r) => r.analysis) : [response.result.analysis]
+  const result = response.overallResult
+  const sids = (kind) => [
+    ...new Set(analyses.flatMap((a) => (a?.identityAnalysis?.[kind] ?? []).map((s) => s.statement.sid() ?? `Statement[${s.statement.index()}]`)))
+  ]
+  const identityAllows = sids('allowStatements')
+  const ignored = response.resultType === 'wildcard' ? response.results.flatMap((r) => r.ignoredContextKeys ?? []) : response.result.ignoredContextKeys ?? []
+  return {
+    result,
+    allowedBy: result === 'Allowed' ? identityAllows : [],
+    deniedBy: result === 'ExplicitlyDenied' ? sids('denyStatements') : [],
+    resourceDeniedBy: [],
+    identityAllows,
+    ignoredKeys: [...new Set(ignored)]
   }
 }
 

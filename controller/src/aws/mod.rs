@@ -4,10 +4,12 @@
 //! type every failed call becomes ([`AwsError`], typed by error code), and the conversions from
 //! the rendered desired state to SDK request types ([`sdk`]).
 
+pub mod audit;
 pub mod calls;
 pub mod error;
 pub mod sdk;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +32,8 @@ pub struct AwsClients {
     pub scaling: aws_sdk_applicationautoscaling::Client,
     pub s3: aws_sdk_s3::Client,
     pub calls: Arc<CallCounter>,
+    /// Records every request as IAM evaluates it, when asked to ([`audit`]).
+    pub recorder: Option<Arc<audit::Recorder>>,
     /// Where calls go, for error messages.
     endpoints: Arc<Endpoints>,
     /// The shared configuration, for clients with their own retry and timeouts (the lease).
@@ -56,6 +60,12 @@ pub struct ClientOptions {
     /// Strip the `data-` host prefix Cloud Map adds to DiscoverInstances: emulators on loopback
     /// serve every operation on one host. Never set in production.
     pub emulator: bool,
+    /// Record every AWS request as IAM evaluates it (audit): JSON lines appended to this file
+    /// ([`audit`]). `ECS_OPERATOR_RECORD_REQUESTS=<file>` sets it in [`AwsClients::from_env`].
+    pub record_requests: Option<PathBuf>,
+    /// An ARN in the operator's account (the settings' execution role): the partition and
+    /// account of the ARNs recorded.
+    pub account_arn: Option<String>,
 }
 
 impl Default for ClientOptions {
@@ -66,6 +76,8 @@ impl Default for ClientOptions {
             connect_timeout: Duration::from_secs(3),
             operation_timeout: Duration::from_secs(30),
             emulator: false,
+            record_requests: None,
+            account_arn: None,
         }
     }
 }
@@ -90,41 +102,56 @@ impl AwsClients {
             loader = loader.region(aws_config::Region::new(region.clone()));
         }
         let shared = loader.load().await;
-        Self::from_config(&shared, options.emulator)
+        let recorder = audit::from_options(&options, &shared);
+        Self::from_config_recorded(&shared, options.emulator, recorder)
     }
 
     /// Builds clients from an existing SDK configuration (tests point it at an emulator).
     pub fn from_config(shared: &aws_types::SdkConfig, emulator: bool) -> Self {
+        Self::from_config_recorded(shared, emulator, None)
+    }
+
+    /// The same, recording every request with `recorder` when given.
+    pub fn from_config_recorded(
+        shared: &aws_types::SdkConfig,
+        emulator: bool,
+        recorder: Option<Arc<audit::Recorder>>,
+    ) -> Self {
+        use audit::Service;
         let calls = Arc::new(CallCounter::default());
         let interceptor = calls::CountingInterceptor(calls.clone());
-        let ecs = aws_sdk_ecs::Client::from_conf(
-            aws_sdk_ecs::config::Builder::from(shared)
-                .interceptor(interceptor.clone())
-                .build(),
-        );
+        let recording = |service| recorder.as_ref().map(|r| r.interceptor(service));
+        let mut ecs_config =
+            aws_sdk_ecs::config::Builder::from(shared).interceptor(interceptor.clone());
         let mut discovery_config = aws_sdk_servicediscovery::config::Builder::from(shared)
             .interceptor(interceptor.clone());
+        let mut scaling_config = aws_sdk_applicationautoscaling::config::Builder::from(shared)
+            .interceptor(interceptor.clone());
+        let mut s3_config = aws_sdk_s3::config::Builder::from(shared)
+            .interceptor(interceptor)
+            .force_path_style(emulator);
+        if let Some(r) = recording(Service::Ecs) {
+            ecs_config = ecs_config.interceptor(r);
+        }
+        if let Some(r) = recording(Service::Discovery) {
+            discovery_config = discovery_config.interceptor(r);
+        }
+        if let Some(r) = recording(Service::Scaling) {
+            scaling_config = scaling_config.interceptor(r);
+        }
+        if let Some(r) = recording(Service::S3) {
+            s3_config = s3_config.interceptor(r);
+        }
         if emulator {
             discovery_config = discovery_config.interceptor(StripDataHostPrefix);
         }
-        let discovery = aws_sdk_servicediscovery::Client::from_conf(discovery_config.build());
-        let scaling = aws_sdk_applicationautoscaling::Client::from_conf(
-            aws_sdk_applicationautoscaling::config::Builder::from(shared)
-                .interceptor(interceptor.clone())
-                .build(),
-        );
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(shared)
-                .interceptor(interceptor)
-                .force_path_style(emulator)
-                .build(),
-        );
         Self {
-            ecs,
-            discovery,
-            scaling,
-            s3,
+            ecs: aws_sdk_ecs::Client::from_conf(ecs_config.build()),
+            discovery: aws_sdk_servicediscovery::Client::from_conf(discovery_config.build()),
+            scaling: aws_sdk_applicationautoscaling::Client::from_conf(scaling_config.build()),
+            s3: aws_sdk_s3::Client::from_conf(s3_config.build()),
             calls,
+            recorder,
             endpoints: Arc::new(Endpoints {
                 url: shared.endpoint_url().map(str::to_string),
                 region: shared.region().map(|r| r.to_string()),

@@ -1,0 +1,213 @@
+//! What managed tasks need from the platform: the requests ECS makes on behalf of each example
+//! task with the execution role (pull the image, write the logs, read the secrets), evaluated
+//! against `task-execution.json`; and Alertmanager's SNS notifications, evaluated against its
+//! `monitoring.json`. Both with the example platform of `scripts/iam-policies` (its values are
+//! the ones `manifests/examples/` are written for), so a manifest that needs something the
+//! bootstrap does not grant fails here.
+
+use std::collections::BTreeMap;
+
+use ecs_operator::manifest::MonitoredService;
+use ecs_operator::render::aws::DesiredService;
+use ecs_operator::settings::Settings;
+use serde_json::{json, Value};
+use testkit::*;
+
+use crate::policy;
+
+fn string(values: &Value, key: &str) -> String {
+    values[key].as_str().unwrap().to_string()
+}
+
+fn strings(values: &Value, key: &str) -> Vec<String> {
+    values[key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The operator's settings as the bootstrap writes them (`outputs.tf`, `operator_settings`),
+/// from the values the policies were rendered with; plus the cluster and network
+/// every-field.yaml places itself in, which the bootstrap does not have (the operator policy
+/// covers its one cluster only: that example is not deployable on the bootstrap as it is).
+fn bootstrap_settings(values: &Value) -> Settings {
+    let roles = strings(values, "passable_role_arns");
+    let mut s = Settings::local_defaults();
+    s.operator_id = string(values, "operator_id");
+    s.region = Some(string(values, "region"));
+    s.cluster = string(values, "cluster_name");
+    s.allowed_clusters = vec!["shop".into()];
+    s.networks.insert("private".into(), s.network.clone());
+    s.execution_role_arn = roles[0].clone();
+    s.task_role_arn = Some(roles[1].clone());
+    s.allowed_task_role_arns = roles[2..].to_vec();
+    s.service_discovery_namespace_id = Some(string(values, "namespace_id"));
+    s.service_discovery_namespace_name = Some(string(values, "namespace_name"));
+    s.log_group = string(values, "services_log_group");
+    s
+}
+
+/// Every example manifest, validated against `settings`.
+fn examples(settings: &Settings) -> Vec<MonitoredService> {
+    let docs: Vec<(String, String)> =
+        std::fs::read_dir(policy::repo_root().join("manifests/examples"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| {
+                (
+                    p.file_name().unwrap().to_string_lossy().to_string(),
+                    std::fs::read_to_string(&p).unwrap(),
+                )
+            })
+            .collect();
+    let docs: Vec<(&str, &str)> = docs.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    let set = manifests(&docs, settings);
+    let problems: Vec<String> = set.diagnostics().map(|d| d.to_string()).collect();
+    assert!(
+        problems.is_empty(),
+        "the examples are valid on the bootstrap: {problems:?}"
+    );
+    assert_eq!(set.manifests.len(), docs.len());
+    set.manifests.into_iter().map(|m| m.manifest).collect()
+}
+
+/// The requests ECS makes with the execution role to start one task of `d`.
+fn task_start_requests(d: &DesiredService, values: &Value) -> Vec<Value> {
+    let call = |what: &str| format!("{}:{what}", d.name);
+    let line = |what: &str, action: &str, resource: &str, context: Value| json!({"call": call(what), "action": action, "resource": resource, "context": context});
+    let c = &d.task_definition.container;
+    let mut lines = Vec::new();
+    // An image in a private ECR repository: `<account>.dkr.ecr.<region>.amazonaws.com/<repo>`
+    // followed by `:tag` or `@digest`. Public images (public.ecr.aws, Docker Hub) need no IAM.
+    if let Some((host, path)) = c.image.split_once('/') {
+        let parts: Vec<&str> = host.split('.').collect();
+        if let [account, "dkr", "ecr", region, "amazonaws", "com"] = parts[..] {
+            let repo = path.split(['@', ':']).next().unwrap();
+            let arn = format!("arn:aws:ecr:{region}:{account}:repository/{repo}");
+            lines.push(line("image", "ecr:GetAuthorizationToken", "*", json!({})));
+            lines.push(line("image", "ecr:BatchGetImage", &arn, json!({})));
+            lines.push(line("image", "ecr:GetDownloadUrlForLayer", &arn, json!({})));
+        }
+    }
+    // The awslogs driver writes to `<prefix>/<container>/<task id>` in the task's log group.
+    let options = &c.log_configuration.options;
+    let group = &options["awslogs-group"];
+    let stream = format!(
+        "{}/{}/0123456789abcdef0123456789abcdef",
+        options["awslogs-stream-prefix"], c.name
+    );
+    let region = string(values, "region");
+    let account = string(values, "account_id");
+    let arn = format!("arn:aws:logs:{region}:{account}:log-group:{group}:log-stream:{stream}");
+    for action in ["logs:CreateLogStream", "logs:PutLogEvents"] {
+        lines.push(line("logs", action, &arn, json!({})));
+    }
+    // Each secret, decrypted through its service with the services' key (the bootstrap's).
+    let key = strings(values, "service_secrets_kms_key_arns")[0].clone();
+    for (_, arn) in &c.secrets {
+        let (action, service) = if arn.contains(":ssm:") {
+            ("ssm:GetParameters", "ssm")
+        } else {
+            ("secretsmanager:GetSecretValue", "secretsmanager")
+        };
+        let secret_region = arn.split(':').nth(3).unwrap();
+        lines.push(line("secret", action, arn, json!({})));
+        let via = format!("{service}.{secret_region}.amazonaws.com");
+        lines.push(line(
+            "secret",
+            "kms:Decrypt",
+            &key,
+            json!({"kms:ViaService": via}),
+        ));
+    }
+    lines
+}
+
+#[test]
+fn the_execution_role_lets_ecs_start_every_example_task() {
+    let dir = policy::work_dir("task-execution");
+    let (policies, values) = policy::render(&json!({}), &dir);
+    let settings = bootstrap_settings(&values);
+    let mut lines = Vec::new();
+    for m in examples(&settings) {
+        let d = ecs_operator::render::render_service(&m, &settings);
+        assert_eq!(
+            d.task_definition.execution_role_arn,
+            settings.execution_role_arn
+        );
+        lines.extend(task_start_requests(&d, &values));
+    }
+    let actions: Vec<&str> = lines
+        .iter()
+        .map(|l| l["action"].as_str().unwrap())
+        .collect();
+    for needed in [
+        "ecr:BatchGetImage",
+        "logs:PutLogEvents",
+        "ssm:GetParameters",
+        "kms:Decrypt",
+    ] {
+        assert!(
+            actions.contains(&needed),
+            "the examples exercise {needed}: {actions:?}"
+        );
+    }
+    let requests = policy::write_requests("task-execution", &lines, &dir);
+    let keys: BTreeMap<String, Value> = strings(&values, "service_secrets_kms_key_arns")
+        .into_iter()
+        .map(|k| (k, policy::key_policy("aws", &string(&values, "account_id"))))
+        .collect();
+    let report = policy::evaluate(
+        "task-execution",
+        &policies["task-execution"],
+        &requests,
+        &keys,
+        &dir,
+    );
+    println!("{}", report.stdout);
+    let denies = report.denies();
+    assert!(
+        denies.is_empty(),
+        "ECS cannot start the example tasks with the execution role:\n{}",
+        denies.join("\n")
+    );
+}
+
+#[test]
+fn alertmanager_may_publish_to_every_sns_topic_the_examples_notify() {
+    let dir = policy::work_dir("alertmanager");
+    let (policies, values) = policy::render(&json!({}), &dir);
+    let settings = bootstrap_settings(&values);
+    let examples = examples(&settings);
+    let refs: Vec<&MonitoredService> = examples.iter().collect();
+    let files = ecs_operator::render::monitoring::render(&refs, &settings).files;
+    let config: serde_yaml::Value =
+        serde_yaml::from_str(&files["alertmanager/alertmanager.yml"]).unwrap();
+    // What Alertmanager will do: sns:Publish to each receiver's topic, with its task role.
+    let mut lines = Vec::new();
+    for receiver in config["receivers"].as_sequence().unwrap() {
+        for sns in receiver["sns_configs"].as_sequence().into_iter().flatten() {
+            let topic = sns["topic_arn"].as_str().unwrap();
+            let name = receiver["name"].as_str().unwrap();
+            lines.push(json!({"call": name, "action": "sns:Publish", "resource": topic}));
+        }
+    }
+    assert!(!lines.is_empty(), "the examples notify through SNS");
+    let requests = policy::write_requests("alertmanager", &lines, &dir);
+    let report = policy::evaluate(
+        "alertmanager",
+        &policies["monitoring"],
+        &requests,
+        &BTreeMap::new(),
+        &dir,
+    );
+    println!("{}", report.stdout);
+    let denies = report.denies();
+    assert!(
+        denies.is_empty(),
+        "Alertmanager's task role may not publish the examples' alerts:\n{}",
+        denies.join("\n")
+    );
+}
