@@ -237,6 +237,7 @@ const SIDS: [(&str, &[&str]); 6] = [
             "AutoscalingServiceLinkedRole",
             "CloudMapRead",
             "CloudMapReadServices",
+            "CloudMapReadTags",
             "CloudMapDiscoverInNamespace",
             "CloudMapCreateOwnedServicesInNamespace",
             "CloudMapTagOnCreate",
