@@ -174,9 +174,21 @@ impl Settings {
     /// Reads and checks a settings file (YAML or JSON).
     pub fn load(path: &Path) -> Result<Self, SettingsError> {
         let display = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+        let bytes = std::fs::read(path).map_err(|source| SettingsError::Read {
             path: display.clone(),
             source,
+        })?;
+        // The same encoding rules as manifests: a leading UTF-8 byte-order mark is dropped.
+        let text = String::from_utf8(yaml::strip_utf8_bom(&bytes).to_vec()).map_err(|_| {
+            SettingsError::Invalid {
+                path: display.clone(),
+                message: match yaml::utf16_encoding(&bytes) {
+                    Some(encoding) => {
+                        format!("file is UTF-16 ({encoding}), not UTF-8: save it as UTF-8")
+                    }
+                    None => "file is not UTF-8".into(),
+                },
+            }
         })?;
         let settings: Settings = yaml::from_str(&text).map_err(|e| SettingsError::Invalid {
             path: display.clone(),
