@@ -117,6 +117,77 @@ pub struct MonitoringSettings {
     /// `CpuNearLimit` 2m, ...). Demos and tests shorten them here; unknown names are rejected.
     #[serde(default)]
     pub builtin_alert_for: BTreeMap<String, PromDuration>,
+
+    // --- Notification delivery and discovery timing (the "Hardening" issue) ----------------
+    /// The SMTP relay Alertmanager sends email receivers' mail through. Without it a manifest
+    /// with an email receiver is refused when validated against these settings, and no email
+    /// receiver is rendered.
+    #[serde(default)]
+    pub smtp: Option<SmtpSettings>,
+}
+
+/// Alertmanager's SMTP relay: rendered as the `smtp_*` keys of `alertmanager.yml`'s `global`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SmtpSettings {
+    /// `host:port` of the relay, e.g. `email-smtp.eu-central-1.amazonaws.com:587`.
+    pub smarthost: String,
+    /// The From address of every notification.
+    pub from: String,
+    /// User name for SMTP AUTH; without it Alertmanager does not authenticate.
+    #[serde(default)]
+    pub auth_username: Option<String>,
+    /// Path, inside the Alertmanager container, of a file holding the SMTP password
+    /// (`smtp_auth_password_file`, read by Alertmanager 0.25+ when it sends). The password
+    /// itself never appears in the settings or in the generated files.
+    #[serde(default)]
+    pub auth_password_file: Option<String>,
+    /// Refuse to send unless the relay offers STARTTLS (`smtp_require_tls`).
+    #[serde(default = "default_require_tls")]
+    pub require_tls: bool,
+}
+
+fn default_require_tls() -> bool {
+    true
+}
+
+impl SmtpSettings {
+    /// The checks `Settings::check` runs on `monitoring.smtp`.
+    fn check(&self) -> Result<(), String> {
+        let port_ok = self.smarthost.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+        });
+        if !port_ok {
+            return Err(format!(
+                "monitoring.smtp.smarthost: {:?} must be host:port, e.g. email-smtp.eu-central-1.amazonaws.com:587",
+                self.smarthost
+            ));
+        }
+        let from_ok = self
+            .from
+            .rsplit_once('@')
+            .is_some_and(|(user, host)| !user.is_empty() && host.contains('.'))
+            && !self.from.contains(char::is_whitespace);
+        if !from_ok {
+            return Err(format!(
+                "monitoring.smtp.from: {:?} is not an email address",
+                self.from
+            ));
+        }
+        if let Some(file) = &self.auth_password_file {
+            if !file.starts_with('/') || file.split('/').any(|part| part == "..") {
+                return Err(format!(
+                    "monitoring.smtp.authPasswordFile: {file:?} must be an absolute path inside the Alertmanager container"
+                ));
+            }
+            if self.auth_username.is_none() {
+                return Err(
+                    "monitoring.smtp.authPasswordFile: needs authUsername (Alertmanager only authenticates with a user name)".into(),
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for MonitoringSettings {
@@ -132,6 +203,7 @@ impl Default for MonitoringSettings {
             group_wait: default_group_wait(),
             warning_group_wait: default_warning_group_wait(),
             builtin_alert_for: BTreeMap::new(),
+            smtp: None,
         }
     }
 }
@@ -224,7 +296,18 @@ impl Settings {
             state_location: None,
             keep_task_definition_revisions: default_keep_revisions(),
             max_prune: default_max_prune(),
-            monitoring: MonitoringSettings::default(),
+            monitoring: MonitoringSettings {
+                // A local relay as a recognisable placeholder, so `render` without a settings
+                // file still shows what an email receiver becomes.
+                smtp: Some(SmtpSettings {
+                    smarthost: "localhost:25".into(),
+                    from: "alertmanager@local.ecs-operator.invalid".into(),
+                    auth_username: None,
+                    auth_password_file: None,
+                    require_tls: false,
+                }),
+                ..MonitoringSettings::default()
+            },
         }
     }
 
@@ -255,6 +338,9 @@ impl Settings {
                     BuiltinAlert::names()
                 ));
             }
+        }
+        if let Some(smtp) = &self.monitoring.smtp {
+            smtp.check()?;
         }
         for (name, net) in &self.networks {
             if net.subnets.is_empty() {

@@ -277,6 +277,43 @@ fn amtool_accepts_the_alertmanager_config() {
     assert!(out.contains("SUCCESS"), "{out}");
 }
 
+#[test]
+fn amtool_accepts_the_smtp_relay_of_the_settings_with_its_password_file() {
+    let mut s = settings();
+    s.monitoring.smtp = Some(ecs_operator::settings::SmtpSettings {
+        smarthost: "email-smtp.eu-central-1.amazonaws.com:587".into(),
+        from: "alerts@example.com".into(),
+        auth_username: Some("AKIAEXAMPLE".into()),
+        auth_password_file: Some("/etc/alertmanager/secrets/smtp-password".into()),
+        require_tls: true,
+    });
+    let manifests = examples();
+    let refs: Vec<&MonitoredService> = manifests.iter().collect();
+    let out = render(&refs, &s);
+    let dir = tempfile::tempdir().unwrap();
+    write(&out, dir.path());
+    let config = dir.path().join("alertmanager/alertmanager.yml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    for key in [
+        "smtp_smarthost: email-smtp.eu-central-1.amazonaws.com:587",
+        "smtp_auth_password_file: /etc/alertmanager/secrets/smtp-password",
+        "smtp_require_tls: true",
+        "email_configs:",
+    ] {
+        assert!(text.contains(key), "{key} missing:\n{text}");
+    }
+    let checked = run(Command::new(amtool()).arg("check-config").arg(&config));
+    assert!(checked.contains("SUCCESS"), "{checked}");
+    // amtool reads these keys strictly: a misspelt one fails, so SUCCESS means they were read.
+    let misspelt = dir.path().join("misspelt.yml");
+    std::fs::write(
+        &misspelt,
+        text.replace("smtp_auth_password_file", "smtp_auth_password_path"),
+    )
+    .unwrap();
+    run_failing(Command::new(amtool()).arg("check-config").arg(&misspelt));
+}
+
 /// The receivers `amtool config routes test` picks for a label set.
 fn routed(config: &Path, labels: &[&str]) -> Vec<String> {
     let out = run(Command::new(amtool())
