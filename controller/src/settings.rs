@@ -124,6 +124,31 @@ pub struct MonitoringSettings {
     /// receiver is rendered.
     #[serde(default)]
     pub smtp: Option<SmtpSettings>,
+    /// How often the operator reads each scraped service's tasks from Cloud Map (one
+    /// DiscoverInstances per service) for its `/sd/prometheus` endpoint. `ecs-operator run
+    /// --sd-refresh` overrides it. With `prometheusSdRefresh` it bounds how long a new task
+    /// waits for its first scrape: see the module docs of `render::monitoring`.
+    #[serde(default = "default_discovery_refresh")]
+    pub discovery_refresh: PromDuration,
+    /// `refresh_interval` of every rendered `http_sd_configs`: how often Prometheus asks the
+    /// operator for a service's tasks (a cheap in-memory answer).
+    #[serde(default = "default_prometheus_sd_refresh")]
+    pub prometheus_sd_refresh: PromDuration,
+}
+
+/// Default of `monitoring.discoveryRefresh`: it and the default `prometheusSdRefresh` add up
+/// to the default scrape interval (15 s). The larger share goes here because this one costs
+/// AWS calls (one per service per refresh) while Prometheus's asks only the operator.
+pub const DEFAULT_DISCOVERY_REFRESH: PromDuration = PromDuration::from_secs(10);
+/// Default of `monitoring.prometheusSdRefresh`. Prometheus hands discovered targets to its
+/// scrape manager at most every 5 s anyway, so a shorter refresh would gain little.
+pub const DEFAULT_PROMETHEUS_SD_REFRESH: PromDuration = PromDuration::from_secs(5);
+
+fn default_discovery_refresh() -> PromDuration {
+    DEFAULT_DISCOVERY_REFRESH
+}
+fn default_prometheus_sd_refresh() -> PromDuration {
+    DEFAULT_PROMETHEUS_SD_REFRESH
 }
 
 /// Alertmanager's SMTP relay: rendered as the `smtp_*` keys of `alertmanager.yml`'s `global`.
@@ -204,6 +229,8 @@ impl Default for MonitoringSettings {
             warning_group_wait: default_warning_group_wait(),
             builtin_alert_for: BTreeMap::new(),
             smtp: None,
+            discovery_refresh: DEFAULT_DISCOVERY_REFRESH,
+            prometheus_sd_refresh: DEFAULT_PROMETHEUS_SD_REFRESH,
         }
     }
 }
@@ -341,6 +368,18 @@ impl Settings {
         }
         if let Some(smtp) = &self.monitoring.smtp {
             smtp.check()?;
+        }
+        for (name, refresh) in [
+            ("discoveryRefresh", self.monitoring.discovery_refresh),
+            ("prometheusSdRefresh", self.monitoring.prometheus_sd_refresh),
+        ] {
+            // Below a second the refresh loops would hammer Cloud Map and the operator for no
+            // gain: Prometheus passes new targets on at most every 5 s.
+            if refresh < PromDuration::from_secs(1) {
+                return Err(format!(
+                    "monitoring.{name}: {refresh} is below the minimum of 1s"
+                ));
+            }
         }
         for (name, net) in &self.networks {
             if net.subnets.is_empty() {

@@ -167,3 +167,52 @@ fn a_malformed_smtp_relay_is_refused_when_the_settings_load() {
         );
     }
 }
+
+#[test]
+fn discovery_refreshes_come_from_the_settings_and_reach_prometheus_yml() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write(dir.path(), "mailer.yaml", MANIFEST);
+    let refresh_of = |monitoring: &str| -> Result<(Settings, String), String> {
+        let path = write(
+            dir.path(),
+            "settings.yaml",
+            &format!("{SETTINGS}monitoring:\n{monitoring}"),
+        );
+        let settings = Settings::load(&path).map_err(|e| e.to_string())?;
+        let set = validate(Some(&path), &manifest)?;
+        let manifests: Vec<&MonitoredService> = set.manifests.iter().map(|m| &m.manifest).collect();
+        let files = ecs_operator::render::monitoring::render(&manifests, &settings).files;
+        let doc: serde_json::Value =
+            ecs_operator::yaml::from_str(&files["prometheus/prometheus.yml"]).unwrap();
+        let job = doc["scrape_configs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["job_name"] == "mailer")
+            .unwrap()
+            .clone();
+        Ok((
+            settings,
+            job["http_sd_configs"][0]["refresh_interval"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        ))
+    };
+    // Defaults: the operator reads Cloud Map every 10 s, Prometheus asks it every 5 s.
+    let (settings, refresh) =
+        refresh_of("  smtp: {smarthost: \"relay:25\", from: a@b.example}\n").unwrap();
+    assert_eq!(settings.monitoring.discovery_refresh.to_string(), "10s");
+    assert_eq!(refresh, "5s");
+    let (settings, refresh) = refresh_of(
+        "  smtp: {smarthost: \"relay:25\", from: a@b.example}\n  discoveryRefresh: 3s\n  prometheusSdRefresh: 2s\n",
+    )
+    .unwrap();
+    assert_eq!(settings.monitoring.discovery_refresh.to_string(), "3s");
+    assert_eq!(refresh, "2s");
+    let error = refresh_of("  prometheusSdRefresh: 500ms\n").unwrap_err();
+    assert!(
+        error.contains("monitoring.prometheusSdRefresh: 500ms is below the minimum of 1s"),
+        "{error}"
+    );
+}

@@ -163,7 +163,7 @@ pub(crate) fn config(services: &[ServiceCtx], settings: &Settings, timing: &Timi
             static_configs: vec![],
             http_sd_configs: vec![HttpSdConfig {
                 url: sd_url(&m.service_discovery_url, svc.name),
-                refresh_interval: SD_REFRESH.to_string(),
+                refresh_interval: timing.prometheus_sd_refresh.to_string(),
             }],
         });
     }
