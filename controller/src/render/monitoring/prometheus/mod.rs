@@ -8,6 +8,8 @@
 //! | [`slo`] | multi-window burn-rate recording rules and alerts |
 
 mod builtin;
+#[cfg(test)]
+mod compat_tests;
 mod rules;
 mod slo;
 #[cfg(test)]
