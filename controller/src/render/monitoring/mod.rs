@@ -5,7 +5,7 @@
 //!
 //! | path | consumer |
 //! | --- | --- |
-//! | `prometheus/prometheus.yml` | Prometheus 2.42: one merged config (2.42 has no `scrape_config_files`) |
+//! | `prometheus/prometheus.yml` | Prometheus 2.42 and 3.x: one merged config (2.42 has no `scrape_config_files`) |
 //! | `prometheus/rules/<service>.rules.yml` | one rule file per service, so one bad service never blocks the others |
 //! | `alertmanager/alertmanager.yml` | Alertmanager 0.25: a route per team, receivers, inhibitions |
 //! | `grafana/dashboards/<team>/<service>.json` | Grafana, through the file provider below (folder = team) |
