@@ -657,9 +657,9 @@ pub fn findings(sizes: &[SizeResult], t: &Throughput) -> Vec<String> {
     // Service discovery refresh: not part of a pass, derived from the code.
     out.push(format!(
         "Not in the pass figures: the running controller also refreshes Prometheus targets with one \
-         Cloud Map DiscoverInstances per discoverable service every `--sd-refresh` (15 s by default, \
-         `controller/discovery.rs`). At N = {n} that is {n} calls every 15 s, 4 per service per \
-         default 60 s resync, far more than the {idle_per:.2} per service of an idle pass (derived \
+         Cloud Map DiscoverInstances per discoverable service every `monitoring.discoveryRefresh` (10 s by \
+         default, `--sd-refresh` overrides it; `controller/discovery.rs`). At N = {n} that is {n} \
+         calls every 10 s, 6 per service per default 60 s resync, far more than the {idle_per:.2} per service of an idle pass (derived \
          from the code, not measured here: the two-pass RSS run ends before the first refresh). \
          Fix (issue-sized): refresh a service's instances only when a pass saw its running count \
          or deployments change, plus a slow full refresh (e.g. every 5 minutes)."

@@ -115,9 +115,10 @@ struct RunArgs {
     /// How often the source is checked for changed manifests.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     poll_interval: std::time::Duration,
-    /// How often service discovery targets are refreshed from Cloud Map.
-    #[arg(long, default_value = "15s", value_parser = parse_duration)]
-    sd_refresh: std::time::Duration,
+    /// How often service discovery targets are refreshed from Cloud Map (default: the
+    /// settings' monitoring.discoveryRefresh, 10s unless set there).
+    #[arg(long, value_parser = parse_duration)]
+    sd_refresh: Option<std::time::Duration>,
     /// Leader lease time to live.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     lease_ttl: std::time::Duration,
@@ -293,12 +294,14 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<ExitCode> {
             max_prune: args.reconcile.max_prune.unwrap_or(settings.max_prune),
             concurrency: args.reconcile.concurrency,
         },
+        sd_refresh: args
+            .sd_refresh
+            .unwrap_or(settings.monitoring.discovery_refresh.std()),
         settings,
         source,
         listen: args.listen,
         interval: args.interval,
         poll_interval: args.poll_interval,
-        sd_refresh: args.sd_refresh,
         lease_ttl: args.lease_ttl,
         holder,
         leader_election: !args.no_leader_election,

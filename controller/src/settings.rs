@@ -136,6 +136,102 @@ pub struct MonitoringSettings {
     /// metrics port Prometheus could not scrape.
     #[serde(default)]
     pub scrape_ports: Option<PortRange>,
+
+    // --- Notification delivery and discovery timing (the "Hardening" issue) ----------------
+    /// The SMTP relay Alertmanager sends email receivers' mail through. Without it a manifest
+    /// with an email receiver is refused when validated against these settings, and no email
+    /// receiver is rendered.
+    #[serde(default)]
+    pub smtp: Option<SmtpSettings>,
+    /// How often the operator reads each scraped service's tasks from Cloud Map (one
+    /// DiscoverInstances per service) for its `/sd/prometheus` endpoint. `ecs-operator run
+    /// --sd-refresh` overrides it. With `prometheusSdRefresh` it bounds how long a new task
+    /// waits for its first scrape: see the module docs of `render::monitoring`.
+    #[serde(default = "default_discovery_refresh")]
+    pub discovery_refresh: PromDuration,
+    /// `refresh_interval` of every rendered `http_sd_configs`: how often Prometheus asks the
+    /// operator for a service's tasks (a cheap in-memory answer).
+    #[serde(default = "default_prometheus_sd_refresh")]
+    pub prometheus_sd_refresh: PromDuration,
+}
+
+/// Default of `monitoring.discoveryRefresh`: it and the default `prometheusSdRefresh` add up
+/// to the default scrape interval (15 s). The larger share goes here because this one costs
+/// AWS calls (one per service per refresh) while Prometheus's asks only the operator.
+pub const DEFAULT_DISCOVERY_REFRESH: PromDuration = PromDuration::from_secs(10);
+/// Default of `monitoring.prometheusSdRefresh`. Prometheus hands discovered targets to its
+/// scrape manager at most every 5 s anyway, so a shorter refresh would gain little.
+pub const DEFAULT_PROMETHEUS_SD_REFRESH: PromDuration = PromDuration::from_secs(5);
+
+fn default_discovery_refresh() -> PromDuration {
+    DEFAULT_DISCOVERY_REFRESH
+}
+fn default_prometheus_sd_refresh() -> PromDuration {
+    DEFAULT_PROMETHEUS_SD_REFRESH
+}
+
+/// Alertmanager's SMTP relay: rendered as the `smtp_*` keys of `alertmanager.yml`'s `global`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SmtpSettings {
+    /// `host:port` of the relay, e.g. `email-smtp.eu-central-1.amazonaws.com:587`.
+    pub smarthost: String,
+    /// The From address of every notification.
+    pub from: String,
+    /// User name for SMTP AUTH; without it Alertmanager does not authenticate.
+    #[serde(default)]
+    pub auth_username: Option<String>,
+    /// Path, inside the Alertmanager container, of a file holding the SMTP password
+    /// (`smtp_auth_password_file`, read by Alertmanager 0.25+ when it sends). The password
+    /// itself never appears in the settings or in the generated files.
+    #[serde(default)]
+    pub auth_password_file: Option<String>,
+    /// Refuse to send unless the relay offers STARTTLS (`smtp_require_tls`).
+    #[serde(default = "default_require_tls")]
+    pub require_tls: bool,
+}
+
+fn default_require_tls() -> bool {
+    true
+}
+
+impl SmtpSettings {
+    /// The checks `Settings::check` runs on `monitoring.smtp`.
+    fn check(&self) -> Result<(), String> {
+        let port_ok = self.smarthost.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+        });
+        if !port_ok {
+            return Err(format!(
+                "monitoring.smtp.smarthost: {:?} must be host:port, e.g. email-smtp.eu-central-1.amazonaws.com:587",
+                self.smarthost
+            ));
+        }
+        let from_ok = self
+            .from
+            .rsplit_once('@')
+            .is_some_and(|(user, host)| !user.is_empty() && host.contains('.'))
+            && !self.from.contains(char::is_whitespace);
+        if !from_ok {
+            return Err(format!(
+                "monitoring.smtp.from: {:?} is not an email address",
+                self.from
+            ));
+        }
+        if let Some(file) = &self.auth_password_file {
+            if !file.starts_with('/') || file.split('/').any(|part| part == "..") {
+                return Err(format!(
+                    "monitoring.smtp.authPasswordFile: {file:?} must be an absolute path inside the Alertmanager container"
+                ));
+            }
+            if self.auth_username.is_none() {
+                return Err(
+                    "monitoring.smtp.authPasswordFile: needs authUsername (Alertmanager only authenticates with a user name)".into(),
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 /// An inclusive range of TCP ports.
@@ -168,6 +264,9 @@ impl Default for MonitoringSettings {
             grafana_api_url: None,
             grafana_ca_file: None,
             scrape_ports: None,
+            smtp: None,
+            discovery_refresh: DEFAULT_DISCOVERY_REFRESH,
+            prometheus_sd_refresh: DEFAULT_PROMETHEUS_SD_REFRESH,
         }
     }
 }
@@ -210,9 +309,21 @@ impl Settings {
     /// Reads and checks a settings file (YAML or JSON).
     pub fn load(path: &Path) -> Result<Self, SettingsError> {
         let display = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+        let bytes = std::fs::read(path).map_err(|source| SettingsError::Read {
             path: display.clone(),
             source,
+        })?;
+        // The same encoding rules as manifests: a leading UTF-8 byte-order mark is dropped.
+        let text = String::from_utf8(yaml::strip_utf8_bom(&bytes).to_vec()).map_err(|_| {
+            SettingsError::Invalid {
+                path: display.clone(),
+                message: match yaml::utf16_encoding(&bytes) {
+                    Some(encoding) => {
+                        format!("file is UTF-16 ({encoding}), not UTF-8: save it as UTF-8")
+                    }
+                    None => "file is not UTF-8".into(),
+                },
+            }
         })?;
         let settings: Settings = yaml::from_str(&text).map_err(|e| SettingsError::Invalid {
             path: display.clone(),
@@ -252,7 +363,18 @@ impl Settings {
             state_location: None,
             keep_task_definition_revisions: default_keep_revisions(),
             max_prune: default_max_prune(),
-            monitoring: MonitoringSettings::default(),
+            monitoring: MonitoringSettings {
+                // A local relay as a recognisable placeholder, so `render` without a settings
+                // file still shows what an email receiver becomes.
+                smtp: Some(SmtpSettings {
+                    smarthost: "localhost:25".into(),
+                    from: "alertmanager@local.ecs-operator.invalid".into(),
+                    auth_username: None,
+                    auth_password_file: None,
+                    require_tls: false,
+                }),
+                ..MonitoringSettings::default()
+            },
         }
     }
 
@@ -289,6 +411,21 @@ impl Settings {
                 return Err(format!(
                     "monitoring.scrapePorts: {}-{} is not a port range",
                     ports.from, ports.to
+                ));
+            }
+        }
+        if let Some(smtp) = &self.monitoring.smtp {
+            smtp.check()?;
+        }
+        for (name, refresh) in [
+            ("discoveryRefresh", self.monitoring.discovery_refresh),
+            ("prometheusSdRefresh", self.monitoring.prometheus_sd_refresh),
+        ] {
+            // Below a second the refresh loops would hammer Cloud Map and the operator for no
+            // gain: Prometheus passes new targets on at most every 5 s.
+            if refresh < PromDuration::from_secs(1) {
+                return Err(format!(
+                    "monitoring.{name}: {refresh} is below the minimum of 1s"
                 ));
             }
         }

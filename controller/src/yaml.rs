@@ -138,6 +138,22 @@ fn first_duplicate(positions: &PositionIndex) -> Option<(String, Position)> {
         .map(|(path, p)| (path.clone(), *p))
 }
 
+/// `bytes` without a leading UTF-8 byte-order mark (`EF BB BF`), which editors on Windows
+/// write. Only a leading one: elsewhere U+FEFF is content.
+pub fn strip_utf8_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+}
+
+/// When `bytes` start with a UTF-16 byte-order mark, which one (for the message that says
+/// the file must be saved as UTF-8).
+pub fn utf16_encoding(bytes: &[u8]) -> Option<&'static str> {
+    match bytes {
+        [0xFF, 0xFE, ..] => Some("little-endian byte-order mark FF FE"),
+        [0xFE, 0xFF, ..] => Some("big-endian byte-order mark FE FF"),
+        _ => None,
+    }
+}
+
 /// Parses a single-document YAML (or JSON) text, e.g. a settings file.
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
     let de = serde_yaml::Deserializer::from_str(text);

@@ -112,6 +112,24 @@ async fn every_request_of_the_operators_life_is_allowed_by_its_policy_and_every_
     };
     let r = reconciler(recording_clients(&record).await, &w.settings);
 
+    // A Cloud Map service named like one of ours in another namespace. Real AWS's ListServices
+    // leaves it out (namespace filter); moto lists it, and GetService shows it is not ours:
+    // the same read a same-named service that is not the operator's costs on real AWS, here
+    // on every run rather than whenever another test's names happen to collide.
+    let elsewhere = World::new("iam-other");
+    aws_cli(&[
+        "servicediscovery",
+        "create-service",
+        "--name",
+        &w.name("api"),
+        "--namespace-id",
+        elsewhere
+            .settings
+            .service_discovery_namespace_id
+            .as_deref()
+            .unwrap(),
+    ]);
+
     // First apply: the examples and generated manifests.
     let api = |tag: &str, extra: &str| w.generated("api", tag, extra);
     let mut docs = w.examples();

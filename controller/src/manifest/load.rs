@@ -93,6 +93,18 @@ impl ManifestSet {
             ));
             return;
         }
+        if let Some(encoding) = yaml::utf16_encoding(bytes) {
+            self.rejected.push(file_error(
+                format!("file is UTF-16 ({encoding}), not UTF-8: save it as UTF-8"),
+                Position { line: 1, column: 1 },
+            ));
+            return;
+        }
+        // Editors on Windows start UTF-8 files with a byte-order mark. It is an encoding
+        // signature, not content: dropped here, once per file, so the first key is `apiVersion`
+        // and not `\u{feff}apiVersion`. Lines are unchanged and columns on line 1 count from
+        // after the (invisible) mark, as editors show them.
+        let bytes = yaml::strip_utf8_bom(bytes);
         let text = match std::str::from_utf8(bytes) {
             Ok(text) => text,
             Err(e) => {

@@ -284,6 +284,20 @@ pub async fn register_instance(
     Ok(())
 }
 
+/// Removes an instance from a Cloud Map service, as ECS does when a task stops.
+pub async fn deregister_instance(
+    aws: &Aws,
+    service_id: &str,
+    instance_id: &str,
+) -> anyhow::Result<()> {
+    aws.cloud_map(
+        "DeregisterInstance",
+        json!({"ServiceId": service_id, "InstanceId": instance_id}),
+    )
+    .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

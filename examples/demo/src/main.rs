@@ -9,6 +9,7 @@
 
 mod aws;
 mod clock;
+mod discovery;
 mod inbox;
 mod procs;
 mod prom;
@@ -212,6 +213,13 @@ async fn demo(
     report::check_targets(&stack, usize::from(args.replicas)).await?;
     report::check_rules(&stack).await?;
 
+    println!(
+        "\n[{}] Discovery: one more replica, from Cloud Map to its first scrape",
+        clock.now_stamp()
+    );
+    let discovery = discovery::measure(&mut stack).await?;
+    println!("  {}", discovery.line());
+
     let (steady_ok, false_positives, _steady_pid) = scenarios::steady(&stack, args.steady).await;
     let mut outcomes = Vec::new();
     for name in &args.scenarios {
@@ -223,6 +231,7 @@ async fn demo(
         args.steady,
         &false_positives,
         &outcomes,
+        &discovery,
         passed,
         clock.start.elapsed(),
     )?;

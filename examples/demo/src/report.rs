@@ -155,6 +155,7 @@ pub fn write(
     steady: Duration,
     false_positives: &[String],
     outcomes: &[Outcome],
+    discovery: &crate::discovery::Measured,
     passed: bool,
     runtime: Duration,
 ) -> anyhow::Result<()> {
@@ -183,6 +184,7 @@ pub fn write(
             "false_positives": false_positives,
         },
         "scenarios": outcomes,
+        "discovery": discovery,
         "passed": passed,
         "total_runtime_s": round3(runtime.as_secs_f64()),
         "alert_polls": {"every_ms": 100, "polls": stack.tracker.polls().0, "failed": stack.tracker.polls().1},
@@ -220,6 +222,7 @@ pub fn write(
         crate::util::secs(steady),
         if false_positives.is_empty() { "" } else { " (FAILED: see latency.json)" }
     ));
+    md.push_str(&format!("\nDiscovery: {}.\n", discovery.line()));
     std::fs::write(stack.work.join("latency.md"), &md)?;
     println!(
         "\nDetection latency ({} and {}; paste into BENCHMARKS.md):\n",

@@ -325,8 +325,6 @@ impl<'a> Stack<'a> {
                 "5s",
                 "--poll-interval",
                 "1s",
-                "--sd-refresh",
-                "1s",
             ])
             .envs(aws.env())
             .env("RUST_LOG", "info")
@@ -597,7 +595,7 @@ impl<'a> Stack<'a> {
 }
 
 /// A task id shaped like ECS's (32 hex digits), unique per run.
-fn task_id(i: usize) -> String {
+pub fn task_id(i: usize) -> String {
     let r: u128 = rand::random();
     format!("{:032x}", (r & !0xff) | i as u128)
 }

@@ -524,3 +524,32 @@ async fn the_service_shuts_down_gracefully() {
         "no longer listening"
     );
 }
+
+/// Prometheus 3 refuses a scrape whose Content-Type it does not know unless the job sets
+/// `fallback_scrape_protocol`, which the operator cannot render (Prometheus 2.42 refuses the
+/// key; see controller/tests/prometheus_versions.rs). The service must name its format.
+#[tokio::test]
+async fn metrics_name_a_format_prometheus_3_scrapes_without_a_fallback() {
+    let svc = start(|_| {}).await;
+    let response = client()
+        .get(format!("{}/metrics", svc.url()))
+        .send()
+        .await
+        .expect("GET /metrics");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    assert!(
+        [
+            "application/openmetrics-text",
+            "text/plain",
+            "application/vnd.google.protobuf"
+        ]
+        .contains(&media_type),
+        "{content_type:?}"
+    );
+}

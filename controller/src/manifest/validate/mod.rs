@@ -71,7 +71,7 @@ pub fn validate(m: &MonitoredService, settings: Option<&Settings>) -> Vec<FieldE
         check_slo(&mut c, slo);
     }
     check_dashboard(&mut c, &spec.dashboard);
-    check_notify(&mut c, &spec.notify);
+    check_notify(&mut c, &spec.notify, settings);
     check_lifecycle(&mut c, &spec.lifecycle, &m.metadata.name);
     c.errors
 }

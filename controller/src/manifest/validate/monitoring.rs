@@ -300,7 +300,8 @@ pub(super) fn check_dashboard(c: &mut Checker, d: &Dashboard) {
     }
 }
 
-pub(super) fn check_notify(c: &mut Checker, n: &Notify) {
+/// `settings`, when given, adds the platform check: email needs the settings' SMTP relay.
+pub(super) fn check_notify(c: &mut Checker, n: &Notify, settings: Option<&Settings>) {
     c.check(is_dns_label(&n.team, 63), "spec.notify.team", || {
         format!(
             "{:?} must be a DNS label (lower-case letters, digits, '-')",
@@ -339,6 +340,11 @@ pub(super) fn check_notify(c: &mut Checker, n: &Notify) {
             );
         }
         if let Some(e) = &r.email {
+            c.check(
+                settings.is_none_or(|s| s.monitoring.smtp.is_some()),
+                &format!("{base}.email"),
+                || "an email receiver needs an SMTP relay, and the operator settings have none: set monitoring.smtp (smarthost, from) or use another receiver".into(),
+            );
             let ok =
                 e.to.split_once('@')
                     .is_some_and(|(user, host)| !user.is_empty() && host.contains('.'))

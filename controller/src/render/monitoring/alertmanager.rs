@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use super::{yaml_file, ServiceCtx, Timing};
 use crate::duration::PromDuration;
 use crate::manifest::{Receiver as ManifestReceiver, Severity};
-use crate::settings::Settings;
+use crate::settings::{Settings, SmtpSettings};
 
 /// Receiver of everything no team route takes: it has no configuration, so it drops.
 pub const DROP_RECEIVER: &str = "ecs-operator-drop";
@@ -54,10 +54,32 @@ struct Config {
 #[derive(Serialize)]
 struct Global {
     resolve_timeout: String,
+    #[serde(flatten)]
+    smtp: Option<Smtp>,
+}
+
+/// `settings.monitoring.smtp` as Alertmanager's global SMTP keys (checked with amtool 0.25).
+#[derive(Serialize)]
+struct Smtp {
+    smtp_smarthost: String,
+    smtp_from: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    smtp_smarthost: Option<String>,
+    smtp_auth_username: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    smtp_from: Option<String>,
+    smtp_auth_password_file: Option<String>,
+    smtp_require_tls: bool,
+}
+
+impl Smtp {
+    fn from_settings(s: &SmtpSettings) -> Self {
+        Self {
+            smtp_smarthost: s.smarthost.clone(),
+            smtp_from: s.from.clone(),
+            smtp_auth_username: s.auth_username.clone(),
+            smtp_auth_password_file: s.auth_password_file.clone(),
+            smtp_require_tls: s.require_tls,
+        }
+    }
 }
 
 #[derive(Serialize, Default)]
@@ -156,6 +178,10 @@ fn build_receiver(team: &str, r: &ManifestReceiver, settings: &Settings) -> Opti
     } else if let Some(s) = &r.slack {
         ("slack", format!("{}\n{}", s.channel, s.api_url_file))
     } else if let Some(e) = &r.email {
+        // No relay, no email: validation against the settings refuses such a manifest; should
+        // one get here anyway, its email receiver is left out rather than making Alertmanager
+        // reject the whole file ("no global SMTP smarthost set") for every team.
+        settings.monitoring.smtp.as_ref()?;
         ("email", e.to.clone())
     } else if let Some(s) = &r.sns {
         ("sns", s.topic_arn.clone())
@@ -293,16 +319,11 @@ pub(crate) fn config(services: &[ServiceCtx], settings: &Settings, timing: &Timi
         });
     }
 
-    let has_email = receivers.values().any(|r| !r.email_configs.is_empty());
     let (wait, interval, repeat) = timing_of(Severity::Warning, timing);
     let doc = Config {
         global: Global {
             resolve_timeout: "5m".into(),
-            // Email needs an SMTP relay; the settings do not name one yet, so a local relay is
-            // assumed (a sidecar or host MTA). See the module docs.
-            smtp_smarthost: has_email.then(|| "localhost:25".into()),
-            smtp_from: has_email
-                .then(|| format!("alertmanager@{}.ecs-operator.invalid", settings.operator_id)),
+            smtp: settings.monitoring.smtp.as_ref().map(Smtp::from_settings),
         },
         route: Route {
             receiver: Some(DROP_RECEIVER.into()),
@@ -426,6 +447,22 @@ mod tests {
                 .unwrap()
         };
         assert_eq!(name(&alone), name(&both));
+    }
+
+    #[test]
+    fn without_an_smtp_relay_email_receivers_are_left_out_and_nothing_names_a_relay() {
+        let checkout = example("every-field");
+        let mut s = settings();
+        s.monitoring.smtp = None;
+        let text =
+            super::super::render(&[&checkout], &s).files["alertmanager/alertmanager.yml"].clone();
+        assert!(!text.contains("email_configs"), "{text}");
+        assert!(!text.contains("smtp_"), "{text}");
+        // The other receivers of the team are still there.
+        assert!(
+            text.contains("slack_configs") && text.contains("sns_configs"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //!
 //! | path | consumer |
 //! | --- | --- |
-//! | `prometheus/prometheus.yml` | Prometheus 2.42: one merged config (2.42 has no `scrape_config_files`) |
+//! | `prometheus/prometheus.yml` | Prometheus 2.42 and 3.x: one merged config (2.42 has no `scrape_config_files`) |
 //! | `prometheus/rules/<service>.rules.yml` | one rule file per service, so one bad service never blocks the others |
 //! | `alertmanager/alertmanager.yml` | Alertmanager 0.25: a route per team, receivers, inhibitions |
 //! | `grafana/dashboards/<team>/<service>.json` | Grafana, through the file provider below (folder = team) |
@@ -45,6 +45,27 @@
 //!   them up + s + e + group_wait (30 s warning, 10 s critical). 500 failures at 1/s: 500 + 15 +
 //!   15 + 10 s = 9 m worst. A critical alert is its own Alertmanager group, so it never waits a
 //!   `group_interval` behind an earlier notification.
+
+//!
+//! # Discovery latency: from a new task to its first scrape
+//!
+//! ECS registers a new task in the service's Cloud Map service when it starts. From there:
+//!
+//! | step | at most | default |
+//! | --- | --- | --- |
+//! | the operator's next Cloud Map read (`settings.monitoring.discoveryRefresh`, `D`; `ecs-operator run --sd-refresh` overrides it) | `D` | 10 s |
+//! | Prometheus's next `http_sd_configs` request to the operator (`settings.monitoring.prometheusSdRefresh`, `P`, rendered as `refresh_interval`) | `P` | 5 s |
+//! | Prometheus's discovery manager passes new target groups on at most every 5 s | 5 s | 5 s |
+//! | its scrape manager applies them at most every 5 s (`scrape/manager.go`, `reloader`) | 5 s | 5 s |
+//! | the new target's first scrape: Prometheus spreads targets over the interval, so it waits up to one scrape interval `s` | `s` | 15 s |
+//!
+//! The defaults are chosen so that `D + P` = 15 s, one default scrape interval: the refreshes
+//! the operator controls add no more than one scrape interval to a new task's discovery (the
+//! old 15 s + 30 s added three). Worst case to the first scrape: 10 + 5 + 5 + 5 + 15 = 40 s
+//! (was 15 + 30 + 10 + 15 = 70 s); on average about half of each term, 20 s. The local demo
+//! measures it (`examples/demo`: a replica registered in Cloud Map until Prometheus's
+//! `lastScrape` of it). The operator also refreshes at once when the set of scrape targets
+//! changes (a new service), so only new tasks of known services wait for `D`.
 
 pub mod alertmanager;
 pub mod grafana;
@@ -144,6 +165,8 @@ pub(crate) struct Timing {
     pub warning_group_wait: PromDuration,
     /// `settings.monitoring.builtinAlertFor`: replaced `for` of built-in alerts, by name.
     pub builtin_for: BTreeMap<String, PromDuration>,
+    /// `settings.monitoring.prometheusSdRefresh`: `refresh_interval` of the `http_sd_configs`.
+    pub prometheus_sd_refresh: PromDuration,
 }
 
 impl Timing {
@@ -163,6 +186,7 @@ impl Timing {
             warning_group_wait: PromDuration::parse(&m.warning_group_wait)
                 .unwrap_or(alertmanager::WARNING_GROUP_WAIT),
             builtin_for: m.builtin_alert_for.clone(),
+            prometheus_sd_refresh: m.prometheus_sd_refresh,
         }
     }
 }
@@ -335,6 +359,36 @@ mod tests {
         }
         assert_ne!(dashboard_uid(long), dashboard_uid(&format!("{long}2")));
         assert_ne!(dashboard_uid("a b"), dashboard_uid("a_b"));
+    }
+
+    #[test]
+    fn the_default_discovery_refreshes_add_up_to_one_default_scrape_interval() {
+        let m = crate::settings::MonitoringSettings::default();
+        let sum = m.discovery_refresh.as_millis() + m.prometheus_sd_refresh.as_millis();
+        let scrape = PromDuration::parse(&m.default_scrape_interval).unwrap();
+        assert!(sum <= scrape.as_millis(), "{sum} ms > {scrape}");
+        assert_eq!(m.discovery_refresh, PromDuration::from_secs(10));
+        assert_eq!(m.prometheus_sd_refresh, PromDuration::from_secs(5));
+    }
+
+    #[test]
+    fn prometheus_asks_for_targets_as_often_as_the_settings_say() {
+        let refresh = |s: &Settings| -> Vec<String> {
+            let out = render(&[&example("minimal")], s);
+            let doc: serde_json::Value =
+                yaml::from_str(&out.files["prometheus/prometheus.yml"]).unwrap();
+            doc["scrape_configs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|j| j["http_sd_configs"].as_array().cloned().unwrap_or_default())
+                .map(|sd| sd["refresh_interval"].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(refresh(&settings()), vec!["5s"]);
+        let mut s = settings();
+        s.monitoring.prometheus_sd_refresh = PromDuration::from_secs(7);
+        assert_eq!(refresh(&s), vec!["7s"]);
     }
 
     #[test]

@@ -137,17 +137,53 @@ pub fn number(value: f64) -> String {
     }
 }
 
-/// A histogram bucket bound as client libraries print it in `le`.
+/// A histogram bucket bound as client libraries print it in `le`, and as Prometheus 3 stores
+/// it.
 ///
-/// Go's client prints `0.5` and `1`; the Rust, Python and Java clients print `0.5` and `1.0`.
-/// Non-integer bounds print alike everywhere, so they match exactly; an integer bound gets a
-/// regex that accepts both spellings.
+/// Go's client prints `0.5`, `1` and `1e+06`; the Rust, Python and Java clients print `0.5`
+/// and `1.0`. Prometheus 3 normalises classic histograms' `le` (and summaries' `quantile`)
+/// when it ingests them: `1` becomes `1.0`, `1e+06` stays (Prometheus 3 migration guide,
+/// <https://prometheus.io/docs/prometheus/latest/migration/>, "le and quantile label values";
+/// `controller/tests/prometheus_versions.rs` reads both versions' spellings back from their
+/// parsers). A bound every spelling writes alike matches exactly; otherwise a regex accepts
+/// each spelling (label regexes are anchored at both ends, in 2.x and 3.x).
 pub fn le_matcher(seconds: f64) -> (Op, String) {
-    if seconds == seconds.trunc() && seconds.abs() < 1e15 {
-        let whole = seconds as i64;
-        (Op::Re, format!("{whole}|{whole}\\.0"))
+    // Go's (and Prometheus 3's, which adds `.0` to integral ones) and the plain decimal the
+    // other clients print, with their `.0` when integral.
+    let plain = format!("{seconds}");
+    let mut spellings = vec![go_float(seconds)];
+    let integral = (!plain.contains('.')).then(|| format!("{plain}.0"));
+    for s in std::iter::once(plain).chain(integral) {
+        if !spellings.contains(&s) {
+            spellings.push(s);
+        }
+    }
+    if spellings.len() == 1 {
+        return (Op::Eq, spellings.remove(0));
+    }
+    let escaped: Vec<String> = spellings
+        .iter()
+        .map(|s| s.replace('.', "\\.").replace('+', "\\+"))
+        .collect();
+    (Op::Re, escaped.join("|"))
+}
+
+/// `f` as Go's `strconv.FormatFloat(f, 'g', -1, 64)` prints it: the shortest digits that read
+/// back as `f`, in exponent form (`1e+06`, `2.5e-05`) when the exponent is below -4 or at
+/// least 6 (Go's rule for the shortest form), otherwise plain.
+pub fn go_float(f: f64) -> String {
+    if !f.is_finite() || f == 0.0 {
+        return format!("{f}");
+    }
+    // Rust's `{:e}` gives the same shortest digits: `1e6`, `2.5e-5`, `1.2345e2`.
+    let sci = format!("{f:e}");
+    let (mantissa, exponent) = sci.split_once('e').expect("{:e} always has an exponent");
+    let exponent: i32 = exponent.parse().expect("{:e} exponents are integers");
+    if (-4..6).contains(&exponent) {
+        format!("{f}")
     } else {
-        (Op::Eq, format!("{seconds}"))
+        let sign = if exponent < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exponent.abs())
     }
 }
 
@@ -285,10 +321,33 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn floats_print_the_way_go_prints_them() {
+        for (f, go) in [
+            (0.5, "0.5"),
+            (1.0, "1"),
+            (300.0, "300"),
+            (123456.5, "123456.5"),
+            (1e6, "1e+06"),
+            (2_500_000.0, "2.5e+06"),
+            (0.001, "0.001"),
+            (0.0001, "0.0001"),
+            (0.00002, "2e-05"),
+            (1e21, "1e+21"),
+        ] {
+            assert_eq!(go_float(f), go, "{f}");
+        }
+    }
+
+    #[test]
     fn bucket_bounds_match_every_client_spelling() {
         assert_eq!(le_matcher(0.5), (Op::Eq, "0.5".to_string()));
         assert_eq!(le_matcher(0.8), (Op::Eq, "0.8".to_string()));
         assert_eq!(le_matcher(1.0), (Op::Re, "1|1\\.0".to_string()));
+        // Go and Prometheus 3 write 1e+06, other clients 1000000.0.
+        assert_eq!(
+            le_matcher(1e6),
+            (Op::Re, "1e\\+06|1000000|1000000\\.0".to_string())
+        );
         let sel = Selector::new("x_bucket").re("le", &le_matcher(2.0).1);
         assert_eq!(sel.text(), r#"x_bucket{le=~"2|2\\.0"}"#);
     }

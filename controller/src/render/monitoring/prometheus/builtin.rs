@@ -18,13 +18,11 @@ use crate::render::monitoring::promql::{count_over, number};
 /// One minute is four failed scrapes in a row: a single slow scrape never fires it.
 pub const TARGET_DOWN_FOR: PromDuration = PromDuration::from_secs(60);
 
-/// `NoTargets` (critical): no task of the service answers a scrape (or none is discovered). Two
-/// service-discovery refreshes fit in the `for`, so a rolling deployment that replaces every
-/// task does not fire it: 25 + 15 + 60 + 10 = 1 m 50 s worst.
+/// `NoTargets` (critical): no task of the service answers a scrape (or none is discovered). A
+/// new task reaches Prometheus within 25 s at the default discovery refreshes (see the module
+/// docs of `render::monitoring`), so a rolling deployment that replaces every task does not
+/// fire it: 25 + 15 + 60 + 10 = 1 m 50 s worst.
 pub const NO_TARGETS_FOR: PromDuration = PromDuration::from_secs(60);
-
-/// How often Prometheus asks the operator for a service's tasks.
-pub const SD_REFRESH: PromDuration = PromDuration::from_secs(30);
 
 /// `HighErrorRatio` (critical): the 5xx share over the rate window (2 m at s = 15 s) crosses
 /// the threshold after threshold / error share of the window: a 100 % error burst crosses 5 %

@@ -1,5 +1,17 @@
 //! `prometheus.yml` and one rule file per service.
 //!
+//! Both Prometheus 2.42 (what the tests run) and 3.x (what the bootstrap deploys) must accept
+//! and mean the same by these files (Prometheus 3 migration guide,
+//! <https://prometheus.io/docs/prometheus/latest/migration/>; `controller/tests/
+//! prometheus_versions.rs` measures each point with both promtools):
+//! - names stay in the legacy charset, so 3.x's UTF-8 names never need quoting;
+//! - `le` matchers accept 3.x's normalised floats (`le="1.0"`, see [`super::promql::le_matcher`]);
+//! - no job sets `fallback_scrape_protocol`: 2.42 refuses the key. 3.x then scrapes only
+//!   targets that send a Content-Type it knows; pizza-service and the operator's `/metrics`
+//!   send `application/openmetrics-text` (tested), and so do the official client libraries;
+//! - range selectors are left-open in 3.x, which moves results only when a window starts
+//!   exactly on a sample; no alert's meaning depends on that one sample.
+//!
 //! | module | renders |
 //! | --- | --- |
 //! | this one | `prometheus.yml`: global timing, Alertmanager, one `http_sd_configs` job per service |
@@ -8,6 +20,8 @@
 //! | [`slo`] | multi-window burn-rate recording rules and alerts |
 
 mod builtin;
+#[cfg(test)]
+mod compat_tests;
 mod rules;
 mod slo;
 #[cfg(test)]
@@ -163,7 +177,7 @@ pub(crate) fn config(services: &[ServiceCtx], settings: &Settings, timing: &Timi
             static_configs: vec![],
             http_sd_configs: vec![HttpSdConfig {
                 url: sd_url(&m.service_discovery_url, svc.name),
-                refresh_interval: SD_REFRESH.to_string(),
+                refresh_interval: timing.prometheus_sd_refresh.to_string(),
             }],
         });
     }
