@@ -30,7 +30,7 @@ locals {
       alertmanagerUrl = local.internal_urls.alertmanager
       # Public: it ends up in alert links that developers click. (Inside the VPC Grafana is
       # also reachable at local.internal_urls.grafana.)
-      grafanaUrl            = "${local.public_base_url}${var.grafana_path}"
+      grafanaUrl = "${local.public_base_url}${var.grafana_path}"
       # The API inside the VPC: the public ALB may have a self-signed certificate (trial
       # setup) and narrowed ingress that excludes the NAT addresses.
       grafanaApiUrl         = local.internal_urls.grafana

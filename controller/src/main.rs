@@ -6,12 +6,14 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use ecs_operator::aws::{AwsClients, CallCounter, ClientOptions};
+use ecs_operator::domain::S3Location;
 use ecs_operator::manifest::{self, ManifestSet};
 use ecs_operator::plan::{Outcome, Plan};
 use ecs_operator::reconcile::{ReconcileOptions, Reconciler};
 use ecs_operator::render::render_service;
 use ecs_operator::settings::Settings;
 use ecs_operator::source::{Source, SourceLocation};
+use ecs_operator::status::{unix_now, StatusStore};
 
 #[derive(Parser)]
 #[command(
@@ -350,6 +352,18 @@ async fn plan_or_apply(args: ReconcileArgs, apply: bool) -> anyhow::Result<ExitC
     }
     let results = reconciler.apply(&plan).await;
     let calls = CallCounter::since(&before, &reconciler.aws.calls.snapshot());
+    // The same status records a controller pass leaves, so a later `run` or `plan` knows.
+    let state = (reconciler.settings.state_location.as_deref())
+        .map(S3Location::parse)
+        .transpose()?
+        .flatten()
+        .map(|l| l.as_dir());
+    let status_errors = StatusStore::new(state)
+        .record_apply(&reconciler.aws, &fetched.set, &results, unix_now())
+        .await;
+    for e in &status_errors {
+        eprintln!("warning: {e}");
+    }
     let totals = CallCounter::totals(&calls, None);
     let failed = results.iter().filter(|r| r.error.is_some()).count();
     if args.output == PlanFormat::Json {

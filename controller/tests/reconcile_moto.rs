@@ -500,3 +500,65 @@ async fn a_changed_manifest_registers_one_new_revision_and_updates_the_service()
     let (_, writes) = pass(&r, &v2, true).await;
     assert_eq!(writes, 0);
 }
+
+/// `ecs-operator apply` leaves the status records a controller pass writes (issue 17: the
+/// one-shot path wrote none), and an apply that finds nothing new rewrites none of them.
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_leaves_the_status_records_a_controller_pass_would_and_an_unchanged_one_rewrites_none(
+) {
+    let world = World::new("applyst");
+    let name = format!("{}-web", unique_prefix("as"));
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("manifests");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("web.yaml"), manifest(&name, "nginx:1.27", "")).unwrap();
+    let bucket = format!("applyst-{}", world.settings.cluster.to_lowercase());
+    aws_cli(&["s3", "mb", &format!("s3://{bucket}")]);
+    let mut settings = world.settings.clone();
+    settings.manifest_source = dir.display().to_string();
+    settings.state_location = Some(format!("s3://{bucket}/state/"));
+    let settings_path = work.path().join("settings.json");
+    std::fs::write(&settings_path, serde_json::to_string(&settings).unwrap()).unwrap();
+    let apply = || {
+        let out = operator_command(env!("CARGO_BIN_EXE_ecs-operator"), &moto_endpoint())
+            .args(["apply", "--emulator", "--settings"])
+            .arg(&settings_path)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{text}");
+        assert!(!text.contains("warning: status"), "{text}");
+    };
+    let key = format!("state/status/{name}.json");
+    let etag =
+        || aws_cli(&["s3api", "head-object", "--bucket", &bucket, "--key", &key])["ETag"].clone();
+
+    apply();
+    let record = aws_cli(&["s3", "cp", &format!("s3://{bucket}/{key}"), "-"]);
+    assert_eq!(record["name"], name.as_str(), "{record}");
+    assert!(
+        record["lastAppliedHash"]
+            .as_str()
+            .is_some_and(|h| !h.is_empty()),
+        "{record}"
+    );
+    assert!(
+        record["conditions"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty()),
+        "{record}"
+    );
+    // The second apply observes the deployment the first one started (moto never finishes
+    // it: no task runs), a real change of status; a third one finds nothing new.
+    apply();
+    let second = etag();
+    let again = aws_cli(&["s3", "cp", &format!("s3://{bucket}/{key}"), "-"]);
+    assert_eq!(again["conditions"][1]["reason"], "RollingOut", "{again}");
+    apply();
+    assert_eq!(
+        etag(),
+        second,
+        "an unchanged apply rewrites no status record:\n{again}"
+    );
+}

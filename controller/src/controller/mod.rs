@@ -98,6 +98,9 @@ pub async fn run(
         shared,
     };
     runtime.status_store.load(&aws).await;
+    // Transition times and the last applied spec carry on from the records (a restart, a
+    // new leader, or an `ecs-operator apply` before).
+    runtime.memory.statuses = runtime.status_store.statuses.clone();
     let mut scheduler = Scheduler::with_os_rng(config.interval, Instant::now());
     let mut passes = 0u64;
     loop {

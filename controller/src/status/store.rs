@@ -6,9 +6,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_s3::primitives::ByteStream;
 
-use super::ServiceStatus;
+use super::{ServiceStatus, StopReasons};
+use crate::actuate::aws::ServiceResult;
 use crate::aws::AwsClients;
 use crate::domain::S3Location;
+use crate::manifest::ManifestSet;
 
 /// The in-memory statuses and their S3 copies.
 #[derive(Debug, Default)]
@@ -117,5 +119,24 @@ impl StatusStore {
             }
         }
         errors
+    }
+
+    /// What `ecs-operator apply` leaves behind: the records a controller pass would write for
+    /// these results, derived on top of the records already in S3 (so a later `run` or
+    /// `plan` knows what was applied, and transition times carry on). Stopped tasks are not
+    /// read by a one-shot apply, so no stop reasons are added. Returns errors as messages.
+    pub async fn record_apply(
+        &mut self,
+        aws: &AwsClients,
+        set: &ManifestSet,
+        results: &[ServiceResult],
+        now: u64,
+    ) -> Vec<String> {
+        if self.location.is_none() {
+            return Vec::new();
+        }
+        self.load(aws).await;
+        self.statuses = super::derive(&self.statuses, set, results, &StopReasons::default(), now);
+        self.flush(aws).await
     }
 }
