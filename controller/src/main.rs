@@ -9,6 +9,7 @@ use ecs_operator::aws::{AwsClients, CallCounter, ClientOptions};
 use ecs_operator::domain::S3Location;
 use ecs_operator::manifest::{self, ManifestSet};
 use ecs_operator::plan::{Outcome, Plan};
+use ecs_operator::reconcile::rollback::{self, RetryRequest};
 use ecs_operator::reconcile::{ReconcileOptions, Reconciler};
 use ecs_operator::render::render_service;
 use ecs_operator::settings::Settings;
@@ -63,8 +64,23 @@ struct ReconcileArgs {
     output: PlanFormat,
 }
 
+/// Flags of `retry`.
+#[derive(clap::Args)]
+struct RetryArgs {
+    /// The service (manifest name) whose rolled-back spec to deploy again.
+    name: String,
+    /// Settings file: its stateLocation holds the status records and the request.
+    #[arg(long, env = "ECS_OPERATOR_SETTINGS")]
+    settings: PathBuf,
+    /// Talking to an emulator on loopback (path-style S3).
+    #[arg(long, env = "ECS_OPERATOR_EMULATOR")]
+    emulator: bool,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Deploy a spec ECS rolled back once more (every replica honours the request).
+    Retry(RetryArgs),
     /// Check manifests (files or directories); print every problem with file:line:column.
     Validate {
         #[arg(required = true)]
@@ -213,6 +229,49 @@ async fn reconciler(args: &ReconcileArgs) -> anyhow::Result<(Reconciler, Source)
     ))
 }
 
+/// The settings' state location as a directory, if set.
+fn state_location(settings: &Settings) -> anyhow::Result<Option<S3Location>> {
+    Ok((settings.state_location.as_deref())
+        .map(S3Location::parse)
+        .transpose()?
+        .flatten()
+        .map(|l| l.as_dir()))
+}
+
+/// `ecs-operator retry NAME`: deploy a rolled-back spec once more.
+#[tokio::main]
+async fn retry(args: RetryArgs) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load(&args.settings)?;
+    let aws = AwsClients::from_env(ClientOptions {
+        region: settings.region.clone(),
+        emulator: args.emulator,
+        ..ClientOptions::default()
+    })
+    .await;
+    let mut store = StatusStore::new(state_location(&settings)?);
+    store.load(&aws).await;
+    let Some(held) = store.statuses.get(&args.name).and_then(|s| s.held.clone()) else {
+        eprintln!(
+            "error: {} is not held: its status record names no rolled-back spec",
+            args.name
+        );
+        return Ok(ExitCode::from(1));
+    };
+    let request = RetryRequest {
+        spec_hash: held.spec_hash.clone(),
+        at: unix_now(),
+    };
+    store
+        .request_retry(&aws, &args.name, &request)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    println!(
+        "{}: spec {} (rolled back from {}: {}) is deployed again on the next pass",
+        args.name, held.spec_hash, held.revision, held.reason
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn print_plan(plan: &Plan) {
     let (mut create, mut update, mut delete, mut in_sync, mut other) = (0, 0, 0, 0, 0);
     for s in &plan.services {
@@ -248,6 +307,10 @@ fn print_plan(plan: &Plan) {
             Outcome::Kept(why) => {
                 other += 1;
                 format!("kept: {why}")
+            }
+            Outcome::Held(why) => {
+                other += 1;
+                format!("held: {why}")
             }
         };
         println!("{} (cluster {}): {label}", s.name, s.cluster);
@@ -334,7 +397,12 @@ async fn plan_or_apply(args: ReconcileArgs, apply: bool) -> anyhow::Result<ExitC
         .await?;
     print_diagnostics(&fetched.set);
     let before = reconciler.aws.calls.snapshot();
-    let (plan, _observed) = reconciler.plan(&fetched.set, true).await?;
+    let (mut plan, _observed) = reconciler.plan(&fetched.set, true).await?;
+    // The status records (and the holds of rolled-back specs) the controller keeps.
+    let mut statuses = StatusStore::new(state_location(&reconciler.settings)?);
+    statuses.load(&reconciler.aws).await;
+    let rolled_back = rollback::rolled_back(&statuses, &reconciler.aws, &plan, unix_now()).await;
+    rollback::hold_rolled_back(&mut plan, &rolled_back);
     let invalid = !fetched.set.rejected.is_empty();
     if !apply {
         if args.output == PlanFormat::Json {
@@ -353,13 +421,14 @@ async fn plan_or_apply(args: ReconcileArgs, apply: bool) -> anyhow::Result<ExitC
     let results = reconciler.apply(&plan).await;
     let calls = CallCounter::since(&before, &reconciler.aws.calls.snapshot());
     // The same status records a controller pass leaves, so a later `run` or `plan` knows.
-    let state = (reconciler.settings.state_location.as_deref())
-        .map(S3Location::parse)
-        .transpose()?
-        .flatten()
-        .map(|l| l.as_dir());
-    let status_errors = StatusStore::new(state)
-        .record_apply(&reconciler.aws, &fetched.set, &results, unix_now())
+    let status_errors = statuses
+        .record_apply(
+            &reconciler.aws,
+            &fetched.set,
+            &results,
+            &rolled_back,
+            unix_now(),
+        )
         .await;
     for e in &status_errors {
         eprintln!("warning: {e}");
@@ -403,6 +472,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Plan(args) => plan_or_apply(args, false),
         Command::Apply(args) => plan_or_apply(args, true),
+        Command::Retry(args) => retry(args),
         Command::Run(args) => run_controller(args),
         Command::Healthcheck { listen } => {
             let port = listen.rsplit(':').next().unwrap_or("8080");

@@ -3,12 +3,14 @@
 //! behaviours and their sources are listed in RELIABILITY.md): the operator must get through
 //! each without stalling, leaking or being refused.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ecs_operator::domain::tags;
 use ecs_operator::error::ErrorClass;
 use ecs_operator::manifest::ManifestSet;
 use ecs_operator::plan::Outcome;
+use ecs_operator::reconcile::pass::{self, Memory, PassInput};
+use ecs_operator::reconcile::rollback::RetryRequest;
 use ecs_operator::reconcile::{ReconcileOptions, Reconciler, ServiceResult};
 use ecs_operator::settings::Settings;
 use testkit::fake_aws::{Behaviour, FakeAws, FakeService};
@@ -279,4 +281,111 @@ async fn a_scalable_target_refused_right_after_create_is_retried_then_waited_for
         Some(ErrorClass::Waiting),
         "{results:?}"
     );
+}
+
+/// The controller's pass (`pass::run`) over `docs`, carrying `memory` (statuses, holds) from
+/// pass to pass as the runtime does.
+async fn controller_pass(
+    r: &Reconciler,
+    docs: &[String],
+    memory: &mut Memory,
+    retries: &BTreeMap<String, RetryRequest>,
+    now: u64,
+) -> Vec<ServiceResult> {
+    let set = set_of(docs);
+    let input = PassInput {
+        set: &set,
+        source_ok: true,
+        leader: true,
+        held: &|_: &str| false,
+        now,
+        retries,
+    };
+    pass::run(r, input, memory, &mut [])
+        .await
+        .expect("observation succeeds")
+        .results
+}
+
+/// Deployments of `web` to a new revision (UpdateService with a task definition).
+fn deployments(fake: &FakeAws) -> usize {
+    fake.requests("UpdateService")
+        .iter()
+        .filter(|r| r["name"] == "web" && r["taskDefinition"].is_string())
+        .count()
+}
+
+#[tokio::test]
+async fn a_spec_the_circuit_breaker_rolled_back_is_not_deployed_again_until_retried_or_changed() {
+    let fake = FakeAws::default();
+    let r = reconciler(&fake, 1);
+    let mut memory = Memory::default();
+    let none = BTreeMap::new();
+    let v1 = manifest(
+        "web",
+        "  scaling:\n    minTasks: 1\n    maxTasks: 3\n    targetCpuPercent: 60\n",
+    );
+    let v2 = v1.replace("nginx:1.27", "nginx:1.28");
+    assert_ok(&controller_pass(&r, std::slice::from_ref(&v1), &mut memory, &none, 100).await);
+    assert_ok(&controller_pass(&r, std::slice::from_ref(&v2), &mut memory, &none, 110).await);
+    assert_eq!(deployments(&fake), 1, "1.28 deployed");
+
+    // The circuit breaker fails 1.28 and rolls back to 1.27.
+    fake.circuit_breaker_rolls_back(CLUSTER, "web");
+    for i in 0..10 {
+        let results =
+            controller_pass(&r, std::slice::from_ref(&v2), &mut memory, &none, 120 + i).await;
+        assert_ok(&results);
+        if i == 2 {
+            // Its tasks drained: ECS no longer lists the failed deployment.
+            fake.rollback_drained(CLUSTER, "web");
+        }
+    }
+    assert_eq!(
+        deployments(&fake),
+        1,
+        "the rolled-back spec was deployed again"
+    );
+    let status = memory.statuses["web"].clone();
+    let held = status.held.clone().expect("the spec is held");
+    assert!(held.revision.ends_with(":2"), "{held:?}");
+    assert!(held.reason.contains("circuit breaker"), "{held:?}");
+    assert!(status
+        .conditions
+        .iter()
+        .any(|c| c.status && format!("{:?}", c.kind) == "Stalled"));
+
+    // Everything else is still corrected: the desired count, moved out of range by hand.
+    fake.state()
+        .services
+        .get_mut(&(CLUSTER.to_string(), "web".to_string()))
+        .unwrap()
+        .desired = 9;
+    assert_ok(&controller_pass(&r, std::slice::from_ref(&v2), &mut memory, &none, 140).await);
+    let last = fake.requests("UpdateService").pop().unwrap();
+    assert_eq!(last["desiredCount"], 3, "{last}");
+    assert!(last["taskDefinition"].is_null(), "{last}");
+
+    // `ecs-operator retry web`: deployed once more; failed again, held again.
+    let retry = BTreeMap::from([(
+        "web".to_string(),
+        RetryRequest {
+            spec_hash: held.spec_hash.clone(),
+            at: 150,
+        },
+    )]);
+    assert_ok(&controller_pass(&r, std::slice::from_ref(&v2), &mut memory, &retry, 151).await);
+    assert_eq!(deployments(&fake), 2, "the retry deploys the spec again");
+    fake.circuit_breaker_rolls_back(CLUSTER, "web");
+    for i in 0..3 {
+        controller_pass(&r, std::slice::from_ref(&v2), &mut memory, &retry, 160 + i).await;
+    }
+    assert_eq!(deployments(&fake), 2, "the second rollback is held too");
+    assert!(memory.statuses["web"].held.as_ref().unwrap().since >= 160);
+
+    // A new spec is deployed at once.
+    let v3 = v1.replace("nginx:1.27", "nginx:1.29");
+    assert_ok(&controller_pass(&r, std::slice::from_ref(&v3), &mut memory, &retry, 170).await);
+    assert_eq!(deployments(&fake), 3, "a changed manifest is deployed");
+    assert!(memory.statuses["web"].held.is_none());
 }

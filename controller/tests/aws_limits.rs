@@ -1057,6 +1057,7 @@ fn observed_service(name: &str, tags: &[(&str, &str)]) -> ObservedService {
         registry_arns: vec![],
         rollout: None,
         deployments_in_progress: 0,
+        failed_deployments: Vec::new(),
     }
 }
 

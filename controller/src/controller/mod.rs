@@ -201,12 +201,21 @@ impl Runtime {
             return;
         };
         let started = Instant::now();
+        let held_rollouts: Vec<&str> = (self.memory.statuses.iter())
+            .filter(|(_, s)| s.held.is_some())
+            .map(|(name, _)| name.as_str())
+            .collect();
+        let retries = self
+            .status_store
+            .retries(&self.reconciler.aws, &held_rollouts)
+            .await;
         let input = PassInput {
             set,
             source_ok,
             leader,
             held: &|name: &str| scheduler.holds(name, Instant::now()),
             now: unix_now(),
+            retries: &retries,
         };
         let outcome = pass::run(&self.reconciler, input, &mut self.memory, &mut self.sinks).await;
         let metrics = &self.shared.metrics;

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_ecs::types::{ServiceField, TaskDefinitionField};
 
 use super::{
-    ObservedConfig, ObservedService, Rollout, RolloutState, ServiceState, TaskCounts,
-    DESCRIBE_SERVICES_BATCH,
+    FailedDeployment, ObservedConfig, ObservedService, Rollout, RolloutState, ServiceState,
+    TaskCounts, DESCRIBE_SERVICES_BATCH,
 };
 use crate::aws::{AwsClients, AwsError};
 use crate::render::aws::{
@@ -83,6 +83,23 @@ pub async fn describe_task_definition(
     }
 }
 
+/// Deployments with rolloutState FAILED, newest first.
+fn failed_deployments(deployments: &[aws_sdk_ecs::types::Deployment]) -> Vec<FailedDeployment> {
+    let mut failed: Vec<&aws_sdk_ecs::types::Deployment> = deployments
+        .iter()
+        .filter(|d| d.rollout_state().is_some_and(|r| r.as_str() == "FAILED"))
+        .collect();
+    failed.sort_by_key(|d| std::cmp::Reverse(d.created_at().map(|t| t.secs())));
+    failed
+        .into_iter()
+        .map(|d| FailedDeployment {
+            id: d.id().unwrap_or_default().to_string(),
+            task_definition_arn: d.task_definition().unwrap_or_default().to_string(),
+            reason: d.rollout_state_reason().unwrap_or_default().to_string(),
+        })
+        .collect()
+}
+
 fn sorted(v: &[String]) -> Vec<String> {
     let mut v = v.to_vec();
     v.sort();
@@ -136,6 +153,7 @@ pub fn normalise_service(cluster: &str, s: &aws_sdk_ecs::types::Service) -> Obse
                     .is_some_and(|r| r.as_str() == "IN_PROGRESS")
             })
             .count(),
+        failed_deployments: failed_deployments(s.deployments()),
     }
 }
 

@@ -100,6 +100,16 @@ pub struct Rollout {
     pub reason: String,
 }
 
+/// A deployment ECS marked FAILED (circuit breaker or alarm). While ECS rolls back it stays
+/// listed (ACTIVE) beside the PRIMARY rollback deployment; once drained it disappears.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedDeployment {
+    /// The deployment id (`ecs-svc/...`).
+    pub id: String,
+    pub task_definition_arn: String,
+    pub reason: String,
+}
+
 /// The service's settings as ECS reports them, in render's own type, so the planner diffs it
 /// field by field like a task definition. Fields ECS did not report are listed in `unknown`:
 /// the planner never calls them drift.
@@ -126,6 +136,8 @@ pub struct ObservedService {
     pub registry_arns: Vec<String>,
     pub rollout: Option<Rollout>,
     pub deployments_in_progress: usize,
+    /// Deployments ECS failed that are still listed, newest first.
+    pub failed_deployments: Vec<FailedDeployment>,
 }
 
 impl ObservedService {
@@ -146,6 +158,15 @@ impl ObservedService {
         self.rollout
             .as_ref()
             .is_some_and(|r| r.state == RolloutState::Failed)
+    }
+
+    /// The revision ECS rolled back from, if it did: a failed deployment of a revision the
+    /// service no longer runs. (With rollback off the failed deployment stays PRIMARY and the
+    /// service still runs it: nothing was rolled back.)
+    pub fn rolled_back_from(&self) -> Option<&FailedDeployment> {
+        self.failed_deployments
+            .iter()
+            .find(|f| f.task_definition_arn != self.task_definition_arn)
     }
 
     /// Short of tasks or rolling out: the only time its stopped tasks are worth reading.
@@ -187,6 +208,7 @@ impl ObservedService {
                 reason: String::new(),
             }),
             deployments_in_progress: 0,
+            failed_deployments: Vec::new(),
         }
     }
 }

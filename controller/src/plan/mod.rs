@@ -95,6 +95,9 @@ pub enum Outcome {
     Waiting(String),
     /// Owned, manifest gone, but not deleted (prune off, or a guard held).
     Kept(String),
+    /// ECS rolled this spec back: it is not deployed again until the manifest changes or a
+    /// retry is asked for (`reconcile::rollback`).
+    Held(String),
 }
 
 #[derive(Debug, Clone, Serialize)]

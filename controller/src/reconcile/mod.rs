@@ -9,6 +9,7 @@
 //! controller does; `ecs-operator plan` / `apply` call the steps they need.
 
 pub mod pass;
+pub mod rollback;
 
 use std::collections::BTreeSet;
 

@@ -4,7 +4,7 @@
 //! | --- | --- | --- |
 //! | render | [`Reconciler::render`] | yes |
 //! | observe | [`Reconciler::observe`], then the stopped tasks of the planned services | no (reads) |
-//! | plan | [`Reconciler::plan_for`], then [`hold`] for services backing off | yes |
+//! | plan | [`Reconciler::plan_for`], then [`rollback::hold_rolled_back`] for specs ECS rolled back and [`hold`] for services backing off | yes |
 //! | actuate | [`Reconciler::apply`] (AWS), then every [`MonitoringSink`] | no (writes, leader only) |
 //! | status | [`status::derive`] | yes |
 //!
@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 
+use super::rollback::{self, RetryRequest};
 use super::{ReconcileError, Reconciler, ServiceResult};
 use crate::actuate::{MonitoringSink, SinkReport};
 use crate::manifest::{ManifestSet, MonitoredService};
@@ -67,6 +68,8 @@ pub struct PassInput<'a> {
     pub held: &'a dyn Fn(&str) -> bool,
     /// Unix seconds, for status transition times.
     pub now: u64,
+    /// `ecs-operator retry` requests of held services ([`rollback`]), by name.
+    pub retries: &'a BTreeMap<String, RetryRequest>,
 }
 
 /// Everything a pass learned and did, for metrics and logs.
@@ -133,6 +136,8 @@ pub async fn run(
         results: Vec::new(),
         sinks: Vec::new(),
     };
+    let rolled_back = rollback::holds(&plan, &memory.statuses, input.retries, input.now);
+    rollback::hold_rolled_back(&mut plan, &rolled_back);
     if input.leader {
         hold(&mut plan, input.held);
         report.results = ctx.apply(&plan).await;
@@ -144,6 +149,7 @@ pub async fn run(
         input.set,
         &report.results,
         &memory.stops,
+        &rolled_back,
         input.now,
     );
     if input.leader && !sinks.is_empty() {

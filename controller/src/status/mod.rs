@@ -90,9 +90,39 @@ pub struct ServiceStatus {
     /// Validation problems, when the manifest is invalid.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub diagnostics: Vec<String>,
+    /// A spec ECS rolled back, not deployed again until the manifest changes or
+    /// `ecs-operator retry` (see `reconcile::rollback`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<HeldRollout>,
     /// Live task counts (served, not persisted: they change without any reconcile).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tasks: Option<BTreeMap<String, i64>>,
+}
+
+/// A spec ECS rolled back, kept in the service's status record (see
+/// `reconcile::rollback`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeldRollout {
+    /// The spec hash not to deploy again.
+    pub spec_hash: String,
+    /// The task definition revision ECS rolled back from.
+    pub revision: String,
+    /// The failed deployment's id: the same rollback still listed is not a new one.
+    pub deployment: String,
+    /// ECS's reason (`rolloutStateReason` of the failed deployment).
+    pub reason: String,
+    /// Unix seconds when the operator first saw the rollback.
+    pub since: u64,
+}
+
+/// `ecs-operator retry NAME`: deploy the held spec once more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryRequest {
+    pub spec_hash: String,
+    /// Unix seconds when it was asked for; only a hold that began before it is lifted.
+    pub at: u64,
 }
 
 pub fn unix_now() -> u64 {
@@ -173,6 +203,7 @@ pub fn derive(
     set: &ManifestSet,
     results: &[ServiceResult],
     stops: &StopReasons,
+    held: &BTreeMap<String, HeldRollout>,
     now: u64,
 ) -> BTreeMap<String, ServiceStatus> {
     use ConditionType::{Ready, Reconciling, Stalled};
@@ -209,6 +240,7 @@ pub fn derive(
             .as_ref()
             .is_some_and(|o| o.deployments_in_progress > 0);
         let previous_hash = prev.and_then(|p| p.last_applied_hash.clone());
+        let held_hash = previous_hash.clone();
         let applied_hash = r.desired.as_ref().map(|d| d.spec_hash.clone());
         let set_condition = |s: &mut ServiceStatus, kind, status, reason, message: &str| {
             s.set_condition(kind, status, reason, message, prev, now)
@@ -262,6 +294,18 @@ pub fn derive(
                 set_condition(&mut s, Stalled, false, Reason::Reconciled, "");
                 s.last_applied_hash = applied_hash;
             }
+        }
+        // A held spec does not run, whatever else this pass corrected.
+        if let (Some(h), None) = (held.get(&r.name), &r.error) {
+            let message = format!(
+                "ECS rolled back {} ({}); this spec is not deployed again until the manifest changes or `ecs-operator retry {}`",
+                h.revision, h.reason, r.name
+            );
+            s.last_error = Some(message.clone());
+            set_condition(&mut s, Ready, false, Reason::RolloutFailed, &message);
+            set_condition(&mut s, Stalled, true, Reason::RolloutFailed, &message);
+            s.last_applied_hash = held_hash;
+            s.held = Some(h.clone());
         }
         let (reason, message) = if rolling {
             (Reason::RollingOut, "a deployment is in progress")

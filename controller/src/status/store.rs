@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_s3::primitives::ByteStream;
 
+use super::{HeldRollout, RetryRequest};
 use super::{ServiceStatus, StopReasons};
 use crate::actuate::aws::ServiceResult;
 use crate::aws::AwsClients;
@@ -122,21 +123,86 @@ impl StatusStore {
     }
 
     /// What `ecs-operator apply` leaves behind: the records a controller pass would write for
-    /// these results, derived on top of the records already in S3 (so a later `run` or
-    /// `plan` knows what was applied, and transition times carry on). Stopped tasks are not
-    /// read by a one-shot apply, so no stop reasons are added. Returns errors as messages.
+    /// these results, derived on top of the records [`Self::load`] read before the plan (so a
+    /// later `run` or `plan` knows what was applied, and transition times carry on). Stopped
+    /// tasks are not read by a one-shot apply, so no stop reasons are added. Returns errors as
+    /// messages.
     pub async fn record_apply(
         &mut self,
         aws: &AwsClients,
         set: &ManifestSet,
         results: &[ServiceResult],
+        held: &BTreeMap<String, HeldRollout>,
         now: u64,
     ) -> Vec<String> {
         if self.location.is_none() {
             return Vec::new();
         }
-        self.load(aws).await;
-        self.statuses = super::derive(&self.statuses, set, results, &StopReasons::default(), now);
+        self.statuses = super::derive(
+            &self.statuses,
+            set,
+            results,
+            &StopReasons::default(),
+            held,
+            now,
+        );
         self.flush(aws).await
+    }
+
+    /// The `ecs-operator retry` requests of `names` (the held services): one GetObject each,
+    /// made only while a hold stands. A missing or unreadable request is no request.
+    pub async fn retries(
+        &self,
+        aws: &AwsClients,
+        names: &[&str],
+    ) -> BTreeMap<String, RetryRequest> {
+        let mut found = BTreeMap::new();
+        let Some(location) = &self.location else {
+            return found;
+        };
+        for name in names {
+            let key = location.key(&format!("retry/{name}.json"));
+            let Ok(out) = aws
+                .s3
+                .get_object()
+                .bucket(&location.bucket)
+                .key(&key)
+                .send()
+                .await
+            else {
+                continue;
+            };
+            if let Ok(bytes) = out.body.collect().await.map(|b| b.into_bytes()) {
+                if let Ok(request) = serde_json::from_slice::<RetryRequest>(&bytes) {
+                    found.insert(name.to_string(), request);
+                }
+            }
+        }
+        found
+    }
+
+    /// Asks every replica to deploy `name`'s held spec once more (`ecs-operator retry`).
+    pub async fn request_retry(
+        &self,
+        aws: &AwsClients,
+        name: &str,
+        request: &RetryRequest,
+    ) -> Result<(), String> {
+        let Some(location) = &self.location else {
+            return Err("settings.stateLocation is not set: there are no holds to retry".into());
+        };
+        let key = location.key(&format!("retry/{name}.json"));
+        aws.s3
+            .put_object()
+            .bucket(&location.bucket)
+            .key(&key)
+            .content_type("application/json")
+            .body(ByteStream::from(
+                serde_json::to_vec(request).unwrap_or_default(),
+            ))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws.error("s3:PutObject")(e).to_string())
     }
 }

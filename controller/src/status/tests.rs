@@ -71,6 +71,7 @@ fn observed(rollout: Option<RolloutState>, in_progress: usize) -> ObservedServic
             reason: "tasks failed to start".into(),
         }),
         deployments_in_progress: in_progress,
+        failed_deployments: Vec::new(),
     }
 }
 
@@ -89,6 +90,7 @@ fn an_applied_service_is_ready_and_keeps_its_transition_time_while_nothing_flips
         &set,
         &[result("web", Outcome::Update)],
         &StopReasons::default(),
+        &BTreeMap::new(),
         100,
     );
     let web = &first["web"];
@@ -110,6 +112,7 @@ fn an_applied_service_is_ready_and_keeps_its_transition_time_while_nothing_flips
         &set,
         &[result("web", Outcome::InSync)],
         &StopReasons::default(),
+        &BTreeMap::new(),
         200,
     );
     let ready = second["web"].condition(ConditionType::Ready).unwrap();
@@ -138,7 +141,14 @@ fn a_stalled_error_is_stalled_and_a_transient_one_is_retrying_keeping_the_last_h
         let mut r = result("web", Outcome::Update);
         r.error = Some("ecs:UpdateService: InvalidParameterException: no".into());
         r.error_class = Some(class);
-        let next = derive(&previous, &set, &[r], &StopReasons::default(), 300);
+        let next = derive(
+            &previous,
+            &set,
+            &[r],
+            &StopReasons::default(),
+            &BTreeMap::new(),
+            300,
+        );
         let web = &next["web"];
         assert_eq!(condition(web, ConditionType::Stalled), (stalled, reason));
         assert_eq!(
@@ -166,7 +176,7 @@ fn a_failed_rollout_is_stalled_and_names_why_its_tasks_stopped() {
     }]);
     let mut r = result("web", Outcome::InSync);
     r.observed = Some(observed(Some(RolloutState::Failed), 0));
-    let next = derive(&BTreeMap::new(), &set, &[r], &stops, 1);
+    let next = derive(&BTreeMap::new(), &set, &[r], &stops, &BTreeMap::new(), 1);
     let web = &next["web"];
     assert_eq!(
         condition(web, ConditionType::Stalled),
@@ -186,7 +196,14 @@ fn a_deployment_in_progress_is_reconciling() {
     let set = set_of(&["web"]);
     let mut r = result("web", Outcome::InSync);
     r.observed = Some(observed(Some(RolloutState::InProgress), 1));
-    let next = derive(&BTreeMap::new(), &set, &[r], &StopReasons::default(), 1);
+    let next = derive(
+        &BTreeMap::new(),
+        &set,
+        &[r],
+        &StopReasons::default(),
+        &BTreeMap::new(),
+        1,
+    );
     assert_eq!(
         condition(&next["web"], ConditionType::Reconciling),
         (true, Reason::RollingOut)
@@ -201,7 +218,14 @@ fn conflicts_waits_and_suspensions_have_their_own_reasons() {
         result("b", Outcome::Waiting("waiting for db".into())),
         result("c", Outcome::Suspended),
     ];
-    let next = derive(&BTreeMap::new(), &set, &results, &StopReasons::default(), 1);
+    let next = derive(
+        &BTreeMap::new(),
+        &set,
+        &results,
+        &StopReasons::default(),
+        &BTreeMap::new(),
+        1,
+    );
     assert_eq!(
         condition(&next["a"], ConditionType::Stalled),
         (true, Reason::Conflict)
@@ -229,7 +253,14 @@ fn an_invalid_manifest_is_stalled_with_its_diagnostics_and_orphans_get_no_status
         result("web", Outcome::InSync),
         result("gone", Outcome::Delete),
     ];
-    let next = derive(&BTreeMap::new(), &set, &results, &StopReasons::default(), 1);
+    let next = derive(
+        &BTreeMap::new(),
+        &set,
+        &results,
+        &StopReasons::default(),
+        &BTreeMap::new(),
+        1,
+    );
     assert!(!next.contains_key("gone"));
     let bad = &next["bad"];
     assert_eq!(

@@ -245,6 +245,7 @@ const SIDS: [(&str, &[&str]); 6] = [
             "ListManifestsAndState",
             "ReadManifests",
             "ReadWriteStatusAndLease",
+            "ReadRetryRequests",
             "UseKeyForBucket",
             "WriteMonitoringConfig",
             "ConsumeManifestEvents",

@@ -11,6 +11,11 @@
 //!   type to a strategy) needs `forceNewDeployment`; the fake answers
 //!   InvalidParameterException without it.
 //! - DescribeTaskDefinition of an unknown family: ClientException.
+//! - Deployment circuit breaker with rollback (Amazon ECS Developer Guide, "How the Amazon ECS
+//!   deployment circuit breaker detects failures"): the failed deployment is marked FAILED
+//!   and stays listed (ACTIVE) while a new PRIMARY deployment of the previous revision rolls
+//!   back; once that drains, only the PRIMARY is listed. A test drives it with
+//!   [`FakeAws::circuit_breaker_rolls_back`] and [`FakeAws::rollback_drained`].
 
 use std::collections::BTreeMap;
 
@@ -53,6 +58,10 @@ pub struct FakeService {
     pub drain_ticks_left: u32,
     /// RegisterScalableTarget calls still refused for it (Application Auto Scaling lag).
     pub scaling_lag_left: u32,
+    /// The revision before the last UpdateService that changed it.
+    pub previous_task_definition: Option<String>,
+    /// A deployment the circuit breaker failed and still listed: (id, revision).
+    pub failed_deployment: Option<(String, String)>,
 }
 
 impl FakeService {
@@ -74,6 +83,8 @@ impl FakeService {
             client_token: None,
             drain_ticks_left: 0,
             scaling_lag_left: 0,
+            previous_task_definition: None,
+            failed_deployment: None,
         }
     }
 
@@ -111,15 +122,38 @@ impl FakeService {
                     .map(|arn| ServiceRegistry::builder().registry_arn(arn).build())
                     .collect(),
             ))
-            .deployments(
-                Deployment::builder()
-                    .status("PRIMARY")
-                    .task_definition(&self.task_definition)
-                    .rollout_state(aws_sdk_ecs::types::DeploymentRolloutState::Completed)
-                    .build(),
-            )
+            .set_deployments(Some(self.deployments()))
             .set_tags(Some(tags(&self.tags)))
             .build()
+    }
+}
+
+impl FakeService {
+    fn deployments(&self) -> Vec<Deployment> {
+        use aws_sdk_ecs::types::DeploymentRolloutState as State;
+        let primary_state = if self.failed_deployment.is_some() {
+            State::InProgress
+        } else {
+            State::Completed
+        };
+        let mut deployments = vec![Deployment::builder()
+            .id("ecs-svc/primary")
+            .status("PRIMARY")
+            .task_definition(&self.task_definition)
+            .rollout_state(primary_state)
+            .build()];
+        if let Some((id, revision)) = &self.failed_deployment {
+            deployments.push(
+                Deployment::builder()
+                    .id(id)
+                    .status("ACTIVE")
+                    .task_definition(revision)
+                    .rollout_state(State::Failed)
+                    .rollout_state_reason("ECS deployment circuit breaker: tasks failed to start.")
+                    .build(),
+            );
+        }
+        deployments
     }
 }
 
@@ -266,6 +300,8 @@ pub(super) fn rules(fake: &FakeAws) -> Vec<Rule> {
             client_token: req.client_token().map(str::to_string),
             drain_ticks_left: 0,
             scaling_lag_left: lag,
+            previous_task_definition: None,
+            failed_deployment: None,
         };
         for arn in &service.registry_arns {
             if let Some(d) = state.discovery.values_mut().find(|d| &d.arn == arn) {
@@ -335,6 +371,9 @@ fn update_rule(fake: &FakeAws) -> Rule {
             service.launch_type = None;
         }
         if let Some(td) = req.task_definition() {
+            if service.task_definition != td {
+                service.previous_task_definition = Some(service.task_definition.clone());
+            }
             service.task_definition = td.to_string();
         }
         if let Some(n) = req.desired_count() {

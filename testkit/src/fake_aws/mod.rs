@@ -129,6 +129,35 @@ impl FakeAws {
         }
     }
 
+    /// The deployment circuit breaker fails the service's last deployment and rolls back to
+    /// the revision before it: the failed deployment stays listed until
+    /// [`Self::rollback_drained`].
+    pub fn circuit_breaker_rolls_back(&self, cluster: &str, name: &str) {
+        let mut state = self.state();
+        let id = format!("ecs-svc/failed-{}", state.next_id());
+        let service = state
+            .services
+            .get_mut(&(cluster.to_string(), name.to_string()))
+            .expect("the service exists");
+        let previous = service
+            .previous_task_definition
+            .take()
+            .expect("the service was updated to a new revision");
+        let failed = std::mem::replace(&mut service.task_definition, previous);
+        service.failed_deployment = Some((id, failed));
+    }
+
+    /// The rolled-back tasks have stopped: ECS no longer lists the failed deployment.
+    pub fn rollback_drained(&self, cluster: &str, name: &str) {
+        if let Some(service) = self
+            .state()
+            .services
+            .get_mut(&(cluster.to_string(), name.to_string()))
+        {
+            service.failed_deployment = None;
+        }
+    }
+
     /// Requests of one operation, oldest first.
     pub fn requests(&self, operation: &str) -> Vec<serde_json::Value> {
         self.state()
