@@ -1,11 +1,15 @@
 //! Facts of the domain that several modules share: tag and annotation keys, the identifiers AWS
-//! derives from a service, the built-in alerts and S3 locations. One definition each, so a
+//! derives from a service, the built-in alerts, alert severities and notification receivers
+//! (a manifest's and the platform's team directory in the settings), and S3 locations. One definition each, so a
 //! renderer, an observer and a planner can never disagree about a key or a format.
 //!
 //! This module depends on nothing else in the crate; everything may depend on it.
 
 use std::fmt;
 use std::str::FromStr;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 /// Tag keys the operator writes on every resource it creates.
 pub mod tags {
@@ -336,4 +340,69 @@ impl ServiceField {
             _ => return None,
         })
     }
+}
+
+/// How urgent an alert is; receivers filter on it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "camelCase")]
+pub enum Severity {
+    Info,
+    #[default]
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// One notification channel. Severity filters let a team page on critical only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Receiver {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookReceiver>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slack: Option<SlackReceiver>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<EmailReceiver>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sns: Option<SnsReceiver>,
+    /// Only alerts of at least this severity go here.
+    #[serde(default)]
+    pub min_severity: Severity,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WebhookReceiver {
+    pub url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SlackReceiver {
+    pub channel: String,
+    /// File (mounted into Alertmanager) holding the Slack webhook URL; never the URL itself.
+    pub api_url_file: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EmailReceiver {
+    pub to: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SnsReceiver {
+    pub topic_arn: String,
 }

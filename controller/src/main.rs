@@ -11,6 +11,7 @@ use ecs_operator::manifest::{self, ManifestSet};
 use ecs_operator::plan::{Outcome, Plan};
 use ecs_operator::reconcile::rollback::{self, RetryRequest};
 use ecs_operator::reconcile::{ReconcileOptions, Reconciler};
+use ecs_operator::render::monitoring::alertmanager::receivers_of;
 use ecs_operator::render::render_service;
 use ecs_operator::settings::Settings;
 use ecs_operator::source::{Source, SourceLocation};
@@ -227,6 +228,20 @@ async fn reconciler(args: &ReconcileArgs) -> anyhow::Result<(Reconciler, Source)
         Reconciler::new(aws, settings, options),
         Source::new(location),
     ))
+}
+
+/// Warns about services whose alerts would reach nobody (a warning: they still deploy).
+fn warn_unrouted(set: &ManifestSet, settings: &Settings) {
+    for m in &set.manifests {
+        if receivers_of(&m.manifest, settings).is_empty() {
+            let team = &m.manifest.spec.notify.team;
+            let at = m.positions.lookup("spec.notify");
+            eprintln!(
+                "warning: {}:{}:{}: spec.notify: no receiver for team {team:?}, so this service's alerts reach nobody; add spec.notify.receivers, or monitoring.teams.{team} or monitoring.fallbackReceivers to the settings",
+                m.source, at.line, at.column
+            );
+        }
+    }
 }
 
 /// The settings' state location as a directory, if set.
@@ -498,6 +513,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let settings = load_settings(settings.as_ref())?;
             let set = manifest::load_paths(&paths, settings.as_ref())?;
             print_diagnostics(&set);
+            if let Some(settings) = &settings {
+                warn_unrouted(&set, settings);
+            }
             let problems = set.diagnostics().count();
             if set.manifests.is_empty() && set.rejected.is_empty() {
                 eprintln!("error: no manifests (*.yaml, *.yml) found under the given paths");

@@ -11,7 +11,7 @@ use std::path::Path;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::BuiltinAlert;
+use crate::domain::{BuiltinAlert, Receiver};
 use crate::duration::PromDuration;
 use crate::yaml;
 
@@ -143,6 +143,15 @@ pub struct MonitoringSettings {
     /// receiver is rendered.
     #[serde(default)]
     pub smtp: Option<SmtpSettings>,
+    /// The team directory, kept by the platform team: receivers per team (`notify.team` of the
+    /// manifests), merged with a manifest's own `notify.receivers`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub teams: BTreeMap<String, Vec<Receiver>>,
+    /// Where the alerts of a service with no receiver at all (none in its manifest, none for
+    /// its team) go. Without it they go nowhere: `validate --settings` warns, and
+    /// `ecs_operator_services_without_receiver` counts them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fallback_receivers: Vec<Receiver>,
     /// How often the operator reads each scraped service's tasks from Cloud Map (one
     /// DiscoverInstances per service) for its `/sd/prometheus` endpoint. `ecs-operator run
     /// --sd-refresh` overrides it. With `prometheusSdRefresh` it bounds how long a new task
@@ -265,6 +274,8 @@ impl Default for MonitoringSettings {
             grafana_ca_file: None,
             scrape_ports: None,
             smtp: None,
+            teams: BTreeMap::new(),
+            fallback_receivers: Vec::new(),
             discovery_refresh: DEFAULT_DISCOVERY_REFRESH,
             prometheus_sd_refresh: DEFAULT_PROMETHEUS_SD_REFRESH,
         }
@@ -416,6 +427,28 @@ impl Settings {
         }
         if let Some(smtp) = &self.monitoring.smtp {
             smtp.check()?;
+        }
+        let directory = (self.monitoring.teams.iter())
+            .flat_map(|(team, list)| list.iter().map(move |r| (format!("teams.{team}"), r)));
+        let fallback = (self.monitoring.fallback_receivers.iter())
+            .map(|r| ("fallbackReceivers".to_string(), r));
+        for (at, receiver) in directory.chain(fallback) {
+            let channels = [
+                receiver.webhook.is_some(),
+                receiver.slack.is_some(),
+                receiver.email.is_some(),
+                receiver.sns.is_some(),
+            ];
+            if channels.iter().filter(|set| **set).count() != 1 {
+                return Err(format!(
+                    "monitoring.{at}: each receiver names exactly one of webhook, slack, email, sns"
+                ));
+            }
+            if receiver.email.is_some() && self.monitoring.smtp.is_none() {
+                return Err(format!(
+                    "monitoring.{at}: an email receiver needs monitoring.smtp (the relay Alertmanager sends through)"
+                ));
+            }
         }
         for (name, refresh) in [
             ("discoveryRefresh", self.monitoring.discovery_refresh),

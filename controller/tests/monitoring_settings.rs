@@ -216,3 +216,83 @@ fn discovery_refreshes_come_from_the_settings_and_reach_prometheus_yml() {
         "{error}"
     );
 }
+
+/// The minimal example's shape: team `web`, no receivers of its own.
+const NO_RECEIVERS: &str = "\
+apiVersion: ecs-operator.io/v1alpha1
+kind: MonitoredService
+metadata:
+  name: quiet
+spec:
+  container:
+    image: quiet:1
+  notify:
+    team: web
+";
+
+const DIRECTORY: &str = "\
+monitoring:
+  teams:
+    web:
+      - slack:
+          channel: '#web-alerts'
+          apiUrlFile: /etc/alertmanager/secrets/slack-web
+  fallbackReceivers:
+    - webhook:
+        url: https://oncall.example.com/unrouted
+";
+
+#[test]
+fn a_team_without_receivers_is_told_through_the_team_directory_or_the_fallback() {
+    use ecs_operator::render::monitoring::alertmanager::receivers_of;
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write(dir.path(), "quiet.yaml", NO_RECEIVERS);
+    let bare = write(dir.path(), "bare.yaml", SETTINGS);
+    let set = validate(Some(&bare), &manifest).unwrap();
+    let quiet = &set.manifests[0].manifest;
+    // What `validate --settings` warns about and ecs_operator_services_without_receiver counts.
+    assert!(receivers_of(quiet, &Settings::load(&bare).unwrap()).is_empty());
+
+    let with_directory = write(dir.path(), "teams.yaml", &format!("{SETTINGS}{DIRECTORY}"));
+    let settings = Settings::load(&with_directory).unwrap();
+    let to = receivers_of(quiet, &settings);
+    assert_eq!(to.len(), 1);
+    assert_eq!(to[0].slack.as_ref().unwrap().channel, "#web-alerts");
+
+    let mut other_team = settings.clone();
+    other_team.monitoring.teams.clear();
+    let to = receivers_of(quiet, &other_team);
+    assert_eq!(
+        to[0].webhook.as_ref().unwrap().url,
+        "https://oncall.example.com/unrouted"
+    );
+}
+
+#[test]
+fn a_team_directory_receiver_naming_two_channels_or_email_without_a_relay_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let two = write(
+        dir.path(),
+        "two.yaml",
+        &format!(
+            "{SETTINGS}monitoring:\n  teams:\n    web:\n      - webhook: {{url: https://a.example.com}}\n        sns: {{topicArn: 'arn:aws:sns:eu-central-1:123456789012:t'}}\n"
+        ),
+    );
+    let e = Settings::load(&two).unwrap_err().to_string();
+    assert!(
+        e.contains("monitoring.teams.web: each receiver names exactly one of"),
+        "{e}"
+    );
+    let mail = write(
+        dir.path(),
+        "mail.yaml",
+        &format!(
+            "{SETTINGS}monitoring:\n  fallbackReceivers:\n    - email: {{to: ops@example.com}}\n"
+        ),
+    );
+    let e = Settings::load(&mail).unwrap_err().to_string();
+    assert!(
+        e.contains("monitoring.fallbackReceivers: an email receiver needs monitoring.smtp"),
+        "{e}"
+    );
+}

@@ -16,6 +16,8 @@ use crate::aws::calls::CallKey;
 use crate::manifest::ManifestSet;
 use crate::reconcile::pass::PassReport;
 use crate::reconcile::ErrorClass;
+use crate::render::monitoring::alertmanager::receivers_of;
+use crate::settings::Settings;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
@@ -69,6 +71,7 @@ pub struct Metrics {
     pub rollout_failed: Family<ServiceLabels, Gauge>,
     pub deployments_in_progress: Family<ServiceLabels, Gauge>,
     pub stopped_tasks: Family<StoppedLabels, Counter>,
+    pub services_without_receiver: Gauge,
     last_calls: Mutex<BTreeMap<CallKey, u64>>,
 }
 
@@ -99,9 +102,15 @@ impl Metrics {
             rollout_failed: Family::default(),
             deployments_in_progress: Family::default(),
             stopped_tasks: Family::default(),
+            services_without_receiver: Gauge::default(),
             last_calls: Mutex::new(BTreeMap::new()),
             registry: Registry::default(),
         };
+        registry.register(
+            "ecs_operator_services_without_receiver",
+            "Valid manifests whose alerts reach no receiver (none of their own, none for their team in the settings, no fallback)",
+            m.services_without_receiver.clone(),
+        );
         registry.register(
             "ecs_operator_reconciles",
             "Reconcile passes by result",
@@ -211,7 +220,12 @@ impl Metrics {
     /// Records what a pass observed and did: owned services, each planned service's ECS
     /// state (series of services no longer planned disappear), drift, stopped tasks by stop
     /// code, manifests by state and errors by class.
-    pub fn record_pass(&self, report: &PassReport, set: &ManifestSet, operator_id: &str) {
+    pub fn record_pass(&self, report: &PassReport, set: &ManifestSet, settings: &Settings) {
+        let operator_id = settings.operator_id.as_str();
+        let unrouted = (set.manifests.iter())
+            .filter(|m| receivers_of(&m.manifest, settings).is_empty())
+            .count();
+        self.services_without_receiver.set(unrouted as i64);
         let owned = report
             .observed
             .services

@@ -224,7 +224,7 @@ impl Runtime {
             .observe(started.elapsed().as_secs_f64());
         match outcome {
             Ok(report) => {
-                metrics.record_pass(&report, set, &self.reconciler.settings.operator_id);
+                metrics.record_pass(&report, set, &self.reconciler.settings);
                 for r in report
                     .results
                     .iter()

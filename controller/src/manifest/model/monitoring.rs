@@ -7,6 +7,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::yes;
+pub use crate::domain::{
+    EmailReceiver, Receiver, Severity, SlackReceiver, SnsReceiver, WebhookReceiver,
+};
 use crate::duration::PromDuration;
 
 /// Where Prometheus scrapes the service.
@@ -104,27 +107,6 @@ pub enum Measure {
     Count,
     /// The current value of a gauge (summed over tasks).
     Value,
-}
-
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "camelCase")]
-pub enum Severity {
-    Info,
-    #[default]
-    Warning,
-    Critical,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
 }
 
 /// Thresholds of the built-in alerts every service gets (target down, too few tasks, error
@@ -265,47 +247,4 @@ pub struct Notify {
     pub team: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub receivers: Vec<Receiver>,
-}
-
-/// One notification channel. Severity filters let a team page on critical only.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Receiver {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub webhook: Option<WebhookReceiver>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub slack: Option<SlackReceiver>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<EmailReceiver>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sns: Option<SnsReceiver>,
-    /// Only alerts of at least this severity go here.
-    #[serde(default)]
-    pub min_severity: Severity,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct WebhookReceiver {
-    pub url: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SlackReceiver {
-    pub channel: String,
-    /// File (mounted into Alertmanager) holding the Slack webhook URL; never the URL itself.
-    pub api_url_file: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct EmailReceiver {
-    pub to: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SnsReceiver {
-    pub topic_arn: String,
 }

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 use super::{yaml_file, ServiceCtx, Timing};
 use crate::duration::PromDuration;
-use crate::manifest::{Receiver as ManifestReceiver, Severity};
+use crate::manifest::{MonitoredService, Receiver as ManifestReceiver, Severity};
 use crate::settings::{Settings, SmtpSettings};
 
 /// Receiver of everything no team route takes: it has no configuration, so it drops.
@@ -231,6 +231,29 @@ fn build_receiver(team: &str, r: &ManifestReceiver, settings: &Settings) -> Opti
     Some(receiver)
 }
 
+/// The receivers a service's alerts go to: its manifest's own and its team's (the settings'
+/// team directory), or, when there are none, the settings' fallback receivers. Only those
+/// Alertmanager can deliver count (an email receiver needs the SMTP relay). Empty: the alerts
+/// go nowhere.
+pub fn receivers_of<'a>(
+    m: &'a MonitoredService,
+    settings: &'a Settings,
+) -> Vec<&'a ManifestReceiver> {
+    let deliverable =
+        |r: &&ManifestReceiver| r.email.is_none() || settings.monitoring.smtp.is_some();
+    let team = settings.monitoring.teams.get(&m.spec.notify.team);
+    let own: Vec<&ManifestReceiver> = (m.spec.notify.receivers.iter())
+        .chain(team.into_iter().flatten())
+        .filter(deliverable)
+        .collect();
+    if !own.is_empty() {
+        return own;
+    }
+    (settings.monitoring.fallback_receivers.iter())
+        .filter(deliverable)
+        .collect()
+}
+
 /// Receiver name -> lowest severity it takes, for one service.
 type Plan = BTreeMap<String, Severity>;
 
@@ -271,7 +294,7 @@ pub(crate) fn config(services: &[ServiceCtx], settings: &Settings, timing: &Timi
     let mut teams: BTreeMap<&str, BTreeMap<Plan, BTreeSet<&str>>> = BTreeMap::new();
     for svc in services {
         let mut plan = Plan::new();
-        for r in &svc.m.spec.notify.receivers {
+        for r in receivers_of(svc.m, settings) {
             if let Some(receiver) = build_receiver(svc.team, r, settings) {
                 let min = plan.entry(receiver.name.clone()).or_insert(r.min_severity);
                 *min = (*min).min(r.min_severity);
@@ -473,5 +496,43 @@ mod tests {
         assert!(text.contains("api_url_file: /etc/alertmanager/secrets/slack-shop"));
         assert!(!text.contains("api_url:"));
         assert!(text.contains("region: eu-central-1"));
+    }
+
+    #[test]
+    fn a_team_without_receivers_gets_its_team_directory_or_else_the_fallback() {
+        let minimal = example("minimal");
+        assert!(minimal.spec.notify.receivers.is_empty());
+        let webhook = |url: &str| ManifestReceiver {
+            webhook: Some(WebhookReceiver { url: url.into() }),
+            slack: None,
+            email: None,
+            sns: None,
+            min_severity: Severity::Warning,
+        };
+        let mut s = settings();
+        assert!(
+            receivers_of(&minimal, &s).is_empty(),
+            "its alerts go nowhere"
+        );
+        s.monitoring.fallback_receivers = vec![webhook("http://oncall.internal/all")];
+        assert_eq!(
+            receivers_of(&minimal, &s),
+            vec![&webhook("http://oncall.internal/all")]
+        );
+        s.monitoring
+            .teams
+            .insert("web".into(), vec![webhook("http://web.internal/alerts")]);
+        assert_eq!(
+            receivers_of(&minimal, &s),
+            vec![&webhook("http://web.internal/alerts")],
+            "the team's own receivers, the fallback only for teams with none"
+        );
+        let out = super::super::render(&[&minimal], &s);
+        let doc: serde_json::Value =
+            crate::yaml::from_str(&out.files["alertmanager/alertmanager.yml"]).unwrap();
+        let team = &doc["route"]["routes"][0];
+        assert_eq!(team["matchers"][0], "team=\"web\"");
+        let receiver = team["routes"][0]["routes"][0]["receiver"].as_str().unwrap();
+        assert!(receiver.starts_with("web-webhook-"), "{doc}");
     }
 }
