@@ -201,13 +201,9 @@ impl Runtime {
             return;
         };
         let started = Instant::now();
-        let held_rollouts: Vec<&str> = (self.memory.statuses.iter())
-            .filter(|(_, s)| s.held.is_some())
-            .map(|(name, _)| name.as_str())
-            .collect();
         let retries = self
             .status_store
-            .retries(&self.reconciler.aws, &held_rollouts)
+            .retries(&self.reconciler.aws, &self.memory.statuses)
             .await;
         let input = PassInput {
             set,

@@ -78,11 +78,7 @@ pub async fn rolled_back(
     plan: &Plan,
     now: u64,
 ) -> BTreeMap<String, HeldRollout> {
-    let held: Vec<&str> = (store.statuses.iter())
-        .filter(|(_, s)| s.held.is_some())
-        .map(|(name, _)| name.as_str())
-        .collect();
-    let retries = store.retries(aws, &held).await;
+    let retries = store.retries(aws, &store.statuses).await;
     holds(plan, &store.statuses, &retries, now)
 }
 

@@ -149,13 +149,18 @@ impl StatusStore {
         self.flush(aws).await
     }
 
-    /// The `ecs-operator retry` requests of `names` (the held services): one GetObject each,
-    /// made only while a hold stands. A missing or unreadable request is no request.
+    /// The `ecs-operator retry` requests of the services `statuses` hold a rolled-back spec
+    /// for: one GetObject each, none while no hold stands. A missing or unreadable request
+    /// is no request.
     pub async fn retries(
         &self,
         aws: &AwsClients,
-        names: &[&str],
+        statuses: &BTreeMap<String, ServiceStatus>,
     ) -> BTreeMap<String, RetryRequest> {
+        let names = statuses
+            .iter()
+            .filter(|(_, s)| s.held.is_some())
+            .map(|(name, _)| name);
         let mut found = BTreeMap::new();
         let Some(location) = &self.location else {
             return found;
