@@ -562,3 +562,79 @@ async fn apply_leaves_the_status_records_a_controller_pass_would_and_an_unchange
         "an unchanged apply rewrites no status record:\n{again}"
     );
 }
+
+/// `ecs-operator retry NAME` against S3: refused for a service that is not held; for a held
+/// one it writes the request every replica reads (only while a hold stands).
+#[tokio::test(flavor = "multi_thread")]
+async fn retry_writes_the_request_the_controller_reads_for_a_held_service_only() {
+    use ecs_operator::domain::S3Location;
+    use ecs_operator::status::{HeldRollout, ServiceStatus, StatusStore};
+    let world = World::new("retry");
+    let bucket = format!("retry-{}", world.settings.cluster.to_lowercase());
+    aws_cli(&["s3", "mb", &format!("s3://{bucket}")]);
+    let mut settings = world.settings.clone();
+    settings.state_location = Some(format!("s3://{bucket}/state/"));
+    let work = tempfile::tempdir().unwrap();
+    let settings_path = work.path().join("settings.json");
+    std::fs::write(&settings_path, serde_json::to_string(&settings).unwrap()).unwrap();
+    let held = HeldRollout {
+        spec_hash: "h2".into(),
+        revision: "arn:aws:ecs:us-east-1:123456789012:task-definition/web:2".into(),
+        deployment: "ecs-svc/1".into(),
+        reason: "ECS deployment circuit breaker: tasks failed to start.".into(),
+        since: 100,
+    };
+    let statuses = std::collections::BTreeMap::from([
+        (
+            "web".to_string(),
+            ServiceStatus {
+                name: "web".into(),
+                held: Some(held.clone()),
+                ..ServiceStatus::default()
+            },
+        ),
+        (
+            "calm".to_string(),
+            ServiceStatus {
+                name: "calm".into(),
+                ..ServiceStatus::default()
+            },
+        ),
+    ]);
+    for (name, status) in &statuses {
+        let file = work.path().join(format!("{name}.json"));
+        std::fs::write(&file, serde_json::to_vec(status).unwrap()).unwrap();
+        aws_cli(&[
+            "s3",
+            "cp",
+            file.to_str().unwrap(),
+            &format!("s3://{bucket}/state/status/{name}.json"),
+        ]);
+    }
+    let retry = |name: &str| {
+        operator_command(env!("CARGO_BIN_EXE_ecs-operator"), &moto_endpoint())
+            .args(["retry", name, "--emulator", "--settings"])
+            .arg(&settings_path)
+            .output()
+            .unwrap()
+    };
+    let refused = retry("calm");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("calm is not held"));
+    let asked = retry("web");
+    assert!(
+        asked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&asked.stderr)
+    );
+
+    let location = S3Location::parse(settings.state_location.as_deref().unwrap())
+        .unwrap()
+        .map(|l| l.as_dir());
+    let requests = StatusStore::new(location)
+        .retries(&clients().await, &statuses)
+        .await;
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(requests["web"].spec_hash, "h2");
+    assert!(requests["web"].at >= held.since);
+}
