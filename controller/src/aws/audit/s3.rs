@@ -23,25 +23,30 @@ fn object_arn(a: &Arns, bucket: &str, key: &str) -> String {
     format!("arn:{}:s3:::{bucket}/{key}", a.partition)
 }
 
-/// The KMS request S3 makes with the caller's permissions for an SSE-KMS object.
-fn kms_line(
+/// The KMS authorization S3 makes on the caller's behalf for an object encrypted with `key`
+/// (SSE-KMS), if it is: the object's ARN as encryption context, or the bucket's with an S3
+/// Bucket Key.
+fn kms_lines(
     a: &Arns,
     action: &str,
-    key: &str,
+    key: Option<&str>,
+    bucket_key: Option<bool>,
     bucket: &str,
     object: &str,
-    bucket_key: bool,
-) -> Line {
+) -> Vec<Line> {
+    let Some(key) = key else {
+        return Vec::new();
+    };
     let key_arn = Arns::or_build(key, |id| a.regional("kms", &format!("key/{id}")));
-    let context = if bucket_key {
+    let context = if bucket_key.unwrap_or(false) {
         bucket_arn(a, bucket)
     } else {
         object.to_string()
     };
-    Line::new(action, key_arn)
+    vec![Line::new(action, key_arn)
         .with("kms:ViaService", format!("s3.{}.amazonaws.com", a.region))
         .with("kms:CallerAccount", a.account.clone())
-        .with("kms:EncryptionContext:aws:s3:arn", context)
+        .with("kms:EncryptionContext:aws:s3:arn", context)]
 }
 
 pub(super) fn plan(input: &Input, a: &Arns) -> Option<Planned> {
@@ -70,14 +75,10 @@ pub(super) fn plan(input: &Input, a: &Arns) -> Option<Planned> {
         let object = object_arn(a, &bucket, i.key().unwrap_or_default());
         let line = Line::new("s3:GetObject", &object);
         return Some(Planned::then(vec![line], move |out, a, _| {
-            let Some(o) = output::<op::get_object::GetObjectOutput>(out) else {
-                return Vec::new();
-            };
-            let bucket_key = o.bucket_key_enabled().unwrap_or(false);
-            o.ssekms_key_id()
-                .map(|key| kms_line(a, "kms:Decrypt", key, &bucket, &object, bucket_key))
-                .into_iter()
-                .collect()
+            output::<op::get_object::GetObjectOutput>(out).map_or_else(Vec::new, |o| {
+                let (key, bucket_key) = (o.ssekms_key_id(), o.bucket_key_enabled());
+                kms_lines(a, "kms:Decrypt", key, bucket_key, &bucket, &object)
+            })
         }));
     }
     if let Some(i) = input.downcast_ref::<op::head_object::HeadObjectInput>() {
@@ -95,14 +96,10 @@ pub(super) fn plan(input: &Input, a: &Arns) -> Option<Planned> {
             .with_some("s3:if-match", i.if_match())
             .with_some("s3:if-none-match", i.if_none_match());
         return Some(Planned::then(vec![line], move |out, a, _| {
-            let Some(o) = output::<op::put_object::PutObjectOutput>(out) else {
-                return Vec::new();
-            };
-            let bucket_key = o.bucket_key_enabled().unwrap_or(false);
-            o.ssekms_key_id()
-                .map(|key| kms_line(a, "kms:GenerateDataKey", key, &bucket, &object, bucket_key))
-                .into_iter()
-                .collect()
+            output::<op::put_object::PutObjectOutput>(out).map_or_else(Vec::new, |o| {
+                let (key, bucket_key) = (o.ssekms_key_id(), o.bucket_key_enabled());
+                kms_lines(a, "kms:GenerateDataKey", key, bucket_key, &bucket, &object)
+            })
         }));
     }
     if let Some(i) = input.downcast_ref::<op::delete_object::DeleteObjectInput>() {
