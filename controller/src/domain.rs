@@ -23,6 +23,11 @@ pub mod tags {
     pub const SPEC_HASH: &str = "ecs-operator.io/spec-hash";
     /// The manifest's `lifecycle.prune`, so the choice is known after the manifest is gone.
     pub const PRUNE: &str = "ecs-operator.io/prune";
+    /// A spec rolled back by hand (`ecs-operator rollback`) and not to be deployed again:
+    /// `<spec hash> <unix seconds> <family:revision> <hand|guard>` (see
+    /// `status::HeldRollout::to_tag`).
+    /// Not one of the tags every resource gets: only a rolled-back service carries it.
+    pub const HELD: &str = "ecs-operator.io/held";
     /// The owning team (`spec.notify.team`).
     pub const TEAM: &str = "team";
     /// Prefix of tags copied from `metadata.labels`.
@@ -170,6 +175,7 @@ pub enum BuiltinAlert {
     MemoryNearLimit,
     TasksBelowDesired,
     DeploymentFailed,
+    RolloutRolledBack,
     TasksStopping,
     ErrorBudgetBurnFast,
     ErrorBudgetBurnSlow,
@@ -179,7 +185,7 @@ pub enum BuiltinAlert {
 
 impl BuiltinAlert {
     /// Every built-in alert, in the order the rule files list them.
-    pub const ALL: [BuiltinAlert; 13] = [
+    pub const ALL: [BuiltinAlert; 14] = [
         BuiltinAlert::TargetDown,
         BuiltinAlert::NoTargets,
         BuiltinAlert::HighErrorRatio,
@@ -188,6 +194,7 @@ impl BuiltinAlert {
         BuiltinAlert::MemoryNearLimit,
         BuiltinAlert::TasksBelowDesired,
         BuiltinAlert::DeploymentFailed,
+        BuiltinAlert::RolloutRolledBack,
         BuiltinAlert::TasksStopping,
         BuiltinAlert::ErrorBudgetBurnFast,
         BuiltinAlert::ErrorBudgetBurnSlow,
@@ -205,6 +212,7 @@ impl BuiltinAlert {
             BuiltinAlert::MemoryNearLimit => "MemoryNearLimit",
             BuiltinAlert::TasksBelowDesired => "TasksBelowDesired",
             BuiltinAlert::DeploymentFailed => "DeploymentFailed",
+            BuiltinAlert::RolloutRolledBack => "RolloutRolledBack",
             BuiltinAlert::TasksStopping => "TasksStopping",
             BuiltinAlert::ErrorBudgetBurnFast => "ErrorBudgetBurnFast",
             BuiltinAlert::ErrorBudgetBurnSlow => "ErrorBudgetBurnSlow",
@@ -231,6 +239,11 @@ impl FromStr for BuiltinAlert {
     fn from_str(s: &str) -> Result<Self, ()> {
         Self::ALL.into_iter().find(|a| a.as_str() == s).ok_or(())
     }
+}
+
+/// `family:revision` of a task definition ARN (the ARN itself when it is not one).
+pub fn short_revision(arn: &str) -> &str {
+    arn.rsplit_once("task-definition/").map_or(arn, |(_, r)| r)
 }
 
 /// IAM's `ArnLike`: `*` matches any run of characters (`:` and `/` included), `?` exactly
@@ -274,7 +287,7 @@ mod tests {
             assert_eq!(alert.as_str().parse::<BuiltinAlert>(), Ok(alert));
         }
         assert!("Nope".parse::<BuiltinAlert>().is_err());
-        assert_eq!(BuiltinAlert::ALL.len(), 13);
+        assert_eq!(BuiltinAlert::ALL.len(), 14);
     }
 
     #[test]

@@ -1055,9 +1055,7 @@ fn observed_service(name: &str, tags: &[(&str, &str)]) -> ObservedService {
             .into(),
         },
         registry_arns: vec![],
-        rollout: None,
-        deployments_in_progress: 0,
-        failed_deployments: Vec::new(),
+        deployments: Vec::new(),
     }
 }
 

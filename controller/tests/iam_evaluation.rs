@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use ecs_operator::aws::audit::RecordOptions;
+use ecs_operator::aws::CallCounter;
 use scenarios::*;
 use serde_json::Value;
 use testkit::*;
@@ -67,7 +68,7 @@ const IGNORED_BY_THE_EVALUATOR: [&str; 1] = [
 
 /// Actions the scenarios must produce: a scenario that stops exercising one fails here rather
 /// than leaving its statements untested.
-const EXPECTED_ACTIONS: [&str; 34] = [
+const EXPECTED_ACTIONS: [&str; 35] = [
     "ecs:ListServices",
     "ecs:DescribeServices",
     "ecs:DescribeTaskDefinition",
@@ -78,6 +79,7 @@ const EXPECTED_ACTIONS: [&str; 34] = [
     "ecs:UpdateService",
     "ecs:DeleteService",
     "ecs:TagResource",
+    "ecs:UntagResource",
     "ecs:ListTasks",
     "ecs:DescribeTasks",
     "iam:PassRole",
@@ -205,6 +207,30 @@ async fn every_request_of_the_operators_life_is_allowed_by_its_policy_and_every_
     docs.retain(|(name, _)| !name.starts_with(&w.name("worker")));
     assert!(pass(&r, &w.set(&docs), "prune").await > 0);
 
+    // A hold of `ecs-operator rollback` that no longer stands (its spec is not the
+    // manifest's): the operator removes its tag, and only that tag.
+    let hello_arn = format!(
+        "arn:aws:ecs:{}:{ACCOUNT}:service/{cluster}/hello",
+        w.settings.region.as_deref().unwrap()
+    );
+    aws_cli(&[
+        "ecs",
+        "tag-resource",
+        "--resource-arn",
+        &hello_arn,
+        "--tags",
+        &format!(
+            "key={},value=stale 1 hello:1 hand",
+            ecs_operator::domain::tags::HELD
+        ),
+    ]);
+    let before = r.aws.calls.snapshot();
+    let (mut plan, _) = r.plan(&w.set(&docs), true).await.unwrap();
+    ecs_operator::reconcile::rollback::release_holds(&mut plan, &BTreeMap::new());
+    assert!(r.apply(&plan).await.iter().all(|r| r.error.is_none()));
+    let writes = CallCounter::totals(&CallCounter::since(&before, &r.aws.calls.snapshot()), None);
+    assert_eq!(writes.writes, 1, "one UntagResource");
+
     // A Cloud Map lookup for every scraped service, as the discovery refresh makes it.
     let set = w.set(&docs);
     let targets: Vec<_> = set
@@ -213,7 +239,11 @@ async fn every_request_of_the_operators_life_is_allowed_by_its_policy_and_every_
         .filter_map(|m| ecs_operator::render::render_service(&m.manifest, &w.settings).scrape)
         .collect();
     let namespace = w.settings.service_discovery_namespace_name.clone().unwrap();
-    ecs_operator::observe::instances::discover(&r.aws, &namespace, &targets).await;
+    let lookup = ecs_operator::observe::instances::Lookup {
+        targets,
+        ..Default::default()
+    };
+    ecs_operator::observe::instances::discover(&r.aws, &namespace, &lookup).await;
 
     // The controller on the S3 source: manifests, status records, the lease, discovery, and
     // why tasks stopped.

@@ -233,6 +233,7 @@ tests:
               description: 'orders_failed_total counted over the last 1h is at least 500 on pizza-service (alert FailedOrdersIncident).'
               runbook_url: https://runbooks.example.com/pizza-service/failed-orders
               dashboard: https://grafana.example.com/d/ecs-pizza-service
+              deployment: unknown
 "#,
         reason = serde_json::to_string(nasty).unwrap().replace('\'', "''"),
     );

@@ -216,6 +216,15 @@ impl Applier<'_> {
                     .await
                     .map_err(aws.error("ecs:TagResource"))?;
             }
+            Step::UntagService { keys } => {
+                aws.ecs
+                    .untag_resource()
+                    .resource_arn(applied.service_arn.clone().unwrap_or_default())
+                    .set_tag_keys(Some(keys.clone()))
+                    .send()
+                    .await
+                    .map_err(aws.error("ecs:UntagResource"))?;
+            }
             Step::RegisterScalableTarget => {
                 if let Some(scaling) = &d.scaling {
                     self.register_scalable_target(scaling, applied.created_service)

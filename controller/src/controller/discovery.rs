@@ -12,14 +12,14 @@ use super::http::Shared;
 use super::RunConfig;
 use crate::aws::AwsClients;
 use crate::observe::instances;
-use crate::render::aws::ScrapeTarget;
+use crate::observe::instances::Lookup;
 
 /// Spawns the refresh loop. A service whose lookup fails keeps its previous targets.
 pub fn refresh(
     aws: &AwsClients,
     config: &RunConfig,
     shared: Arc<Shared>,
-    mut targets: watch::Receiver<Vec<ScrapeTarget>>,
+    mut targets: watch::Receiver<Lookup>,
     cancel: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     let aws = aws.clone();

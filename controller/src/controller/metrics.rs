@@ -13,11 +13,13 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 use crate::aws::calls::CallKey;
+use crate::domain::short_revision;
 use crate::manifest::ManifestSet;
 use crate::reconcile::pass::PassReport;
 use crate::reconcile::ErrorClass;
 use crate::render::monitoring::alertmanager::receivers_of;
 use crate::settings::Settings;
+use crate::status::{RolloutPhase, ServiceStatus};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
@@ -48,6 +50,20 @@ pub struct StoppedLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabels {
+    pub service: String,
+    pub phase: String,
+}
+
+/// A revision of a service: `family:revision` and its image.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RevisionLabels {
+    pub service: String,
+    pub revision: String,
+    pub image: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StateLabels {
     pub state: String,
 }
@@ -72,6 +88,9 @@ pub struct Metrics {
     pub deployments_in_progress: Family<ServiceLabels, Gauge>,
     pub stopped_tasks: Family<StoppedLabels, Counter>,
     pub services_without_receiver: Gauge,
+    pub rollout_phase: Family<PhaseLabels, Gauge>,
+    pub deployed_at: Family<RevisionLabels, Gauge>,
+    pub rolled_back: Family<RevisionLabels, Gauge>,
     last_calls: Mutex<BTreeMap<CallKey, u64>>,
 }
 
@@ -103,9 +122,27 @@ impl Metrics {
             deployments_in_progress: Family::default(),
             stopped_tasks: Family::default(),
             services_without_receiver: Gauge::default(),
+            rollout_phase: Family::default(),
+            deployed_at: Family::default(),
+            rolled_back: Family::default(),
             last_calls: Mutex::new(BTreeMap::new()),
             registry: Registry::default(),
         };
+        registry.register(
+            "ecs_operator_service_rollout",
+            "1 for the phase of a managed service's latest rollout (InProgress, Completed, Failed, RolledBack)",
+            m.rollout_phase.clone(),
+        );
+        registry.register(
+            "ecs_operator_service_deployed_timestamp_seconds",
+            "When the revision a managed service runs (or is rolling out) was deployed, with its image",
+            m.deployed_at.clone(),
+        );
+        registry.register(
+            "ecs_operator_service_rolled_back",
+            "1 while a managed service's spec is held after a rollback: the revision and image rolled back from",
+            m.rolled_back.clone(),
+        );
         registry.register(
             "ecs_operator_services_without_receiver",
             "Valid manifests whose alerts reach no receiver (none of their own, none for their team in the settings, no fallback)",
@@ -262,7 +299,7 @@ impl Metrics {
                 .set(i64::from(o.rollout_failed()));
             self.deployments_in_progress
                 .get_or_create(&l)
-                .set(o.deployments_in_progress as i64);
+                .set(o.deployments_in_progress() as i64);
         }
         for service in &report.drifted {
             self.drift
@@ -291,6 +328,58 @@ impl Metrics {
         }
         for class in report.results.iter().filter_map(|r| r.error_class) {
             self.count_error(class);
+        }
+    }
+
+    /// Records each service's latest rollout (series of services no longer reported
+    /// disappear): its phase, the revision deployed and when, and a hold after a rollback.
+    pub fn record_rollouts(&self, statuses: &BTreeMap<String, ServiceStatus>) {
+        self.rollout_phase.clear();
+        self.deployed_at.clear();
+        self.rolled_back.clear();
+        for (name, status) in statuses {
+            let Some(rollout) = &status.rollout else {
+                continue;
+            };
+            self.rollout_phase
+                .get_or_create(&PhaseLabels {
+                    service: name.clone(),
+                    phase: rollout.phase.as_str().to_string(),
+                })
+                .set(1);
+            let running = match (&rollout.rolled_back_to, rollout.phase) {
+                (Some(to), _) => Some(to.clone()),
+                (None, RolloutPhase::Failed) => None,
+                (None, _) => Some(rollout.revision.clone()),
+            };
+            // After a rollback the running revision was deployed again when ECS rolled back.
+            let at = match rollout.phase {
+                RolloutPhase::RolledBack => rollout.updated_at.or(rollout.started_at),
+                _ => rollout.started_at,
+            };
+            if let (Some(revision), Some(at)) = (running, at) {
+                let image = match rollout.phase {
+                    // The image rolled back to is not known here; the revision says it.
+                    RolloutPhase::RolledBack => String::new(),
+                    _ => rollout.image.clone().unwrap_or_default(),
+                };
+                self.deployed_at
+                    .get_or_create(&RevisionLabels {
+                        service: name.clone(),
+                        revision: short_revision(&revision).to_string(),
+                        image,
+                    })
+                    .set(at as i64);
+            }
+            if let Some(held) = &status.held {
+                self.rolled_back
+                    .get_or_create(&RevisionLabels {
+                        service: name.clone(),
+                        revision: short_revision(&held.revision).to_string(),
+                        image: rollout.image.clone().unwrap_or_default(),
+                    })
+                    .set(1);
+            }
         }
     }
 

@@ -23,9 +23,9 @@ use crate::actuate::MonitoringSink;
 use crate::aws::AwsClients;
 use crate::domain::S3Location;
 use crate::manifest::ManifestSet;
+use crate::observe::instances::Lookup;
 use crate::reconcile::pass::{self, Memory, PassInput};
 use crate::reconcile::{ReconcileOptions, Reconciler};
-use crate::render::aws::ScrapeTarget;
 use crate::settings::Settings;
 use crate::source::{Source, SourceLocation};
 use crate::status::{unix_now, StatusStore};
@@ -79,7 +79,7 @@ pub async fn run(
         )
     });
     let (fence, lease_task) = lease::keep(lease, &aws, shared.clone(), cancel.clone());
-    let (targets, targets_rx) = watch::channel(Vec::<ScrapeTarget>::new());
+    let (targets, targets_rx) = watch::channel(Lookup::default());
     let sd_task = discovery::refresh(&aws, &config, shared.clone(), targets_rx, cancel.clone());
 
     let mut reconciler = Reconciler::new(
@@ -109,7 +109,7 @@ pub async fn run(
             runtime
                 .pass(polled.source_ok, fence(), &mut scheduler)
                 .await;
-            let scrape = runtime.memory.scrape_targets(&config.settings);
+            let scrape = runtime.memory.discovery_lookup(&config.settings);
             targets.send_if_modified(|current| {
                 let changed = *current != scrape;
                 *current = scrape;
@@ -221,6 +221,7 @@ impl Runtime {
         match outcome {
             Ok(report) => {
                 metrics.record_pass(&report, set, &self.reconciler.settings);
+                metrics.record_rollouts(&self.memory.statuses);
                 for r in report
                     .results
                     .iter()

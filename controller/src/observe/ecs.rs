@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_ecs::types::{ServiceField, TaskDefinitionField};
 
 use super::{
-    FailedDeployment, ObservedConfig, ObservedService, Rollout, RolloutState, ServiceState,
-    TaskCounts, DESCRIBE_SERVICES_BATCH,
+    ObservedConfig, ObservedDeployment, ObservedService, ServiceState, TaskCounts,
+    DESCRIBE_SERVICES_BATCH,
 };
 use crate::aws::{AwsClients, AwsError};
 use crate::render::aws::{
@@ -40,8 +40,18 @@ pub async fn list_and_describe(
             Err(e) => return Err(aws.error("ecs:ListServices")(e)),
         }
     }
-    let mut services = Vec::new();
-    for batch in arns.chunks(DESCRIBE_SERVICES_BATCH) {
+    describe(aws, cluster, &arns).await
+}
+
+/// DescribeServices (with tags) of services of one cluster by name or ARN, at most ten per
+/// call. Services ECS does not know are left out.
+pub async fn describe(
+    aws: &AwsClients,
+    cluster: &str,
+    services: &[String],
+) -> Result<Vec<ObservedService>, AwsError> {
+    let mut found = Vec::new();
+    for batch in services.chunks(DESCRIBE_SERVICES_BATCH) {
         let out = aws
             .ecs
             .describe_services()
@@ -51,9 +61,9 @@ pub async fn list_and_describe(
             .send()
             .await
             .map_err(aws.error("ecs:DescribeServices"))?;
-        services.extend(out.services().iter().map(|s| normalise_service(cluster, s)));
+        found.extend(out.services().iter().map(|s| normalise_service(cluster, s)));
     }
-    Ok(services)
+    Ok(found)
 }
 
 /// DescribeTaskDefinition by ARN or family (the latest ACTIVE revision). `None` when ECS does
@@ -83,23 +93,6 @@ pub async fn describe_task_definition(
     }
 }
 
-/// Deployments with rolloutState FAILED, newest first.
-fn failed_deployments(deployments: &[aws_sdk_ecs::types::Deployment]) -> Vec<FailedDeployment> {
-    let mut failed: Vec<&aws_sdk_ecs::types::Deployment> = deployments
-        .iter()
-        .filter(|d| d.rollout_state().is_some_and(|r| r.as_str() == "FAILED"))
-        .collect();
-    failed.sort_by_key(|d| std::cmp::Reverse(d.created_at().map(|t| t.secs())));
-    failed
-        .into_iter()
-        .map(|d| FailedDeployment {
-            id: d.id().unwrap_or_default().to_string(),
-            task_definition_arn: d.task_definition().unwrap_or_default().to_string(),
-            reason: d.rollout_state_reason().unwrap_or_default().to_string(),
-        })
-        .collect()
-}
-
 fn sorted(v: &[String]) -> Vec<String> {
     let mut v = v.to_vec();
     v.sort();
@@ -118,10 +111,6 @@ pub fn normalise_service(cluster: &str, s: &aws_sdk_ecs::types::Service) -> Obse
             ))
         })
         .collect();
-    let primary = s
-        .deployments()
-        .iter()
-        .find(|d| d.status() == Some("PRIMARY"));
     ObservedService {
         arn: s.service_arn().unwrap_or_default().to_string(),
         name: s.service_name().unwrap_or_default().to_string(),
@@ -141,19 +130,7 @@ pub fn normalise_service(cluster: &str, s: &aws_sdk_ecs::types::Service) -> Obse
             .iter()
             .filter_map(|r| r.registry_arn().map(str::to_string))
             .collect(),
-        rollout: primary.map(|d| Rollout {
-            state: RolloutState::parse(d.rollout_state().map(|r| r.as_str())),
-            reason: d.rollout_state_reason().unwrap_or_default().to_string(),
-        }),
-        deployments_in_progress: s
-            .deployments()
-            .iter()
-            .filter(|d| {
-                d.rollout_state()
-                    .is_some_and(|r| r.as_str() == "IN_PROGRESS")
-            })
-            .count(),
-        failed_deployments: failed_deployments(s.deployments()),
+        deployments: ObservedDeployment::all_from_sdk(s.deployments()),
     }
 }
 

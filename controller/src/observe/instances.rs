@@ -11,7 +11,40 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::aws::AwsClients;
+use crate::domain::short_revision;
+use crate::observe::ObservedService;
 use crate::render::aws::ScrapeTarget;
+
+/// DescribeTasks accepts at most this many tasks per call.
+pub const DESCRIBE_TASKS_BATCH: usize = 100;
+
+/// Which revision a service's tasks run, as the last pass saw the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskRevisions {
+    /// Every task runs this one (`family:number`).
+    One(String),
+    /// A rollout is under way: each task's revision is looked up.
+    Rolling,
+}
+
+impl TaskRevisions {
+    pub fn of(o: &ObservedService) -> Self {
+        let running = o.deployments.iter().filter(|d| d.tasks.running > 0).count();
+        if running > 1 {
+            TaskRevisions::Rolling
+        } else {
+            TaskRevisions::One(short_revision(&o.task_definition_arn).to_string())
+        }
+    }
+}
+
+/// What a refresh looks up: the scrape targets, and the revisions of their services.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Lookup {
+    pub targets: Vec<ScrapeTarget>,
+    /// By service name; a service missing here gets no `revision` label.
+    pub revisions: BTreeMap<String, TaskRevisions>,
+}
 
 /// One entry of the `http_sd_configs` response format.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -31,13 +64,9 @@ pub struct Discovered {
 }
 
 /// Looks up the instances of every scrape target in the namespace `namespace_name`.
-pub async fn discover(
-    aws: &AwsClients,
-    namespace_name: &str,
-    targets: &[ScrapeTarget],
-) -> Discovered {
+pub async fn discover(aws: &AwsClients, namespace_name: &str, lookup: &Lookup) -> Discovered {
     let mut found = Discovered::default();
-    for t in targets {
+    for t in &lookup.targets {
         let result = aws
             .discovery
             .discover_instances()
@@ -55,6 +84,17 @@ pub async fn discover(
                 found.failed.push(t.service.clone());
                 continue;
             }
+        };
+        let ids: Vec<String> = (out.instances().iter())
+            .filter_map(|i| i.instance_id().map(str::to_string))
+            .collect();
+        let revisions = match lookup.revisions.get(&t.service) {
+            Some(TaskRevisions::Rolling) => task_revisions(aws, &t.cluster, &ids).await,
+            Some(TaskRevisions::One(revision)) => ids
+                .iter()
+                .map(|id| (id.clone(), revision.clone()))
+                .collect(),
+            None => BTreeMap::new(),
         };
         let mut list = Vec::new();
         for instance in out.instances() {
@@ -84,6 +124,9 @@ pub async fn discover(
             if let Some(az) = attr("AVAILABILITY_ZONE") {
                 labels.insert("availability_zone".to_string(), az.clone());
             }
+            if let Some(revision) = instance.instance_id().and_then(|id| revisions.get(id)) {
+                labels.insert("revision".to_string(), revision.clone());
+            }
             list.push(TargetGroup {
                 targets: vec![format!("{ip}:{port}")],
                 labels,
@@ -91,6 +134,42 @@ pub async fn discover(
         }
         list.sort_by(|a, b| a.targets.cmp(&b.targets));
         found.groups.insert(t.service.clone(), list);
+    }
+    found
+}
+
+/// Task id -> `family:number` of the tasks `ids` of `cluster`. A failed lookup leaves the
+/// targets without the label (logged): the scrape goes on, the guard has no verdict.
+async fn task_revisions(
+    aws: &AwsClients,
+    cluster: &str,
+    ids: &[String],
+) -> BTreeMap<String, String> {
+    let mut found = BTreeMap::new();
+    for batch in ids.chunks(DESCRIBE_TASKS_BATCH) {
+        let out = aws
+            .ecs
+            .describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(batch.to_vec()))
+            .send()
+            .await;
+        match out {
+            Ok(out) => {
+                for task in out.tasks() {
+                    let (Some(arn), Some(td)) = (task.task_arn(), task.task_definition_arn())
+                    else {
+                        continue;
+                    };
+                    let id = arn.rsplit('/').next().unwrap_or(arn);
+                    found.insert(id.to_string(), short_revision(td).to_string());
+                }
+            }
+            Err(e) => {
+                let e = aws.error("ecs:DescribeTasks")(e);
+                tracing::debug!(cluster, error = %e, "task revisions unknown");
+            }
+        }
     }
     found
 }

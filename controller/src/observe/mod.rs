@@ -18,6 +18,7 @@
 //! - Services the operator neither owns nor may adopt are observed without their task
 //!   definition: the planner only needs their name and owner to report a conflict.
 
+pub mod deployments;
 pub mod discovery;
 pub mod ecs;
 pub mod instances;
@@ -26,6 +27,8 @@ pub mod tasks;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
+
+pub use deployments::{DeploymentStatus, ObservedDeployment, RolloutState};
 
 use crate::aws::{AwsClients, AwsError};
 use crate::domain::{tags, ScalingResourceId, ServiceKey};
@@ -71,45 +74,6 @@ pub struct TaskCounts {
     pub pending: i32,
 }
 
-/// The rollout state of a deployment (`rolloutState` in DescribeServices).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RolloutState {
-    InProgress,
-    Completed,
-    /// The circuit breaker (or an alarm) stopped it; with rollback on, ECS rolled back.
-    Failed,
-    /// ECS reported none (deployments made without the circuit breaker) or a new value.
-    Unknown(String),
-}
-
-impl RolloutState {
-    pub fn parse(text: Option<&str>) -> Self {
-        match text {
-            Some("IN_PROGRESS") => RolloutState::InProgress,
-            Some("COMPLETED") => RolloutState::Completed,
-            Some("FAILED") => RolloutState::Failed,
-            other => RolloutState::Unknown(other.unwrap_or_default().to_string()),
-        }
-    }
-}
-
-/// The rollout of a service's PRIMARY deployment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rollout {
-    pub state: RolloutState,
-    pub reason: String,
-}
-
-/// A deployment ECS marked FAILED (circuit breaker or alarm). While ECS rolls back it stays
-/// listed (ACTIVE) beside the PRIMARY rollback deployment; once drained it disappears.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FailedDeployment {
-    /// The deployment id (`ecs-svc/...`).
-    pub id: String,
-    pub task_definition_arn: String,
-    pub reason: String,
-}
-
 /// The service's settings as ECS reports them, in render's own type, so the planner diffs it
 /// field by field like a task definition. Fields ECS did not report are listed in `unknown`:
 /// the planner never calls them drift.
@@ -134,10 +98,8 @@ pub struct ObservedService {
     pub task_definition: Option<TaskDefinition>,
     pub config: ObservedConfig,
     pub registry_arns: Vec<String>,
-    pub rollout: Option<Rollout>,
-    pub deployments_in_progress: usize,
-    /// Deployments ECS failed that are still listed, newest first.
-    pub failed_deployments: Vec<FailedDeployment>,
+    /// Its deployments, newest first (see [`deployments`]).
+    pub deployments: Vec<ObservedDeployment>,
 }
 
 impl ObservedService {
@@ -153,25 +115,40 @@ impl ObservedService {
         self.state == ServiceState::Active
     }
 
-    /// Whether the PRIMARY deployment's rollout failed.
-    pub fn rollout_failed(&self) -> bool {
-        self.rollout
-            .as_ref()
-            .is_some_and(|r| r.state == RolloutState::Failed)
+    /// The PRIMARY deployment: the revision ECS runs or is moving to.
+    pub fn primary(&self) -> Option<&ObservedDeployment> {
+        self.deployments
+            .iter()
+            .find(|d| d.status == DeploymentStatus::Primary)
     }
 
-    /// The revision ECS rolled back from, if it did: a failed deployment of a revision the
-    /// service no longer runs. (With rollback off the failed deployment stays PRIMARY and the
-    /// service still runs it: nothing was rolled back.)
-    pub fn rolled_back_from(&self) -> Option<&FailedDeployment> {
-        self.failed_deployments
+    /// Whether the PRIMARY deployment's rollout failed.
+    pub fn rollout_failed(&self) -> bool {
+        self.primary()
+            .is_some_and(|d| d.rollout == RolloutState::Failed)
+    }
+
+    /// Deployments ECS reports IN_PROGRESS.
+    pub fn deployments_in_progress(&self) -> usize {
+        self.deployments
             .iter()
-            .find(|f| f.task_definition_arn != self.task_definition_arn)
+            .filter(|d| d.rollout == RolloutState::InProgress)
+            .count()
+    }
+
+    /// The revision ECS rolled back from, if it did: a failed deployment (newest first) of a
+    /// revision the service no longer runs. A FAILED deployment stays listed (ACTIVE) beside
+    /// the PRIMARY rollback deployment until drained. (With rollback off the failed
+    /// deployment stays PRIMARY and the service still runs it: nothing was rolled back.)
+    pub fn rolled_back_from(&self) -> Option<&ObservedDeployment> {
+        self.deployments.iter().find(|d| {
+            d.rollout == RolloutState::Failed && d.task_definition_arn != self.task_definition_arn
+        })
     }
 
     /// Short of tasks or rolling out: the only time its stopped tasks are worth reading.
     pub fn unsettled(&self) -> bool {
-        self.tasks.running < self.tasks.desired || self.deployments_in_progress > 0
+        self.tasks.running < self.tasks.desired || self.deployments_in_progress() > 0
     }
 }
 
@@ -203,12 +180,24 @@ impl ObservedService {
                 unknown: BTreeSet::new(),
             },
             registry_arns: Vec::new(),
-            rollout: Some(Rollout {
-                state: RolloutState::Completed,
+            deployments: vec![ObservedDeployment {
+                id: "ecs-svc/1".to_string(),
+                status: DeploymentStatus::Primary,
+                task_definition_arn: format!(
+                    "arn:aws:ecs:us-east-1:123456789012:task-definition/{}:1",
+                    d.task_definition.family
+                ),
+                rollout: RolloutState::Completed,
                 reason: String::new(),
-            }),
-            deployments_in_progress: 0,
-            failed_deployments: Vec::new(),
+                created_at: None,
+                updated_at: None,
+                tasks: TaskCounts {
+                    desired: d.service.desired_count,
+                    running: d.service.desired_count,
+                    pending: 0,
+                },
+                failed_tasks: 0,
+            }],
         }
     }
 }

@@ -62,6 +62,10 @@ pub enum Step {
     TagService {
         tags: BTreeMap<String, String>,
     },
+    /// Removes tags of the operator's own that no longer apply (a released hold).
+    UntagService {
+        keys: Vec<String>,
+    },
     RegisterScalableTarget,
     PutScalingPolicy {
         policy: String,

@@ -8,8 +8,10 @@
 //! the leader fence); each step is one method. [`pass::run`] chains them the way the
 //! controller does; `ecs-operator plan` / `apply` call the steps they need.
 
+pub mod guard;
 pub mod pass;
 pub mod rollback;
+pub mod rollout;
 
 use std::collections::BTreeSet;
 

@@ -4,7 +4,7 @@
 //! | --- | --- | --- |
 //! | render | [`Reconciler::render`] | yes |
 //! | observe | [`Reconciler::observe`], then the stopped tasks of the planned services | no (reads) |
-//! | plan | [`Reconciler::plan_for`], then [`rollback::hold_rolled_back`] for specs ECS rolled back and [`hold`] for services backing off | yes |
+//! | plan | [`Reconciler::plan_for`], then [`rollback::hold_rolled_back`] for specs rolled back (and [`rollback::release_holds`] for holds that ended) and [`hold`] for services backing off | yes |
 //! | actuate | [`Reconciler::apply`] (AWS), then every [`MonitoringSink`] | no (writes, leader only) |
 //! | status | [`status::derive`] | yes |
 //!
@@ -13,10 +13,12 @@
 
 use std::collections::BTreeMap;
 
+use super::guard;
 use super::rollback::{self, RetryRequest};
 use super::{ReconcileError, Reconciler, ServiceResult};
 use crate::actuate::{MonitoringSink, SinkReport};
 use crate::manifest::{ManifestSet, MonitoredService};
+use crate::observe::instances::{Lookup, TaskRevisions};
 use crate::observe::tasks::StoppedTask;
 use crate::observe::Observed;
 use crate::plan::{Outcome, Plan};
@@ -32,6 +34,8 @@ pub struct Memory {
     pub last_valid: BTreeMap<String, MonitoredService>,
     pub stops: StopReasons,
     pub statuses: BTreeMap<String, ServiceStatus>,
+    /// Which revisions each service's tasks ran at the last pass (for service discovery).
+    pub revisions: BTreeMap<String, TaskRevisions>,
 }
 
 impl Memory {
@@ -41,6 +45,14 @@ impl Memory {
             .values()
             .filter_map(|m| render::render_service(m, settings).scrape)
             .collect()
+    }
+
+    /// What service discovery looks up: the scrape targets and their services' revisions.
+    pub fn discovery_lookup(&self, settings: &crate::Settings) -> Lookup {
+        Lookup {
+            targets: self.scrape_targets(settings),
+            revisions: self.revisions.clone(),
+        }
     }
 
     /// Keeps the set's valid manifests; forgets services the source no longer names, unless
@@ -136,20 +148,40 @@ pub async fn run(
         results: Vec::new(),
         sinks: Vec::new(),
     };
-    let rolled_back = rollback::holds(&plan, &memory.statuses, input.retries, input.now);
+    // The SLO guard judges rollouts under way and rolls back the worse ones (leader only).
+    let guarded = if input.leader {
+        guard::check(ctx, &plan, input.set, input.now).await
+    } else {
+        BTreeMap::new()
+    };
+    let mut rolled_back = rollback::holds(&plan, &memory.statuses, input.retries, input.now);
+    for (name, report) in &guarded {
+        if let Some(hold) = &report.rolled_back {
+            rolled_back.insert(name.clone(), hold.clone());
+        }
+    }
     rollback::hold_rolled_back(&mut plan, &rolled_back);
+    rollback::release_holds(&mut plan, &rolled_back);
     if input.leader {
         hold(&mut plan, input.held);
         report.results = ctx.apply(&plan).await;
     }
     report.plan = plan;
     memory.remember(input.set, ctx.options.allow_empty);
+    memory.revisions = (report.plan.services.iter())
+        .filter(|sp| sp.desired.is_some())
+        .filter_map(|sp| Some((sp.name.clone(), TaskRevisions::of(sp.observed.as_ref()?))))
+        .collect();
     memory.statuses = status::derive(
         &memory.statuses,
         input.set,
         &report.results,
         &memory.stops,
         &rolled_back,
+        &guarded
+            .iter()
+            .map(|(name, g)| (name.clone(), g.explanation.clone()))
+            .collect(),
         input.now,
     );
     if input.leader && !sinks.is_empty() {

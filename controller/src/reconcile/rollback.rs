@@ -10,6 +10,8 @@
 //! - A hold ends when the manifest changes (a new spec hash) or when `ecs-operator retry NAME`
 //!   asked for it after the hold began.
 //! - Holds live in the status records, so every replica and a restarted leader honour them.
+//!   A rollback by hand (`ecs-operator rollback`) is also written on the service itself (the
+//!   `ecs-operator.io/held` tag), which every pass reads anyway: no extra call.
 //!
 //! # Caveats
 //! - A rollback is seen while ECS still lists the failed deployment (until the rolled-back
@@ -63,7 +65,14 @@ pub fn holds(
                 reason: failed.reason.clone(),
                 since: now,
             });
-        if let Some(h) = standing.or(seen_now) {
+        // A rollback by hand (`ecs-operator rollback`) tags the service itself.
+        let by_hand = sp
+            .observed
+            .as_ref()
+            .and_then(|o| o.tags.get(crate::domain::tags::HELD))
+            .and_then(|v| HeldRollout::from_tag(v))
+            .filter(|h| h.spec_hash == desired.spec_hash && !retried(h));
+        if let Some(h) = standing.or(seen_now).or(by_hand) {
             held.insert(sp.name.clone(), h);
         }
     }
@@ -80,6 +89,28 @@ pub async fn rolled_back(
 ) -> BTreeMap<String, HeldRollout> {
     let retries = store.retries(aws, &store.statuses).await;
     holds(plan, &store.statuses, &retries, now)
+}
+
+/// Removes the `ecs-operator.io/held` tag of a rollback by hand once its hold no longer stands
+/// (retried, or the manifest changed), so that it cannot come back. Pure.
+pub fn release_holds(plan: &mut Plan, held: &BTreeMap<String, HeldRollout>) {
+    for sp in &mut plan.services {
+        let tagged = (sp.observed.as_ref())
+            .is_some_and(|o| o.is_active() && o.tags.contains_key(crate::domain::tags::HELD));
+        let deletes = sp
+            .steps
+            .iter()
+            .any(|s| matches!(s, Step::DeleteService { .. }));
+        if !tagged || deletes || held.contains_key(&sp.name) || sp.desired.is_none() {
+            continue;
+        }
+        sp.steps.push(Step::UntagService {
+            keys: vec![crate::domain::tags::HELD.to_string()],
+        });
+        if sp.outcome == Outcome::InSync {
+            sp.outcome = Outcome::Update;
+        }
+    }
 }
 
 /// Takes the held specs' deployments out of the plan: no new task definition for them. The
@@ -124,7 +155,7 @@ pub fn hold_rolled_back(plan: &mut Plan, held: &BTreeMap<String, HeldRollout>) {
             .retain(|c| !c.field.starts_with("taskDefinition"));
         if sp.steps.is_empty() {
             sp.outcome = Outcome::Held(format!(
-                "ECS rolled back {} ({}); this spec is not deployed again until the manifest changes or `ecs-operator retry {}`",
+                "{} was rolled back ({}); this spec is not deployed again until the manifest changes or `ecs-operator retry {}`",
                 h.revision, h.reason, sp.name
             ));
         }

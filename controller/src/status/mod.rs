@@ -5,6 +5,7 @@
 //! [`derive`] is a pure function of the previous statuses and one pass's results: no I/O,
 //! and the clock comes in as an argument.
 
+pub mod rollout;
 pub mod store;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,6 +19,7 @@ use crate::manifest::ManifestSet;
 use crate::observe::tasks::StoppedTask;
 use crate::plan::Outcome;
 
+pub use rollout::{RolloutPhase, RolloutStatus, RolloutTasks};
 pub use store::StatusStore;
 
 /// The kinds of condition, after Kubernetes' conventions (kstatus).
@@ -94,6 +96,9 @@ pub struct ServiceStatus {
     /// `ecs-operator retry` (see `reconcile::rollback`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held: Option<HeldRollout>,
+    /// The latest rollout: in progress, completed, failed or rolled back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutStatus>,
     /// Live task counts (served, not persisted: they change without any reconcile).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tasks: Option<BTreeMap<String, i64>>,
@@ -114,6 +119,71 @@ pub struct HeldRollout {
     pub reason: String,
     /// Unix seconds when the operator first saw the rollback.
     pub since: u64,
+}
+
+/// Who rolled a service back, as its hold tag says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldKind {
+    /// `ecs-operator rollback`.
+    Hand,
+    /// The SLO guard of a rollout (`reconcile::guard`).
+    Guard,
+}
+
+impl HoldKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldKind::Hand => "hand",
+            HoldKind::Guard => "guard",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "hand" => Some(HoldKind::Hand),
+            "guard" => Some(HoldKind::Guard),
+            _ => None,
+        }
+    }
+
+    pub fn reason(self) -> &'static str {
+        match self {
+            HoldKind::Hand => "rolled back by hand (ecs-operator rollback)",
+            HoldKind::Guard => "rolled back by the SLO guard",
+        }
+    }
+}
+
+impl HeldRollout {
+    /// The value of the service's `ecs-operator.io/held` tag: the spec hash, the time, the
+    /// revision rolled back from and who rolled back (tag values allow only letters, digits,
+    /// spaces and `_.:/=+-@`, all of which these are made of).
+    pub fn to_tag(&self, kind: HoldKind) -> String {
+        format!(
+            "{} {} {} {}",
+            self.spec_hash,
+            self.since,
+            rollout::short_revision(&self.revision),
+            kind.as_str()
+        )
+    }
+
+    /// Reads [`Self::to_tag`] back; `None` for a value it did not write.
+    pub fn from_tag(value: &str) -> Option<Self> {
+        let parts: Vec<&str> = value.split(' ').collect();
+        let [spec_hash, since, revision, kind] = parts.as_slice() else {
+            return None;
+        };
+        let since: u64 = since.parse().ok()?;
+        let kind = HoldKind::parse(kind)?;
+        (!spec_hash.is_empty()).then(|| HeldRollout {
+            spec_hash: spec_hash.to_string(),
+            revision: revision.to_string(),
+            deployment: format!("{}@{since}", kind.as_str()),
+            reason: kind.reason().to_string(),
+            since,
+        })
+    }
 }
 
 /// `ecs-operator retry NAME`: deploy the held spec once more.
@@ -167,6 +237,10 @@ impl ServiceStatus {
     pub(crate) fn persisted(&self) -> ServiceStatus {
         ServiceStatus {
             tasks: None,
+            rollout: self
+                .rollout
+                .clone()
+                .map(|r| RolloutStatus { tasks: None, ..r }),
             ..self.clone()
         }
     }
@@ -204,6 +278,7 @@ pub fn derive(
     results: &[ServiceResult],
     stops: &StopReasons,
     held: &BTreeMap<String, HeldRollout>,
+    guard: &BTreeMap<String, String>,
     now: u64,
 ) -> BTreeMap<String, ServiceStatus> {
     use ConditionType::{Ready, Reconciling, Stalled};
@@ -234,11 +309,11 @@ pub fn derive(
         let rollout_failed = r
             .observed
             .as_ref()
-            .and_then(|o| o.rollout.as_ref().filter(|_| o.rollout_failed()));
+            .and_then(|o| o.primary().filter(|_| o.rollout_failed()));
         let rolling = r
             .observed
             .as_ref()
-            .is_some_and(|o| o.deployments_in_progress > 0);
+            .is_some_and(|o| o.deployments_in_progress() > 0);
         let previous_hash = prev.and_then(|p| p.last_applied_hash.clone());
         let held_hash = previous_hash.clone();
         let applied_hash = r.desired.as_ref().map(|d| d.spec_hash.clone());
@@ -298,7 +373,7 @@ pub fn derive(
         // A held spec does not run, whatever else this pass corrected.
         if let (Some(h), None) = (held.get(&r.name), &r.error) {
             let message = format!(
-                "ECS rolled back {} ({}); this spec is not deployed again until the manifest changes or `ecs-operator retry {}`",
+                "{} was rolled back ({}); this spec is not deployed again until the manifest changes or `ecs-operator retry {}`",
                 h.revision, h.reason, r.name
             );
             s.last_error = Some(message.clone());
@@ -306,6 +381,28 @@ pub fn derive(
             set_condition(&mut s, Stalled, true, Reason::RolloutFailed, &message);
             s.last_applied_hash = held_hash;
             s.held = Some(h.clone());
+        }
+        s.rollout = rollout::rollout_of(r, now).map(|ro| match held.get(&r.name) {
+            // ECS has drained the failed deployment: the hold still knows it.
+            Some(h) if ro.phase == RolloutPhase::Completed && ro.revision != h.revision => {
+                RolloutStatus {
+                    phase: RolloutPhase::RolledBack,
+                    revision: h.revision.clone(),
+                    reason: h.reason.clone(),
+                    rolled_back_to: Some(ro.revision.clone()),
+                    started_at: Some(h.since),
+                    // The held spec is the manifest's: its image is the one rolled back.
+                    image: r
+                        .desired
+                        .as_ref()
+                        .map(|d| d.task_definition.container.image.clone()),
+                    ..ro
+                }
+            }
+            _ => ro,
+        });
+        if let (Some(ro), Some(why)) = (s.rollout.as_mut(), guard.get(&r.name)) {
+            ro.guard = Some(why.clone());
         }
         let (reason, message) = if rolling {
             (Reason::RollingOut, "a deployment is in progress")

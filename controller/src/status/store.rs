@@ -144,6 +144,7 @@ impl StatusStore {
             results,
             &StopReasons::default(),
             held,
+            &BTreeMap::new(),
             now,
         );
         self.flush(aws).await

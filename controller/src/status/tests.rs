@@ -1,5 +1,7 @@
 use super::*;
-use crate::observe::{ObservedConfig, Rollout, RolloutState, ServiceState, TaskCounts};
+use crate::observe::{
+    DeploymentStatus, ObservedConfig, ObservedDeployment, RolloutState, ServiceState, TaskCounts,
+};
 use crate::render::aws::EcsService;
 
 fn set_of(names: &[&str]) -> ManifestSet {
@@ -30,7 +32,7 @@ fn result(name: &str, outcome: Outcome) -> ServiceResult {
     }
 }
 
-fn observed(rollout: Option<RolloutState>, in_progress: usize) -> ObservedService {
+fn observed(rollout: Option<RolloutState>) -> ObservedService {
     ObservedService {
         arn: "arn".into(),
         name: "web".into(),
@@ -66,12 +68,24 @@ fn observed(rollout: Option<RolloutState>, in_progress: usize) -> ObservedServic
             unknown: Default::default(),
         },
         registry_arns: vec![],
-        rollout: rollout.map(|state| Rollout {
-            state,
-            reason: "tasks failed to start".into(),
-        }),
-        deployments_in_progress: in_progress,
-        failed_deployments: Vec::new(),
+        deployments: rollout
+            .map(|state| ObservedDeployment {
+                id: "ecs-svc/1".into(),
+                status: DeploymentStatus::Primary,
+                task_definition_arn: String::new(),
+                rollout: state,
+                reason: "tasks failed to start".into(),
+                created_at: Some(100),
+                updated_at: Some(110),
+                tasks: TaskCounts {
+                    desired: 2,
+                    running: 1,
+                    pending: 1,
+                },
+                failed_tasks: 0,
+            })
+            .into_iter()
+            .collect(),
     }
 }
 
@@ -90,6 +104,7 @@ fn an_applied_service_is_ready_and_keeps_its_transition_time_while_nothing_flips
         &set,
         &[result("web", Outcome::Update)],
         &StopReasons::default(),
+        &BTreeMap::new(),
         &BTreeMap::new(),
         100,
     );
@@ -112,6 +127,7 @@ fn an_applied_service_is_ready_and_keeps_its_transition_time_while_nothing_flips
         &set,
         &[result("web", Outcome::InSync)],
         &StopReasons::default(),
+        &BTreeMap::new(),
         &BTreeMap::new(),
         200,
     );
@@ -147,6 +163,7 @@ fn a_stalled_error_is_stalled_and_a_transient_one_is_retrying_keeping_the_last_h
             &[r],
             &StopReasons::default(),
             &BTreeMap::new(),
+            &BTreeMap::new(),
             300,
         );
         let web = &next["web"];
@@ -175,8 +192,16 @@ fn a_failed_rollout_is_stalled_and_names_why_its_tasks_stopped() {
         reason: "exit 1".into(),
     }]);
     let mut r = result("web", Outcome::InSync);
-    r.observed = Some(observed(Some(RolloutState::Failed), 0));
-    let next = derive(&BTreeMap::new(), &set, &[r], &stops, &BTreeMap::new(), 1);
+    r.observed = Some(observed(Some(RolloutState::Failed)));
+    let next = derive(
+        &BTreeMap::new(),
+        &set,
+        &[r],
+        &stops,
+        &BTreeMap::new(),
+        &BTreeMap::new(),
+        1,
+    );
     let web = &next["web"];
     assert_eq!(
         condition(web, ConditionType::Stalled),
@@ -195,12 +220,13 @@ fn a_failed_rollout_is_stalled_and_names_why_its_tasks_stopped() {
 fn a_deployment_in_progress_is_reconciling() {
     let set = set_of(&["web"]);
     let mut r = result("web", Outcome::InSync);
-    r.observed = Some(observed(Some(RolloutState::InProgress), 1));
+    r.observed = Some(observed(Some(RolloutState::InProgress)));
     let next = derive(
         &BTreeMap::new(),
         &set,
         &[r],
         &StopReasons::default(),
+        &BTreeMap::new(),
         &BTreeMap::new(),
         1,
     );
@@ -223,6 +249,7 @@ fn conflicts_waits_and_suspensions_have_their_own_reasons() {
         &set,
         &results,
         &StopReasons::default(),
+        &BTreeMap::new(),
         &BTreeMap::new(),
         1,
     );
@@ -258,6 +285,7 @@ fn an_invalid_manifest_is_stalled_with_its_diagnostics_and_orphans_get_no_status
         &set,
         &results,
         &StopReasons::default(),
+        &BTreeMap::new(),
         &BTreeMap::new(),
         1,
     );

@@ -241,6 +241,19 @@ pub fn check_accepted(
                     if let Some(map) = rule[field].as_mapping() {
                         for (k, v) in map {
                             let text = v.as_str().unwrap_or_default();
+                            // The operator's own query of what is deployed: exactly this text,
+                            // with the service name (a DNS label) as the only input.
+                            if field == "annotations" && k.as_str() == Some("deployment") {
+                                let expected = format!(
+                                    "{{{{ range query `time() - ecs_operator_service_deployed_timestamp_seconds{{service=\"{service}\"}}` }}}}{{{{ .Labels.revision }}}}{{{{ with .Labels.image }}}} (image {{{{ . }}}}){{{{ end }}}}, deployed {{{{ .Value | humanizeDuration }}}} ago{{{{ else }}}}unknown{{{{ end }}}}"
+                                );
+                                if text != expected {
+                                    return Err(format!(
+                                        "{path}: alert {alert}: annotations.deployment is {text:?}"
+                                    ));
+                                }
+                                continue;
+                            }
                             for action in template_actions(text)? {
                                 if !action_allowed(&action) {
                                     return Err(format!(

@@ -110,6 +110,7 @@ fn condition_holds(operator: &str, key: &str, wanted: &[String], request: &Reque
             wanted.iter().any(|w| (w == "true") == absent)
         }
         "ForAllValues:StringNotEquals" => present.iter().all(|v| !wanted.contains(v)),
+        "ForAllValues:StringEquals" => present.iter().all(|v| wanted.contains(v)),
         other => panic!("the test evaluator does not know the condition operator {other}"),
     }
 }

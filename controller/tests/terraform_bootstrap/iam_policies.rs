@@ -95,6 +95,36 @@ fn the_operator_may_adopt_an_untagged_service_but_never_touch_another_owners_or_
             "{action} theirs"
         );
     }
+    // A released hold: only the hold tag may be removed, only from an owned service.
+    let held = [("ecs-operator.io/held", "")];
+    assert_eq!(
+        ask("ecs:UntagResource", &legacy, &mine, &held),
+        Decision::Allowed
+    );
+    let release = Request {
+        action: "ecs:UntagResource",
+        resource: &legacy,
+        resource_tags: &mine,
+        request_tags: &held,
+        ..Request::default()
+    };
+    assert_eq!(allowing_sids(operator, &release), ["EcsReleaseHolds"]);
+    for (on, keys) in [
+        (&mine[..], &[(owner, "")][..]),
+        (&mine[..], &[("ecs-operator.io/held", ""), ("team", "")][..]),
+        (&theirs[..], &held[..]),
+        (&[][..], &held[..]),
+    ] {
+        assert_ne!(
+            ask("ecs:UntagResource", &legacy, on, keys),
+            Decision::Allowed,
+            "untag {keys:?} on {on:?}"
+        );
+    }
+    assert_ne!(
+        ask("ecs:UntagResource", &platform, &mine, &held),
+        Decision::Allowed
+    );
     // Another operator's service is never retagged, and an owned one never handed over.
     assert_ne!(
         ask("ecs:TagResource", &legacy, &theirs, &mine),

@@ -227,6 +227,7 @@ const SIDS: [(&str, &[&str]); 6] = [
             "EcsTagOnCreate",
             "EcsTagUnownedServicesToAdopt",
             "EcsChangeOwnedServices",
+            "EcsReleaseHolds",
             "EcsNeverTouchPlatformServices",
             "EcsDeregisterTaskDefinitions",
             "PassOnlyListedRolesToEcsTasks",

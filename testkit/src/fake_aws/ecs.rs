@@ -28,6 +28,7 @@ use aws_sdk_ecs::operation::list_task_definitions::ListTaskDefinitionsOutput;
 use aws_sdk_ecs::operation::list_tasks::ListTasksOutput;
 use aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionOutput;
 use aws_sdk_ecs::operation::tag_resource::TagResourceOutput;
+use aws_sdk_ecs::operation::untag_resource::UntagResourceOutput;
 use aws_sdk_ecs::operation::update_service::UpdateServiceOutput;
 use aws_sdk_ecs::types::{
     CapacityProviderStrategyItem, Deployment, DeploymentConfiguration, LaunchType,
@@ -62,6 +63,9 @@ pub struct FakeService {
     pub previous_task_definition: Option<String>,
     /// A deployment the circuit breaker failed and still listed: (id, revision).
     pub failed_deployment: Option<(String, String)>,
+    /// Ticks until the rollout of a new revision completes (its tasks started and the old
+    /// ones stopped); 0 when settled.
+    pub rollout_ticks_left: u32,
 }
 
 impl FakeService {
@@ -85,6 +89,7 @@ impl FakeService {
             scaling_lag_left: 0,
             previous_task_definition: None,
             failed_deployment: None,
+            rollout_ticks_left: 0,
         }
     }
 
@@ -131,17 +136,35 @@ impl FakeService {
 impl FakeService {
     fn deployments(&self) -> Vec<Deployment> {
         use aws_sdk_ecs::types::DeploymentRolloutState as State;
-        let primary_state = if self.failed_deployment.is_some() {
+        let rolling = self.rollout_ticks_left > 0 && self.previous_task_definition.is_some();
+        let primary_state = if self.failed_deployment.is_some() || rolling {
             State::InProgress
         } else {
             State::Completed
         };
+        // While rolling out, the new revision's tasks are starting and the old ones serve.
+        let new_running = if rolling { 0 } else { self.desired };
         let mut deployments = vec![Deployment::builder()
             .id("ecs-svc/primary")
             .status("PRIMARY")
             .task_definition(&self.task_definition)
             .rollout_state(primary_state)
+            .desired_count(self.desired)
+            .running_count(new_running)
+            .pending_count(self.desired - new_running)
             .build()];
+        if let (true, Some(previous)) = (rolling, &self.previous_task_definition) {
+            deployments.push(
+                Deployment::builder()
+                    .id("ecs-svc/previous")
+                    .status("ACTIVE")
+                    .task_definition(previous)
+                    .rollout_state(State::Completed)
+                    .desired_count(self.desired)
+                    .running_count(self.desired)
+                    .build(),
+            );
+        }
         if let Some((id, revision)) = &self.failed_deployment {
             deployments.push(
                 Deployment::builder()
@@ -302,6 +325,7 @@ pub(super) fn rules(fake: &FakeAws) -> Vec<Rule> {
             scaling_lag_left: lag,
             previous_task_definition: None,
             failed_deployment: None,
+            rollout_ticks_left: 0,
         };
         for arn in &service.registry_arns {
             if let Some(d) = state.discovery.values_mut().find(|d| &d.arn == arn) {
@@ -319,6 +343,7 @@ pub(super) fn rules(fake: &FakeAws) -> Vec<Rule> {
         update_rule(fake),
         delete_rule(fake),
         tag_rule(fake),
+        untag_rule(fake),
     ]
     .into_iter()
     .chain(task_definition_rules(fake))
@@ -347,6 +372,7 @@ fn update_rule(fake: &FakeAws) -> Rule {
                 "propagateTags": req.propagate_tags().map(|p| p.as_str().to_string()),
             }),
         );
+        let rollout_ticks = state.behaviour.rollout_ticks;
         let Some(service) = state.services.get_mut(&(cluster, name)) else {
             return aws_error("ServiceNotFoundException", "Service not found.");
         };
@@ -373,6 +399,7 @@ fn update_rule(fake: &FakeAws) -> Rule {
         if let Some(td) = req.task_definition() {
             if service.task_definition != td {
                 service.previous_task_definition = Some(service.task_definition.clone());
+                service.rollout_ticks_left = rollout_ticks;
             }
             service.task_definition = td.to_string();
         }
@@ -424,6 +451,26 @@ fn tag_rule(fake: &FakeAws) -> Rule {
             Some(s) => {
                 s.tags.extend(new);
                 MockResponse::Output(TagResourceOutput::builder().build())
+            }
+            None => aws_error("InvalidParameterException", "The resource does not exist."),
+        }
+    })
+}
+
+fn untag_rule(fake: &FakeAws) -> Rule {
+    let f = fake.clone();
+    mock!(Client::untag_resource).then_compute_response(move |req| {
+        let mut state = f.state();
+        let arn = req.resource_arn().unwrap_or_default().to_string();
+        let keys: Vec<String> = req.tag_keys().to_vec();
+        state.record(
+            "UntagResource",
+            serde_json::json!({"arn": arn, "keys": keys}),
+        );
+        match state.services.values_mut().find(|s| s.arn == arn) {
+            Some(s) => {
+                s.tags.retain(|k, _| !keys.contains(k));
+                MockResponse::Output(UntagResourceOutput::builder().build())
             }
             None => aws_error("InvalidParameterException", "The resource does not exist."),
         }

@@ -49,6 +49,9 @@ pub struct Behaviour {
     /// How many RegisterScalableTarget calls for a new service fail with ValidationException
     /// before Application Auto Scaling sees it.
     pub scaling_lag: u32,
+    /// How many ticks the rollout of a new revision stays IN_PROGRESS (0: it completes at
+    /// once, as the other tests assume).
+    pub rollout_ticks: u32,
 }
 
 impl Default for Behaviour {
@@ -57,6 +60,7 @@ impl Default for Behaviour {
             list_draining_services: true,
             drain_ticks: 2,
             scaling_lag: 0,
+            rollout_ticks: 0,
         }
     }
 }
@@ -114,6 +118,7 @@ impl FakeAws {
         let mut state = self.state();
         let mut deregistered = Vec::new();
         for service in state.services.values_mut() {
+            service.rollout_ticks_left = service.rollout_ticks_left.saturating_sub(1);
             if service.status == "DRAINING" {
                 service.drain_ticks_left = service.drain_ticks_left.saturating_sub(1);
                 if service.drain_ticks_left == 0 {
@@ -145,6 +150,7 @@ impl FakeAws {
             .expect("the service was updated to a new revision");
         let failed = std::mem::replace(&mut service.task_definition, previous);
         service.failed_deployment = Some((id, failed));
+        service.rollout_ticks_left = 0;
     }
 
     /// The rolled-back tasks have stopped: ECS no longer lists the failed deployment.

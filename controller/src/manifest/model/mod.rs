@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::duration::PromDuration;
 
+mod guard;
 mod monitoring;
+pub use guard::RolloutGuard;
 pub use monitoring::*;
 
 pub const API_VERSION: &str = "ecs-operator.io/v1alpha1";
@@ -254,6 +256,10 @@ pub struct Deployment {
     pub max_percent: u32,
     #[serde(default)]
     pub circuit_breaker: CircuitBreaker,
+    /// Roll back a release whose error ratio is worse than the previous one's (needs
+    /// `spec.slo`).
+    #[serde(default)]
+    pub guard: RolloutGuard,
 }
 
 impl Default for Deployment {
@@ -262,6 +268,7 @@ impl Default for Deployment {
             min_healthy_percent: default_min_healthy(),
             max_percent: default_max_percent(),
             circuit_breaker: CircuitBreaker::default(),
+            guard: RolloutGuard::default(),
         }
     }
 }

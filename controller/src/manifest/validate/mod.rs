@@ -70,6 +70,7 @@ pub fn validate(m: &MonitoredService, settings: Option<&Settings>) -> Vec<FieldE
     if let Some(slo) = &spec.slo {
         check_slo(&mut c, slo);
     }
+    monitoring::check_guard(&mut c, &spec.deployment.guard);
     check_dashboard(&mut c, &spec.dashboard);
     check_notify(&mut c, &spec.notify, settings);
     check_lifecycle(&mut c, &spec.lifecycle, &m.metadata.name);

@@ -239,6 +239,35 @@ pub(super) fn check_health_alerts(c: &mut Checker, h: &HealthAlerts) {
     );
 }
 
+/// `spec.deployment.guard`: values that can judge a rollout.
+pub(super) fn check_guard(c: &mut Checker, g: &RolloutGuard) {
+    c.check(
+        (60_000..=3_600_000).contains(&g.window.as_millis()),
+        "spec.deployment.guard.window",
+        || format!("{} must be between 1m and 1h", g.window),
+    );
+    c.check(
+        g.min_requests >= 1,
+        "spec.deployment.guard.minRequests",
+        || "must be at least 1: a rollout is never judged on no requests".into(),
+    );
+    c.check(
+        (0.0..1.0).contains(&g.margin),
+        "spec.deployment.guard.margin",
+        || {
+            format!(
+                "{} must be an error ratio from 0 up to (not including) 1",
+                g.margin
+            )
+        },
+    );
+    c.check(
+        g.burn_rate > 0.0 && g.burn_rate.is_finite(),
+        "spec.deployment.guard.burnRate",
+        || format!("{} must be a positive number", g.burn_rate),
+    );
+}
+
 pub(super) fn check_slo(c: &mut Checker, s: &Slo) {
     c.check(
         s.availability >= 50.0 && s.availability < 100.0,

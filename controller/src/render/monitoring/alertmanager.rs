@@ -158,8 +158,9 @@ struct Sigv4 {
 
 const SLACK_TITLE: &str =
     "[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }} on {{ .CommonLabels.service }}";
-const SLACK_TEXT: &str =
-    "{{ range .Alerts }}{{ .Annotations.summary }}\n{{ .Annotations.dashboard }}\n{{ end }}";
+/// Each alert's summary, the release it concerns ("running pizza-service:7 (image ...),
+/// deployed 12m 3s ago") and its dashboard.
+const SLACK_TEXT: &str = "{{ range .Alerts }}{{ .Annotations.summary }}\n{{ with .Annotations.deployment }}running {{ . }}\n{{ end }}{{ .Annotations.dashboard }}\n{{ end }}";
 const SNS_SUBJECT: &str =
     "[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }} on {{ .CommonLabels.service }}";
 

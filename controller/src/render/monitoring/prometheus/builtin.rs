@@ -48,6 +48,11 @@ pub const RESOURCE_FOR: PromDuration = PromDuration::from_secs(120);
 /// operator poll + 15 + 15 + 300 + 30 s.
 pub const TASKS_BELOW_DESIRED_FOR: PromDuration = PromDuration::from_secs(300);
 
+/// `TasksBelowDesired` is not judged while a rollout younger than this is in progress: a
+/// rolling deployment below 100 % minimum healthy runs short on purpose. A rollout older than
+/// this is stuck, and the alert comes back.
+pub const ROLLOUT_GRACE: PromDuration = PromDuration::from_secs(1800);
+
 /// `TasksStopping` (warning): at least this many tasks stopped for an unplanned reason within
 /// [`TASKS_STOPPING_WINDOW`] (a crash loop). Counted exactly (see [`count_over`]), no `for`:
 /// fires at the evaluation after the third stop is scraped from the operator.
@@ -210,6 +215,12 @@ pub(super) fn ecs_health(svc: &ServiceCtx) -> Vec<Rule> {
     let running = svc.operator("ecs_operator_service_running_tasks").text();
     let desired = svc.operator("ecs_operator_service_desired_tasks").text();
     let failed = svc.operator("ecs_operator_service_rollout_failed").text();
+    let rolling = svc
+        .operator("ecs_operator_service_rollout")
+        .eq("phase", "InProgress")
+        .text();
+    let deployed = svc.operator(super::rules::DEPLOYED_METRIC).text();
+    let rolled_back = svc.operator("ecs_operator_service_rolled_back").text();
     let stopped = svc
         .operator("ecs_operator_service_stopped_tasks_total")
         .not_re("reason", PLANNED_STOP_REASONS);
@@ -219,13 +230,16 @@ pub(super) fn ecs_health(svc: &ServiceCtx) -> Vec<Rule> {
     vec![
         svc.alert(
             BuiltinAlert::TasksBelowDesired.as_str(),
-            format!("max({running}) < max({desired})"),
+            format!(
+                "max({running}) < max({desired}) unless on() (max({rolling}) == 1 and on() max(time() - {deployed}) < {})",
+                ROLLOUT_GRACE.as_secs_f64()
+            ),
             Some(below_desired_for),
             Severity::Warning,
             text(
                 format!("Only {{{{ $value }}}} tasks of {name} run, fewer than desired"),
                 format!(
-                    "ECS has run fewer tasks of {name} than desired for {below_desired_for}: tasks fail to start (image, secrets, capacity) or keep crashing."
+                    "ECS has run fewer tasks of {name} than desired for {below_desired_for}: tasks fail to start (image, secrets, capacity) or keep crashing. (Not judged during the first {ROLLOUT_GRACE} of a rollout.)"
                 ),
             ),
         ),
@@ -238,6 +252,18 @@ pub(super) fn ecs_health(svc: &ServiceCtx) -> Vec<Rule> {
                 format!("The latest deployment of {name} failed"),
                 format!(
                     "The rollout state of the current deployment of {name} is FAILED: the circuit breaker stopped it (and rolled back when enabled)."
+                ),
+            ),
+        ),
+        svc.alert(
+            BuiltinAlert::RolloutRolledBack.as_str(),
+            format!("max by (revision, image) ({rolled_back}) == 1"),
+            Some(svc.builtin_for(BuiltinAlert::RolloutRolledBack, no_for)),
+            Severity::Warning,
+            text(
+                format!("The release {{{{ $labels.revision }}}} of {name} was rolled back"),
+                format!(
+                    "{name} was rolled back from {{{{ $labels.revision }}}} (image {{{{ $labels.image }}}}): the previous revision serves again. The spec is held: it is not deployed again until the manifest changes or `ecs-operator retry {name}`; `ecs-operator rollout status {name}` shows why."
                 ),
             ),
         ),

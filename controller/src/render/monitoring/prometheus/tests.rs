@@ -143,7 +143,12 @@ fn a_service_without_metrics_keeps_only_the_ecs_alerts() {
         .collect();
     assert_eq!(
         names,
-        ["TasksBelowDesired", "DeploymentFailed", "TasksStopping"]
+        [
+            "TasksBelowDesired",
+            "DeploymentFailed",
+            "RolloutRolledBack",
+            "TasksStopping"
+        ]
     );
 }
 

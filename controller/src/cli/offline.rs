@@ -1,0 +1,137 @@
+//! Commands that need no AWS: `validate`, `schema` and `render`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::ValueEnum;
+
+use ecs_operator::manifest::{self, ManifestSet};
+use ecs_operator::render::monitoring::alertmanager::receivers_of;
+use ecs_operator::render::render_service;
+use ecs_operator::settings::Settings;
+
+use super::{load_settings, print_diagnostics};
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum OutputFormat {
+    Yaml,
+    Json,
+}
+
+/// Flags of `validate`.
+#[derive(clap::Args)]
+pub struct ValidateArgs {
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Also check against the platform (allowed clusters, roles, networks).
+    #[arg(long, env = "ECS_OPERATOR_SETTINGS")]
+    pub settings: Option<PathBuf>,
+}
+
+/// Flags of `render`.
+#[derive(clap::Args)]
+pub struct RenderArgs {
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    #[arg(long, env = "ECS_OPERATOR_SETTINGS")]
+    pub settings: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "yaml")]
+    pub output: OutputFormat,
+    /// Write the monitoring files (Prometheus, Alertmanager, Grafana) into this directory.
+    #[arg(long)]
+    pub write: Option<PathBuf>,
+}
+
+/// Warns about services whose alerts would reach nobody (a warning: they still deploy).
+pub fn warn_unrouted(set: &ManifestSet, settings: &Settings) {
+    for m in &set.manifests {
+        if receivers_of(&m.manifest, settings).is_empty() {
+            let team = &m.manifest.spec.notify.team;
+            let at = m.positions.lookup("spec.notify");
+            eprintln!(
+                "warning: {}:{}:{}: spec.notify: no receiver for team {team:?}, so this service's alerts reach nobody; add spec.notify.receivers, or monitoring.teams.{team} or monitoring.fallbackReceivers to the settings",
+                m.source, at.line, at.column
+            );
+        }
+    }
+}
+
+pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
+    let settings = load_settings(args.settings.as_ref())?;
+    let set = manifest::load_paths(&args.paths, settings.as_ref())?;
+    print_diagnostics(&set);
+    if let Some(settings) = &settings {
+        warn_unrouted(&set, settings);
+    }
+    let problems = set.diagnostics().count();
+    if set.manifests.is_empty() && set.rejected.is_empty() {
+        eprintln!("error: no manifests (*.yaml, *.yml) found under the given paths");
+        return Ok(ExitCode::from(1));
+    }
+    println!(
+        "{} valid, {} invalid manifest(s), {} problem(s)",
+        set.manifests.len(),
+        set.rejected.len(),
+        problems
+    );
+    Ok(if problems == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+pub fn schema(settings: bool) -> anyhow::Result<ExitCode> {
+    let schema = if settings {
+        serde_json::to_value(schemars::schema_for!(Settings))?
+    } else {
+        manifest::json_schema()
+    };
+    println!("{}", serde_json::to_string_pretty(&schema)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
+    // Platform checks only against a real settings file; without one, render with
+    // placeholder platform values.
+    let given = load_settings(args.settings.as_ref())?;
+    let set = manifest::load_paths(&args.paths, given.as_ref())?;
+    let settings = given.unwrap_or_else(Settings::local_defaults);
+    print_diagnostics(&set);
+    if !set.rejected.is_empty() {
+        return Ok(ExitCode::from(1));
+    }
+    let services: Vec<_> = set
+        .manifests
+        .iter()
+        .map(|m| render_service(&m.manifest, &settings))
+        .collect();
+    let manifests: Vec<_> = set.manifests.iter().map(|m| &m.manifest).collect();
+    let monitoring = ecs_operator::render::monitoring::render(&manifests, &settings);
+    if let Some(dir) = args.write {
+        for (relative, content) in &monitoring.files {
+            let path = dir.join(relative);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(&path, content)?;
+        }
+        eprintln!(
+            "wrote {} file(s) under {}",
+            monitoring.files.len(),
+            dir.display()
+        );
+    }
+    let document = serde_json::json!({
+        "services": services,
+        "monitoring": monitoring.files,
+    });
+    match args.output {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&document)?),
+        OutputFormat::Yaml => print!(
+            "{}",
+            ecs_operator::yaml::to_string(&document).map_err(anyhow::Error::msg)?
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
