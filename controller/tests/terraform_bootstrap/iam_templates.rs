@@ -230,6 +230,7 @@ const SIDS: [(&str, &[&str]); 6] = [
             "EcsNeverTouchPlatformServices",
             "EcsDeregisterTaskDefinitions",
             "PassOnlyListedRolesToEcsTasks",
+            "PassOnlyListedRolesToEcsForDeployments",
             "AutoscalingRead",
             "AutoscalingEcsServicesOnly",
             "AutoscalingTargetTrackingAlarms",
