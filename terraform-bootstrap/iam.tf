@@ -23,6 +23,9 @@ locals {
     "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter/ecs-services/*",
   ]
   service_secrets_kms_key_arns = var.service_secrets_kms_key_arns != null ? var.service_secrets_kms_key_arns : [aws_kms_key.main.arn]
+
+  # Roles the operator hands to ECS itself for blue/green, linear and canary deployments.
+  deployment_role_arns = distinct(compact(concat([var.deployment_role_arn], var.deployment_role_arns)))
 }
 
 data "aws_iam_policy_document" "ecs_tasks_assume" {
@@ -124,6 +127,8 @@ locals {
     owner_tag_key             = local.owner_tag_key
     operator_id               = var.operator_id
     passable_role_arns        = concat([aws_iam_role.execution.arn, aws_iam_role.service_task.arn], var.service_task_role_arns)
+    deployment_roles_enabled  = length(local.deployment_role_arns) > 0
+    deployment_role_arns      = local.deployment_role_arns
     platform_service_arns     = [for name in sort(keys(local.platform_services)) : "${local.service_arn_prefix}/${name}"]
     namespace_id              = aws_service_discovery_private_dns_namespace.main.id
     namespace_name            = aws_service_discovery_private_dns_namespace.main.name

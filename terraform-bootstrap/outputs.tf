@@ -16,6 +16,8 @@ locals {
     executionRoleArn              = aws_iam_role.execution.arn
     taskRoleArn                   = aws_iam_role.service_task.arn
     allowedTaskRoleArns           = var.service_task_role_arns
+    deploymentRoleArn             = var.deployment_role_arn
+    allowedDeploymentRoleArns     = var.deployment_role_arns
     allowedSecretArns             = local.service_secret_arns
     serviceDiscoveryNamespaceId   = aws_service_discovery_private_dns_namespace.main.id
     serviceDiscoveryNamespaceName = aws_service_discovery_private_dns_namespace.main.name

@@ -129,6 +129,28 @@ variable "service_task_role_arns" {
   }
 }
 
+variable "deployment_role_arn" {
+  description = "ECS infrastructure role for load balancers (settings deploymentRoleArn) that blue/green, linear and canary deployments use when a manifest names none; the operator may pass it to ecs.amazonaws.com. null: manifests must name one of deployment_role_arns."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.deployment_role_arn == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/", var.deployment_role_arn))
+    error_message = "deployment_role_arn must be an IAM role ARN."
+  }
+}
+
+variable "deployment_role_arns" {
+  description = "Extra IAM roles manifests may hand to ECS for deployments (settings allowedDeploymentRoleArns): load balancer infrastructure roles and lifecycle hook roles; the operator may iam:PassRole them to ecs.amazonaws.com only."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.deployment_role_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/", arn))])
+    error_message = "deployment_role_arns must be IAM role ARNs."
+  }
+}
+
 variable "service_secret_arns" {
   description = "Secrets manifests may reference (settings allowedSecretArns): Secrets Manager secret and SSM parameter ARN patterns the execution role of managed services may read. null: secrets named ecs-services/* and parameters under /ecs-services/ in this account and region."
   type        = list(string)

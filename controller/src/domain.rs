@@ -328,6 +328,12 @@ pub enum ServiceField {
     Network,
     /// Minimum healthy and maximum percent, the circuit breaker.
     Deployment,
+    /// The CloudWatch alarms that fail a deployment. Sent, like the two groups around it, as
+    /// the whole `deploymentConfiguration` (one structure in UpdateService), without a new
+    /// task definition or a forced deployment.
+    DeploymentAlarms,
+    /// Blue/green, linear or canary, with bake times, traffic steps and lifecycle hooks.
+    DeploymentStrategy,
     LoadBalancers,
     ServiceRegistries,
     HealthCheckGracePeriod,
@@ -336,7 +342,8 @@ pub enum ServiceField {
 }
 
 impl ServiceField {
-    /// The group a field of [`crate::render::aws::EcsService`] (camelCase) belongs to.
+    /// The group a field of [`crate::render::aws::EcsService`] (camelCase, the first segment
+    /// of a nested path) belongs to.
     pub fn of(field: &str) -> Option<ServiceField> {
         Some(match field {
             "capacityProvider" => ServiceField::CapacityProvider,
@@ -345,6 +352,8 @@ impl ServiceField {
             | "maximumPercent"
             | "circuitBreakerEnabled"
             | "circuitBreakerRollback" => ServiceField::Deployment,
+            "deploymentAlarms" => ServiceField::DeploymentAlarms,
+            "deploymentStrategy" => ServiceField::DeploymentStrategy,
             "loadBalancers" => ServiceField::LoadBalancers,
             "serviceRegistries" => ServiceField::ServiceRegistries,
             "healthCheckGracePeriodSeconds" => ServiceField::HealthCheckGracePeriod,

@@ -49,6 +49,15 @@ pub struct Settings {
     /// Empty: no secret may be referenced.
     #[serde(default)]
     pub allowed_secret_arns: Vec<String>,
+    /// The ECS infrastructure role for load balancers that blue/green, linear and canary
+    /// deployments use when a manifest names none (`traffic.loadBalancer.roleArn`). The
+    /// operator passes it to ECS (iam:PassRole to ecs.amazonaws.com).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_role_arn: Option<String>,
+    /// Other roles manifests may pass to ECS for deployments: infrastructure roles and the
+    /// roles of lifecycle hooks. Anything else is rejected, as for task roles.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_deployment_role_arns: Vec<String>,
     /// Cloud Map private DNS namespace id for service discovery.
     #[serde(default)]
     pub service_discovery_namespace_id: Option<String>,
@@ -363,6 +372,8 @@ impl Settings {
             execution_role_arn: "arn:aws:iam::123456789012:role/ecs-task-execution".into(),
             task_role_arn: None,
             allowed_task_role_arns: vec![],
+            deployment_role_arn: None,
+            allowed_deployment_role_arns: vec![],
             allowed_secret_arns: vec![
                 "arn:aws:secretsmanager:*:123456789012:secret:*".into(),
                 "arn:aws:ssm:*:123456789012:parameter/*".into(),
@@ -483,6 +494,14 @@ impl Settings {
         self.allowed_secret_arns
             .iter()
             .any(|pattern| crate::domain::arn_like(pattern, arn))
+    }
+
+    /// Every role a manifest may pass to ECS for its deployments.
+    pub fn permitted_deployment_roles(&self) -> impl Iterator<Item = &str> {
+        self.deployment_role_arn
+            .iter()
+            .chain(self.allowed_deployment_role_arns.iter())
+            .map(String::as_str)
     }
 
     /// Every task role a manifest may ask for.

@@ -13,6 +13,9 @@ enable_execute_command        = true
 github_repository             = "example/ecs-operator"
 operator_image_tag            = "v0.1.0"
 service_task_role_arns        = ["arn:aws:iam::123456789012:role/checkout-task"]
+# The roles manifests/examples/every-field.yaml hands to ECS for its canary deployment.
+deployment_role_arn  = "arn:aws:iam::123456789012:role/ecs-infrastructure-load-balancers"
+deployment_role_arns = ["arn:aws:iam::123456789012:role/checkout-deployment-hooks"]
 service_routes = {
   pizza-service = {
     path_patterns     = ["/orders", "/orders/*"]

@@ -11,16 +11,18 @@ use aws_sdk_applicationautoscaling::types::{
     TargetTrackingScalingPolicyConfiguration,
 };
 use aws_sdk_ecs::types::{
-    AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, Compatibility,
-    DeploymentCircuitBreaker, DeploymentConfiguration, HealthCheck, KeyValuePair, LoadBalancer,
-    LogConfiguration, LogDriver, NetworkConfiguration, NetworkMode, PortMapping, PropagateTags,
-    Secret, ServiceRegistry, Tag, TransportProtocol,
+    AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, Compatibility, HealthCheck,
+    KeyValuePair, LogConfiguration, LogDriver, NetworkConfiguration, NetworkMode, PortMapping,
+    PropagateTags, Secret, ServiceRegistry, Tag, TransportProtocol,
 };
 
 use super::{AwsClients, AwsError, ErrorKind};
 use crate::render::aws::{
     ContainerDefinition, DesiredService, DiscoveryService, ScalingTarget, TargetTrackingPolicy,
 };
+
+mod deployment;
+pub use deployment::{deployment, load_balancers};
 
 type EcsClient = aws_sdk_ecs::Client;
 
@@ -151,21 +153,6 @@ pub fn network(d: &DesiredService) -> Result<NetworkConfiguration, AwsError> {
         .build())
 }
 
-/// Rolling update limits and the circuit breaker.
-pub fn deployment(d: &DesiredService) -> DeploymentConfiguration {
-    let s = &d.service;
-    DeploymentConfiguration::builder()
-        .minimum_healthy_percent(s.minimum_healthy_percent)
-        .maximum_percent(s.maximum_percent)
-        .deployment_circuit_breaker(
-            DeploymentCircuitBreaker::builder()
-                .enable(s.circuit_breaker_enabled)
-                .rollback(s.circuit_breaker_rollback)
-                .build(),
-        )
-        .build()
-}
-
 /// The capacity provider strategy: one provider (FARGATE or FARGATE_SPOT), weight 1.
 pub fn capacity(d: &DesiredService) -> Result<CapacityProviderStrategyItem, AwsError> {
     CapacityProviderStrategyItem::builder()
@@ -173,20 +160,6 @@ pub fn capacity(d: &DesiredService) -> Result<CapacityProviderStrategyItem, AwsE
         .weight(1)
         .build()
         .map_err(invalid("ecs:CreateService"))
-}
-
-pub fn load_balancers(d: &DesiredService) -> Vec<LoadBalancer> {
-    d.service
-        .load_balancers
-        .iter()
-        .map(|lb| {
-            LoadBalancer::builder()
-                .target_group_arn(&lb.target_group_arn)
-                .container_name(&lb.container_name)
-                .container_port(lb.container_port)
-                .build()
-        })
-        .collect()
 }
 
 /// The Cloud Map registration of the service's application container.
@@ -221,7 +194,7 @@ pub fn create_service(
         .desired_count(s.desired_count)
         .capacity_provider_strategy(capacity(d)?)
         .network_configuration(network(d)?)
-        .deployment_configuration(deployment(d))
+        .deployment_configuration(deployment(d, false)?)
         .set_load_balancers(Some(load_balancers(d)))
         .set_service_registries(Some(registries(d, registry_arn)))
         .set_health_check_grace_period_seconds(s.health_check_grace_period_seconds)
@@ -256,7 +229,10 @@ pub fn update_service(
                 .capacity_provider_strategy(capacity(d)?)
                 .force_new_deployment(true),
             F::Network => request.network_configuration(network(d)?),
-            F::Deployment => request.deployment_configuration(deployment(d)),
+            // One structure in the request: each group sends the whole desired configuration.
+            F::Deployment | F::DeploymentAlarms | F::DeploymentStrategy => {
+                request.deployment_configuration(deployment(d, true)?)
+            }
             F::LoadBalancers => request.set_load_balancers(Some(load_balancers(d))),
             F::ServiceRegistries => {
                 request.set_service_registries(Some(registries(d, update.registry_arn)))

@@ -12,8 +12,8 @@ use super::{
 };
 use crate::aws::{AwsClients, AwsError};
 use crate::render::aws::{
-    ContainerDefinition, ContainerHealthCheck, EcsService, LoadBalancerAttachment,
-    LogConfiguration, PortMapping, TaskDefinition, CONTAINER_NAME,
+    AdvancedConfiguration, ContainerDefinition, ContainerHealthCheck, EcsService,
+    LoadBalancerAttachment, LogConfiguration, PortMapping, TaskDefinition, CONTAINER_NAME,
 };
 
 /// Every service of a cluster; none when the cluster does not exist (yet).
@@ -155,6 +155,8 @@ fn observed_config(s: &aws_sdk_ecs::types::Service) -> ObservedConfig {
         "maximumPercent",
         "circuitBreakerEnabled",
         "circuitBreakerRollback",
+        "deploymentAlarms",
+        "deploymentStrategy",
     ] {
         note(deployment.is_some(), field);
     }
@@ -182,6 +184,18 @@ fn observed_config(s: &aws_sdk_ecs::types::Service) -> ObservedConfig {
             target_group_arn: lb.target_group_arn().unwrap_or_default().to_string(),
             container_name: lb.container_name().unwrap_or_default().to_string(),
             container_port: lb.container_port().unwrap_or_default(),
+            advanced_configuration: lb.advanced_configuration().map(|a| AdvancedConfiguration {
+                alternate_target_group_arn: a
+                    .alternate_target_group_arn()
+                    .unwrap_or_default()
+                    .to_string(),
+                production_listener_rule: a
+                    .production_listener_rule()
+                    .unwrap_or_default()
+                    .to_string(),
+                test_listener_rule: a.test_listener_rule().map(str::to_string),
+                role_arn: a.role_arn().map(str::to_string),
+            }),
         })
         .collect();
     load_balancers.sort_by(|a, b| a.target_group_arn.cmp(&b.target_group_arn));
@@ -200,6 +214,8 @@ fn observed_config(s: &aws_sdk_ecs::types::Service) -> ObservedConfig {
             maximum_percent: deployment.and_then(|d| d.maximum_percent()).unwrap_or(200),
             circuit_breaker_enabled: breaker.is_some_and(|b| b.enable()),
             circuit_breaker_rollback: breaker.is_some_and(|b| b.rollback()),
+            deployment_alarms: deployment.and_then(super::deployment::alarms),
+            deployment_strategy: deployment.and_then(super::deployment::strategy),
             load_balancers,
             health_check_grace_period_seconds: s.health_check_grace_period_seconds(),
             enable_execute_command: s.enable_execute_command(),

@@ -18,6 +18,7 @@
 //! - Services the operator neither owns nor may adopt are observed without their task
 //!   definition: the planner only needs their name and owner to report a conflict.
 
+mod deployment;
 pub mod deployments;
 pub mod discovery;
 pub mod ecs;

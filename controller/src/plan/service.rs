@@ -117,7 +117,7 @@ pub(super) fn plan_service(
             let fields: BTreeSet<ServiceField> = service_changes
                 .iter()
                 .filter_map(|c| c.field.strip_prefix("service."))
-                .filter_map(ServiceField::of)
+                .filter_map(|path| ServiceField::of(path.split('.').next().unwrap_or(path)))
                 .collect();
             let service_changed = !service_changes.is_empty();
             sp.changes.extend(service_changes);
@@ -197,6 +197,10 @@ const NOT_COMPARED: [&str; 4] = [
 /// Lists where "empty" is a statement (no load balancer), not "unset".
 const EMPTY_MEANS_NONE: [&str; 1] = ["loadBalancers"];
 
+/// Settings the desired state leaves out when they are off (no deployment alarms, a rolling
+/// update): absent is a statement, so one ECS still reports is drift to remove.
+const ABSENT_MEANS_OFF: [&str; 2] = ["deploymentAlarms", "deploymentStrategy"];
+
 /// Compares the service settings ECS reports with the desired ones, field by field, the way
 /// task definitions are compared. A field ECS does not report is unknown, not drift; a field
 /// the desired state leaves unset is ECS's choice. Returns the changes and the desired count
@@ -231,6 +235,11 @@ fn diff_service(
             for map in [&mut *desired_map, &mut *observed_map] {
                 map.entry(field)
                     .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+            }
+        }
+        for field in ABSENT_MEANS_OFF {
+            for map in [&mut *desired_map, &mut *observed_map] {
+                map.entry(field).or_insert(serde_json::Value::Null);
             }
         }
         for field in NOT_COMPARED.iter().chain(s.config.unknown.iter()) {

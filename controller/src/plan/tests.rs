@@ -130,6 +130,7 @@ fn a_load_balancer_attached_by_hand_is_drift_because_none_is_wanted() {
         target_group_arn: "arn:tg".into(),
         container_name: "app".into(),
         container_port: 80,
+        advanced_configuration: None,
     }];
     let sp = plan_one(&d, &observed_of(vec![o]));
     assert_eq!(fields(&sp), vec!["service.loadBalancers"]);
@@ -478,5 +479,51 @@ fn an_empty_source_deletes_no_cloud_map_leftover_unless_allowed_and_deletions_sh
         deleted_discovery(&allowed).len(),
         3,
         "at most max_prune per pass"
+    );
+}
+
+#[test]
+fn changed_alarms_are_one_field_group_and_alarms_or_a_strategy_left_in_ecs_are_drift() {
+    let mut d = desired("web", "  deployment:\n    alarms:\n      names: [b, a]\n");
+    without_discovery(&mut d);
+    let mut o = as_created(&d);
+    o.config.service.deployment_alarms = Some(crate::render::aws::DeploymentAlarms {
+        alarm_names: vec!["a".into()],
+        rollback: true,
+    });
+    let sp = plan_one(&d, &observed_of(vec![o.clone()]));
+    assert_eq!(fields(&sp), vec!["service.deploymentAlarms.alarmNames"]);
+    assert_eq!(
+        sp.steps,
+        vec![Step::UpdateService {
+            desired_count: None,
+            new_task_definition: false,
+            fields: [ServiceField::DeploymentAlarms].into(),
+        }]
+    );
+    // The manifest drops its alarms and ECS still has a strategy: both must go.
+    let mut plain = desired("web", "");
+    without_discovery(&mut plain);
+    o.config.service.deployment_strategy = Some(crate::render::aws::DeploymentStrategy {
+        strategy: "CANARY".into(),
+        bake_time_in_minutes: 10,
+        canary: None,
+        linear: None,
+        lifecycle_hooks: vec![],
+    });
+    let sp = plan_one(&plain, &observed_of(vec![o.clone()]));
+    let service_fields: Vec<&str> = (fields(&sp).into_iter())
+        .filter(|f| f.starts_with("service."))
+        .collect();
+    assert_eq!(
+        service_fields,
+        vec!["service.deploymentAlarms", "service.deploymentStrategy"]
+    );
+    // Unknown (ECS reported no deployment configuration, as moto after CreateService): no drift.
+    o.config.unknown = ["deploymentAlarms", "deploymentStrategy"].into();
+    o.tags = plain.tags.clone();
+    assert_eq!(
+        plan_one(&plain, &observed_of(vec![o])).outcome,
+        Outcome::InSync
     );
 }

@@ -135,6 +135,13 @@ pub struct EcsService {
     pub maximum_percent: i32,
     pub circuit_breaker_enabled: bool,
     pub circuit_breaker_rollback: bool,
+    /// Absent: no alarm watches deployments. Skipped when absent, like the strategy, so that
+    /// services without them keep their spec hash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment_alarms: Option<DeploymentAlarms>,
+    /// Absent: ECS's default, a rolling update.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment_strategy: Option<DeploymentStrategy>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub load_balancers: Vec<LoadBalancerAttachment>,
     /// Seconds; only meaningful with a load balancer.
@@ -151,6 +158,64 @@ pub struct LoadBalancerAttachment {
     pub target_group_arn: String,
     pub container_name: String,
     pub container_port: i32,
+    /// What blue/green, linear and canary deployments shift traffic with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advanced_configuration: Option<AdvancedConfiguration>,
+}
+
+/// ECS `loadBalancers[].advancedConfiguration`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdvancedConfiguration {
+    pub alternate_target_group_arn: String,
+    pub production_listener_rule: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_listener_rule: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+}
+
+/// ECS `deploymentConfiguration.alarms`, enabled.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentAlarms {
+    /// Sorted: a reordering is not a change.
+    pub alarm_names: Vec<String>,
+    pub rollback: bool,
+}
+
+/// A blue/green, linear or canary deployment: the parts of ECS `deploymentConfiguration`
+/// that only those strategies use.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentStrategy {
+    /// `BLUE_GREEN`, `LINEAR` or `CANARY`.
+    pub strategy: String,
+    pub bake_time_in_minutes: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary: Option<TrafficStep>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub linear: Option<TrafficStep>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lifecycle_hooks: Vec<LifecycleHook>,
+}
+
+/// A traffic shift: canary (`canaryPercent`, `canaryBakeTimeInMinutes`) or one linear step
+/// (`stepPercent`, `stepBakeTimeInMinutes`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrafficStep {
+    pub percent: f64,
+    pub bake_time_in_minutes: i32,
+}
+
+/// ECS `DeploymentLifecycleHook` with a Lambda target.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LifecycleHook {
+    pub hook_target_arn: String,
+    pub role_arn: String,
+    pub lifecycle_stages: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -186,6 +251,8 @@ pub struct TargetTrackingPolicy {
     pub scale_in_cooldown: i32,
     pub scale_out_cooldown: i32,
 }
+
+mod deployment;
 
 /// The name the application container gets in every task definition.
 pub const CONTAINER_NAME: &str = "app";
@@ -317,6 +384,7 @@ pub fn render_service(m: &MonitoredService, settings: &Settings) -> DesiredServi
             target_group_arn: lb.target_group_arn.clone(),
             container_name: CONTAINER_NAME.into(),
             container_port: i32::from(k.port),
+            advanced_configuration: deployment::advanced_configuration(spec, lb, settings),
         })
         .collect();
     let service = EcsService {
@@ -341,6 +409,8 @@ pub fn render_service(m: &MonitoredService, settings: &Settings) -> DesiredServi
         maximum_percent: spec.deployment.max_percent as i32,
         circuit_breaker_enabled: spec.deployment.circuit_breaker.enabled,
         circuit_breaker_rollback: spec.deployment.circuit_breaker.rollback,
+        deployment_alarms: deployment::alarms(&spec.deployment),
+        deployment_strategy: deployment::strategy(&spec.deployment),
         health_check_grace_period_seconds: (!load_balancers.is_empty())
             .then(|| secs(hc.grace_period)),
         load_balancers,

@@ -59,6 +59,8 @@ fn observed(rollout: Option<RolloutState>) -> ObservedService {
                 maximum_percent: 200,
                 circuit_breaker_enabled: true,
                 circuit_breaker_rollback: true,
+                deployment_alarms: None,
+                deployment_strategy: None,
                 load_balancers: vec![],
                 health_check_grace_period_seconds: None,
                 enable_execute_command: false,

@@ -48,6 +48,9 @@ impl IamWorld {
         settings.execution_role_arn = format!("{ROLE}/ecs-operator-execution");
         settings.task_role_arn = Some(format!("{ROLE}/ecs-operator-service-task"));
         settings.allowed_task_role_arns = vec![format!("{ROLE}/checkout-task")];
+        // every-field.yaml's canary deployment hands these to ECS.
+        settings.deployment_role_arn = Some(format!("{ROLE}/ecs-infrastructure-load-balancers"));
+        settings.allowed_deployment_role_arns = vec![format!("{ROLE}/checkout-deployment-hooks")];
         settings
             .networks
             .insert("private".into(), settings.network.clone());
@@ -86,6 +89,8 @@ impl IamWorld {
             "kms_key_arn": self.kms_key_arn,
             "services_log_group": s.log_group,
             "passable_role_arns": [s.execution_role_arn, s.task_role_arn, s.allowed_task_role_arns[0]],
+            "deployment_roles_enabled": true,
+            "deployment_role_arns": s.permitted_deployment_roles().collect::<Vec<_>>(),
             "platform_service_arns": platform,
             // The bootstrap's default: no S3 -> SQS manifest events.
             "manifest_events_enabled": false,

@@ -43,6 +43,7 @@ fn bootstrap_settings(values: &Value) -> Settings {
     s.execution_role_arn = roles[0].clone();
     s.task_role_arn = Some(roles[1].clone());
     s.allowed_task_role_arns = roles[2..].to_vec();
+    s.allowed_deployment_role_arns = strings(values, "deployment_role_arns");
     s.service_discovery_namespace_id = Some(string(values, "namespace_id"));
     s.service_discovery_namespace_name = Some(string(values, "namespace_name"));
     s.log_group = string(values, "services_log_group");

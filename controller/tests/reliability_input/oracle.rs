@@ -134,6 +134,7 @@ pub fn check_accepted(
 ) -> Result<(usize, BTreeMap<String, String>), String> {
     let permitted_clusters: BTreeSet<&str> = settings.permitted_clusters().collect();
     let permitted_roles: BTreeSet<&str> = settings.permitted_task_roles().collect();
+    let deployment_roles: BTreeSet<&str> = settings.permitted_deployment_roles().collect();
     for m in &set.manifests {
         let name = m.name();
         if !is_dns_label(name) || name.len() > 32 {
@@ -149,6 +150,16 @@ pub fn check_accepted(
             if !permitted_roles.contains(role.as_str()) {
                 return Err(format!("{name}: task role {role:?} passed"));
             }
+        }
+        let lb_roles = (d.service.load_balancers.iter())
+            .filter_map(|lb| lb.advanced_configuration.as_ref()?.role_arn.as_deref());
+        let hook_roles = (d.service.deployment_strategy.iter())
+            .flat_map(|s| s.lifecycle_hooks.iter().map(|h| h.role_arn.as_str()));
+        if let Some(role) = lb_roles
+            .chain(hook_roles)
+            .find(|r| !deployment_roles.contains(r))
+        {
+            return Err(format!("{name}: deployment role {role:?} passed to ECS"));
         }
         if d.task_definition.execution_role_arn != settings.execution_role_arn {
             return Err(format!("{name}: execution role changed"));

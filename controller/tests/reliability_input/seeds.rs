@@ -17,6 +17,10 @@ pub fn fuzz_settings() -> Settings {
     s.allowed_clusters.push("shop".into());
     s.allowed_task_role_arns
         .push("arn:aws:iam::123456789012:role/checkout-task".into());
+    s.allowed_deployment_role_arns = vec![
+        "arn:aws:iam::123456789012:role/ecs-infrastructure-load-balancers".into(),
+        "arn:aws:iam::123456789012:role/checkout-deployment-hooks".into(),
+    ];
     s.networks.insert(
         "private".into(),
         ecs_operator::settings::NetworkSettings {

@@ -360,10 +360,17 @@ fn the_operator_passes_only_listed_roles_and_creates_or_changes_only_what_it_own
         if actions.iter().any(|a| a == "iam:PassRole") {
             pass_role_seen = true;
             assert_eq!(actions.len(), 1, "{sid}: iam:PassRole stands alone");
-            assert_eq!(s["Resource"], values["passable_role_arns"], "{sid}");
+            // Task roles go to the tasks; deployment roles (load balancer infrastructure,
+            // lifecycle hooks) to ECS itself. Each list to its own service only.
+            let (roles, service) = if sid == "PassOnlyListedRolesToEcsForDeployments" {
+                ("deployment_role_arns", "ecs.amazonaws.com")
+            } else {
+                ("passable_role_arns", "ecs-tasks.amazonaws.com")
+            };
+            assert_eq!(s["Resource"], values[roles], "{sid}");
             assert_eq!(
-                s["Condition"]["StringEquals"]["iam:PassedToService"],
-                "ecs-tasks.amazonaws.com"
+                s["Condition"]["StringEquals"]["iam:PassedToService"], service,
+                "{sid}"
             );
         }
         for create in [

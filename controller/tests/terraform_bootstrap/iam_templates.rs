@@ -231,6 +231,7 @@ const SIDS: [(&str, &[&str]); 6] = [
             "EcsNeverTouchPlatformServices",
             "EcsDeregisterTaskDefinitions",
             "PassOnlyListedRolesToEcsTasks",
+            "PassOnlyListedRolesToEcsForDeployments",
             "AutoscalingRead",
             "AutoscalingEcsServicesOnly",
             "AutoscalingTargetTrackingAlarms",

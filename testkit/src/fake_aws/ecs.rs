@@ -16,6 +16,7 @@
 //!   and stays listed (ACTIVE) while a new PRIMARY deployment of the previous revision rolls
 //!   back; once that drains, only the PRIMARY is listed. A test drives it with
 //!   [`FakeAws::circuit_breaker_rolls_back`] and [`FakeAws::rollback_drained`].
+//! - Deployment alarms and the blue/green, linear and canary strategies: see [`deployment`].
 
 use std::collections::BTreeMap;
 
@@ -31,13 +32,13 @@ use aws_sdk_ecs::operation::tag_resource::TagResourceOutput;
 use aws_sdk_ecs::operation::untag_resource::UntagResourceOutput;
 use aws_sdk_ecs::operation::update_service::UpdateServiceOutput;
 use aws_sdk_ecs::types::{
-    CapacityProviderStrategyItem, Deployment, DeploymentConfiguration, LaunchType,
+    CapacityProviderStrategyItem, Deployment, DeploymentConfiguration, LaunchType, LoadBalancer,
     NetworkConfiguration, Service, ServiceRegistry, Tag, TaskDefinition,
 };
 use aws_sdk_ecs::Client;
 use aws_smithy_mocks::{mock, MockResponse, Rule};
 
-use super::{aws_error, FakeAws, ACCOUNT, REGION};
+use super::{aws_error, deployment, FakeAws, ACCOUNT, REGION};
 
 /// One ECS service as the fake keeps it.
 #[derive(Debug, Clone)]
@@ -54,6 +55,7 @@ pub struct FakeService {
     pub launch_type: Option<String>,
     pub network: Option<NetworkConfiguration>,
     pub deployment: Option<DeploymentConfiguration>,
+    pub load_balancers: Vec<LoadBalancer>,
     pub registry_arns: Vec<String>,
     pub client_token: Option<String>,
     pub drain_ticks_left: u32,
@@ -83,6 +85,7 @@ impl FakeService {
             launch_type: Some("FARGATE".into()),
             network: None,
             deployment: None,
+            load_balancers: Vec::new(),
             registry_arns: Vec::new(),
             client_token: None,
             drain_ticks_left: 0,
@@ -121,6 +124,7 @@ impl FakeService {
             .set_launch_type(self.launch_type.as_deref().map(LaunchType::from))
             .set_network_configuration(self.network.clone())
             .set_deployment_configuration(self.deployment.clone())
+            .set_load_balancers(Some(self.load_balancers.clone()))
             .set_service_registries(Some(
                 self.registry_arns
                     .iter()
@@ -258,8 +262,16 @@ pub(super) fn rules(fake: &FakeAws) -> Vec<Rule> {
         let name = req.service_name().unwrap_or_default().to_string();
         state.record(
             "CreateService",
-            serde_json::json!({"name": name, "clientToken": req.client_token()}),
+            serde_json::json!({
+                "name": name,
+                "clientToken": req.client_token(),
+                "deploymentConfiguration": deployment::summary(req.deployment_configuration()),
+            }),
         );
+        if let Some(why) = deployment::refusal(req.deployment_configuration(), req.load_balancers())
+        {
+            return aws_error("InvalidParameterException", &why);
+        }
         if let Some(existing) = state.services.get(&(cluster.clone(), name.clone())) {
             match existing.status.as_str() {
                 "DRAINING" => {
@@ -314,7 +326,8 @@ pub(super) fn rules(fake: &FakeAws) -> Vec<Rule> {
                 .collect(),
             launch_type: req.launch_type().map(|l| l.as_str().to_string()),
             network: req.network_configuration().cloned(),
-            deployment: req.deployment_configuration().cloned(),
+            deployment: req.deployment_configuration().map(deployment::stored),
+            load_balancers: req.load_balancers().to_vec(),
             registry_arns: req
                 .service_registries()
                 .iter()
@@ -366,6 +379,7 @@ fn update_rule(fake: &FakeAws) -> Rule {
                 "forceNewDeployment": req.force_new_deployment(),
                 "networkConfiguration": req.network_configuration().is_some(),
                 "deploymentConfiguration": req.deployment_configuration().is_some(),
+                "deployment": deployment::summary(req.deployment_configuration()),
                 "loadBalancers": req.load_balancers().len(),
                 "serviceRegistries": req.service_registries().len(),
                 "enableExecuteCommand": req.enable_execute_command(),
@@ -409,8 +423,17 @@ fn update_rule(fake: &FakeAws) -> Rule {
         if let Some(network) = req.network_configuration() {
             service.network = Some(network.clone());
         }
-        if let Some(deployment) = req.deployment_configuration() {
-            service.deployment = Some(deployment.clone());
+        // Whole structures replace what ECS kept; the result must be valid as a whole.
+        let config = req.deployment_configuration().or(service.deployment.as_ref());
+        let load_balancers = req.load_balancers.as_ref().unwrap_or(&service.load_balancers);
+        if let Some(why) = deployment::refusal(config, load_balancers) {
+            return aws_error("InvalidParameterException", &why);
+        }
+        if let Some(config) = req.deployment_configuration() {
+            service.deployment = Some(deployment::stored(config));
+        }
+        if let Some(load_balancers) = &req.load_balancers {
+            service.load_balancers = load_balancers.clone();
         }
         MockResponse::Output(UpdateServiceOutput::builder().service(service.to_sdk()).build())
     })

@@ -7,6 +7,7 @@
 //! | a deleted ECS service stays `DRAINING` until its tasks stopped; its name cannot be reused meanwhile | [`ecs`] |
 //! | changing the capacity provider strategy needs `forceNewDeployment` | [`ecs`] |
 //! | DescribeServices takes at most 10 services; ListServices pages 10 at a time | [`ecs`] |
+//! | deployment alarms and the blue/green, linear and canary strategies: limits, required fields, defaults ECS fills in | [`deployment`] |
 //! | Cloud Map DeleteService fails with `ResourceInUse` while instances are registered | [`cloud_map`] |
 //! | RegisterScalableTarget right after CreateService can fail with `ValidationException` | [`scaling`] |
 //!
@@ -16,6 +17,7 @@
 //! calls [`FakeAws::tick`] where real seconds would pass.
 
 mod cloud_map;
+pub mod deployment;
 mod ecs;
 mod scaling;
 

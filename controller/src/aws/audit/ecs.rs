@@ -6,6 +6,7 @@
 //! | DescribeServices | ecs:DescribeServices on each service {ecs:cluster, aws:ResourceTag}; learns tags (with `include: TAGS`) |
 //! | CreateService | ecs:CreateService on the service {ecs:cluster, ecs:task-definition, aws:RequestTag, aws:TagKeys}; with tags also ecs:TagResource {ecs:CreateAction = CreateService, aws:RequestTag, aws:TagKeys} (ECS authorizes tagging on create separately) |
 //! | UpdateService | ecs:UpdateService on the service {ecs:cluster, ecs:task-definition, aws:ResourceTag} |
+//! | CreateService / UpdateService naming roles | iam:PassRole on each load balancer's infrastructure role and each lifecycle hook's role {iam:PassedToService = ecs.amazonaws.com} |
 //! | DeleteService | ecs:DeleteService on the service {ecs:cluster, aws:ResourceTag} |
 //! | TagResource / UntagResource | on the resource {aws:RequestTag, aws:TagKeys / aws:TagKeys, aws:ResourceTag} |
 //! | ListTagsForResource | on the resource {aws:ResourceTag}; learns tags |
@@ -75,7 +76,13 @@ pub(super) fn plan(input: &Input, a: &Arns, k: &Known) -> Option<Planned> {
             .with("ecs:cluster", cluster)
             .with_some("ecs:task-definition", td)
             .resource_tags(k.tags(&arn));
-        return Some(Planned::lines(vec![line]));
+        let mut lines = vec![line];
+        lines.extend(passed_to_ecs(
+            a,
+            i.load_balancers(),
+            i.deployment_configuration(),
+        ));
+        return Some(Planned::lines(lines));
     }
     if let Some(i) = input.downcast_ref::<op::delete_service::DeleteServiceInput>() {
         let cluster = cluster_arn(a, i.cluster());
@@ -184,6 +191,11 @@ fn create_service(i: &op::create_service::CreateServiceInput, a: &Arns, k: &Know
                 .request_tags(&sent),
         );
     }
+    lines.extend(passed_to_ecs(
+        a,
+        i.load_balancers(),
+        i.deployment_configuration(),
+    ));
     Planned::then(lines, move |out, _, k| {
         use op::create_service::CreateServiceOutput as Out;
         if let Some(o) = output::<Out>(out) {
@@ -192,6 +204,31 @@ fn create_service(i: &op::create_service::CreateServiceInput, a: &Arns, k: &Know
         }
         Vec::new()
     })
+}
+
+/// The roles a service request hands to ECS itself (not to its tasks): the infrastructure
+/// role of blue/green, linear and canary load balancers and the roles of lifecycle hooks.
+fn passed_to_ecs(
+    a: &Arns,
+    load_balancers: &[aws_sdk_ecs::types::LoadBalancer],
+    deployment: Option<&aws_sdk_ecs::types::DeploymentConfiguration>,
+) -> Vec<Line> {
+    let infrastructure = load_balancers
+        .iter()
+        .filter_map(|lb| lb.advanced_configuration()?.role_arn());
+    let hooks = deployment
+        .map(|d| d.lifecycle_hooks())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|h| h.role_arn());
+    let roles: std::collections::BTreeSet<&str> = infrastructure.chain(hooks).collect();
+    roles
+        .into_iter()
+        .map(|role| {
+            let arn = Arns::or_build(role, |name| a.global("iam", &format!("role/{name}")));
+            Line::new("iam:PassRole", arn).with("iam:PassedToService", "ecs.amazonaws.com")
+        })
+        .collect()
 }
 
 fn register_task_definition(

@@ -11,8 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::duration::PromDuration;
 
+mod deployment;
 mod guard;
 mod monitoring;
+pub use deployment::*;
 pub use guard::RolloutGuard;
 pub use monitoring::*;
 
@@ -244,61 +246,6 @@ pub struct Placement {
     pub spot: bool,
 }
 
-/// Rolling deployment behaviour.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Deployment {
-    /// Percentage of desired tasks that must stay healthy during a deployment.
-    #[serde(default = "default_min_healthy")]
-    pub min_healthy_percent: u32,
-    /// Upper bound on tasks during a deployment, as a percentage of desired.
-    #[serde(default = "default_max_percent")]
-    pub max_percent: u32,
-    #[serde(default)]
-    pub circuit_breaker: CircuitBreaker,
-    /// Roll back a release whose error ratio is worse than the previous one's (needs
-    /// `spec.slo`).
-    #[serde(default)]
-    pub guard: RolloutGuard,
-}
-
-impl Default for Deployment {
-    fn default() -> Self {
-        Self {
-            min_healthy_percent: default_min_healthy(),
-            max_percent: default_max_percent(),
-            circuit_breaker: CircuitBreaker::default(),
-            guard: RolloutGuard::default(),
-        }
-    }
-}
-
-fn default_min_healthy() -> u32 {
-    100
-}
-fn default_max_percent() -> u32 {
-    200
-}
-
-/// ECS deployment circuit breaker: stop a failing rollout, optionally roll back.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CircuitBreaker {
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    #[serde(default = "yes")]
-    pub rollback: bool,
-}
-
-impl Default for CircuitBreaker {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            rollback: true,
-        }
-    }
-}
-
 pub(super) fn yes() -> bool {
     true
 }
@@ -330,6 +277,21 @@ pub struct LoadBalancer {
     pub path: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// The second target group blue/green, linear and canary deployments move the new
+    /// revision's tasks into (ECS `advancedConfiguration.alternateTargetGroupArn`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alternate_target_group_arn: Option<String>,
+    /// The listener rule (ALB) or listener (NLB) whose production traffic ECS shifts between
+    /// the two target groups; required by blue/green, linear and canary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub production_listener_rule_arn: Option<String>,
+    /// A listener rule for test traffic, which reaches the new revision before production.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_listener_rule_arn: Option<String>,
+    /// The ECS infrastructure role ECS assumes to change the listener rules. Defaults to the
+    /// settings' `deploymentRoleArn`; must be one the settings allow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
 }
 
 /// Cloud Map service discovery.

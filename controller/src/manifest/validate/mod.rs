@@ -3,12 +3,14 @@
 //! Each check names the field path; the loader turns paths into file positions. Checks never
 //! stop at the first problem: a person fixing a manifest wants the whole list at once.
 
+mod deployment;
 mod monitoring;
 mod workload;
 
 use super::model::*;
 use crate::domain::{annotations, tags};
 use crate::settings::Settings;
+use deployment::check_deployment;
 use monitoring::*;
 use workload::*;
 
@@ -55,7 +57,7 @@ pub fn validate(m: &MonitoredService, settings: Option<&Settings>) -> Vec<FieldE
     let spec = &m.spec;
     check_container(&mut c, &spec.container, settings);
     check_placement(&mut c, &spec.placement, settings);
-    check_deployment(&mut c, &spec.deployment);
+    check_deployment(&mut c, &spec.deployment, &spec.traffic, settings);
     check_traffic(&mut c, &spec.traffic);
     let has_lb_arn = spec
         .traffic

@@ -283,34 +283,6 @@ pub(super) fn check_placement(c: &mut Checker, p: &Placement, settings: Option<&
     );
 }
 
-pub(super) fn check_deployment(c: &mut Checker, d: &Deployment) {
-    c.check(
-        d.min_healthy_percent <= 100,
-        "spec.deployment.minHealthyPercent",
-        || format!("{} must be between 0 and 100", d.min_healthy_percent),
-    );
-    c.check(
-        (100..=200).contains(&d.max_percent),
-        "spec.deployment.maxPercent",
-        || format!("{} must be between 100 and 200", d.max_percent),
-    );
-    c.check(
-        d.max_percent > d.min_healthy_percent,
-        "spec.deployment.maxPercent",
-        || {
-            format!(
-                "{} leaves no room to deploy: it must be above minHealthyPercent ({})",
-                d.max_percent, d.min_healthy_percent
-            )
-        },
-    );
-    c.check(
-        d.circuit_breaker.enabled || !d.circuit_breaker.rollback,
-        "spec.deployment.circuitBreaker.rollback",
-        || "rollback needs the circuit breaker enabled".into(),
-    );
-}
-
 pub(super) fn check_traffic(c: &mut Checker, t: &Traffic) {
     if let Some(lb) = &t.load_balancer {
         c.check(
