@@ -51,10 +51,11 @@ locals {
         }
       },
       {
-        # S3 publishes event notifications into the KMS-encrypted queue.
+        # S3 (manifest notifications) and EventBridge (ECS service events) publish into the
+        # KMS-encrypted events queue.
         Sid       = "S3PublishesToEncryptedQueue"
         Effect    = "Allow"
-        Principal = { Service = "s3.amazonaws.com" }
+        Principal = { Service = ["s3.amazonaws.com", "events.amazonaws.com"] }
         Action    = ["kms:GenerateDataKey", "kms:Decrypt"]
         Resource  = "*"
         Condition = {

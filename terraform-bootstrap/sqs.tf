@@ -1,6 +1,8 @@
-# Optional fast path (var.enable_manifest_notifications): S3 events for the manifests prefix go to
-# an SQS queue the operator long-polls, so a pushed manifest is reconciled at once instead of at
-# the next poll. Messages the operator cannot handle end up in the dead-letter queue.
+# Optional fast path (var.enable_manifest_notifications): S3 events for the manifests prefix and
+# (through EventBridge) ECS service action and deployment state change events of the cluster go
+# to an SQS queue the operator long-polls, so a pushed manifest is reconciled, and a service's
+# status and discovery targets refreshed, at once instead of at the next poll. Messages the
+# operator cannot handle end up in the dead-letter queue.
 
 resource "aws_sqs_queue" "manifest_events_dlq" {
   count = var.enable_manifest_notifications ? 1 : 0
@@ -55,6 +57,24 @@ data "aws_iam_policy_document" "manifest_events_queue" {
   }
 
   statement {
+    sid       = "EventBridgeSendsEcsEvents"
+    effect    = "Allow"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.manifest_events[0].arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [aws_cloudwatch_event_rule.ecs_service_events[0].arn]
+    }
+  }
+
+  statement {
     sid       = "DenyInsecureTransport"
     effect    = "Deny"
     actions   = ["sqs:*"]
@@ -88,4 +108,26 @@ resource "aws_sqs_queue_redrive_allow_policy" "manifest_events_dlq" {
     redrivePermission = "byQueue"
     sourceQueueArns   = [aws_sqs_queue.manifest_events[0].arn]
   })
+}
+
+# ECS service actions (steady state, tasks failing to start, ...) and deployment state changes
+# (in progress, completed, failed) of this cluster's services.
+resource "aws_cloudwatch_event_rule" "ecs_service_events" {
+  count = var.enable_manifest_notifications ? 1 : 0
+
+  name        = "${var.name}-ecs-service-events"
+  description = "ECS service actions and deployment state changes of ${var.name}, for the operator"
+  event_pattern = jsonencode({
+    source        = ["aws.ecs"]
+    "detail-type" = ["ECS Service Action", "ECS Deployment State Change"]
+    resources     = [{ prefix = "arn:${local.partition}:ecs:${local.region}:${local.account_id}:service/${aws_ecs_cluster.main.name}/" }]
+  })
+}
+
+resource "aws_cloudwatch_event_target" "ecs_service_events" {
+  count = var.enable_manifest_notifications ? 1 : 0
+
+  rule      = aws_cloudwatch_event_rule.ecs_service_events[0].name
+  target_id = "operator-events-queue"
+  arn       = aws_sqs_queue.manifest_events[0].arn
 }

@@ -271,6 +271,18 @@ async fn a_rollback_by_hand_goes_back_one_revision_and_the_controller_holds_the_
         controller_pass(&r, &manifest("nginx:1.28"), &mut memory, &none, 210 + i).await;
     }
     assert_eq!(deployments(&fake).len(), 2, "{:?}", deployments(&fake));
+    // ... and does not call the held service drift.
+    let set = set_of(&manifest("nginx:1.28"));
+    let input = PassInput {
+        set: &set,
+        source_ok: true,
+        leader: true,
+        held: &|_: &str| false,
+        now: 215,
+        retries: &none,
+    };
+    let report = pass::run(&r, input, &mut memory, &mut []).await.unwrap();
+    assert!(report.drifted.is_empty(), "{:?}", report.drifted);
     let status = &memory.statuses["web"];
     let held = status.held.clone().expect("held");
     assert!(held.reason.contains("by hand"), "{held:?}");

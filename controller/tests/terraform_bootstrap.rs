@@ -191,6 +191,7 @@ fn every_variable_has_a_description_and_a_type() {
 /// Resource types used here that AWS lets carry tags (and that the provider's default_tags reach).
 const TAGGABLE: &[&str] = &[
     "aws_acm_certificate",
+    "aws_cloudwatch_event_rule",
     "aws_cloudwatch_log_group",
     "aws_ecr_repository",
     "aws_ecs_cluster",
@@ -233,6 +234,7 @@ const TAGGABLE: &[&str] = &[
 /// Resource types used here that take no tags (sub-resources, associations, policies, or not AWS).
 const NOT_TAGGABLE: &[&str] = &[
     "aws_acm_certificate_validation",
+    "aws_cloudwatch_event_target",
     "aws_cloudwatch_log_resource_policy",
     "aws_ecr_lifecycle_policy",
     "aws_ecs_cluster_capacity_providers",

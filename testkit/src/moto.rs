@@ -26,6 +26,8 @@ pub fn aws_cli(args: &[&str]) -> serde_json::Value {
     let out = Command::new("aws")
         .args(args)
         .args(["--output", "json"])
+        // The environment variable alone: the CLI's SQS commands still call queue.amazonaws.com.
+        .args(["--endpoint-url", &moto_endpoint()])
         .env("AWS_ENDPOINT_URL", moto_endpoint())
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
@@ -198,6 +200,39 @@ impl World {
             ReconcileOptions::default(),
         )
     }
+}
+
+/// An SQS queue that receives the S3 notifications of `bucket`'s `manifests/` prefix (objects
+/// created or removed), as the bootstrap makes it with `enable_manifest_notifications`.
+/// Returns its URL and ARN.
+pub fn manifest_events_queue(bucket: &str, queue_name: &str) -> (String, String) {
+    let url = aws_cli(&["sqs", "create-queue", "--queue-name", queue_name])["QueueUrl"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let arn = aws_cli(&[
+        "sqs",
+        "get-queue-attributes",
+        "--queue-url",
+        &url,
+        "--attribute-names",
+        "QueueArn",
+    ])["Attributes"]["QueueArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let notification = serde_json::json!({"QueueConfigurations": [{"QueueArn": arn,
+        "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
+        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "manifests/"}]}}}]});
+    aws_cli(&[
+        "s3api",
+        "put-bucket-notification-configuration",
+        "--bucket",
+        bucket,
+        "--notification-configuration",
+        &notification.to_string(),
+    ]);
+    (url, arn)
 }
 
 /// A manifest set from in-memory YAML documents.

@@ -35,6 +35,7 @@ mod discovery;
 mod ecs;
 mod s3;
 mod scaling;
+mod sqs;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -309,6 +310,7 @@ pub enum Service {
     Discovery,
     Scaling,
     S3,
+    Sqs,
 }
 
 impl Service {
@@ -318,6 +320,7 @@ impl Service {
             Service::Discovery => "servicediscovery",
             Service::Scaling => "application-autoscaling",
             Service::S3 => "s3",
+            Service::Sqs => "sqs",
         }
     }
 }
@@ -387,6 +390,7 @@ impl Recorder {
             Service::Discovery => discovery::plan(input, &self.arns, &known),
             Service::Scaling => scaling::plan(input, &self.arns, &known),
             Service::S3 => s3::plan(input, &self.arns),
+            Service::Sqs => sqs::plan(input, &self.arns),
         };
         // Never dropped: an operation without a mapping is recorded so the evaluator flags it.
         let planned = planned.unwrap_or_else(|| Planned::lines(vec![Line::new(&action, "*")]));

@@ -31,6 +31,8 @@ pub struct AwsClients {
     pub discovery: aws_sdk_servicediscovery::Client,
     pub scaling: aws_sdk_applicationautoscaling::Client,
     pub s3: aws_sdk_s3::Client,
+    /// The events queue (`ecs-operator run` with an events queue URL).
+    pub sqs: aws_sdk_sqs::Client,
     pub calls: Arc<CallCounter>,
     /// Records every request as IAM evaluates it, when asked to ([`audit`]).
     pub recorder: Option<Arc<audit::Recorder>>,
@@ -127,6 +129,8 @@ impl AwsClients {
             .interceptor(interceptor.clone());
         let mut scaling_config = aws_sdk_applicationautoscaling::config::Builder::from(shared)
             .interceptor(interceptor.clone());
+        let mut sqs_config =
+            aws_sdk_sqs::config::Builder::from(shared).interceptor(interceptor.clone());
         let mut s3_config = aws_sdk_s3::config::Builder::from(shared)
             .interceptor(interceptor)
             .force_path_style(emulator);
@@ -142,6 +146,9 @@ impl AwsClients {
         if let Some(r) = recording(Service::S3) {
             s3_config = s3_config.interceptor(r);
         }
+        if let Some(r) = recording(Service::Sqs) {
+            sqs_config = sqs_config.interceptor(r);
+        }
         if emulator {
             discovery_config = discovery_config.interceptor(StripDataHostPrefix);
         }
@@ -150,6 +157,7 @@ impl AwsClients {
             discovery: aws_sdk_servicediscovery::Client::from_conf(discovery_config.build()),
             scaling: aws_sdk_applicationautoscaling::Client::from_conf(scaling_config.build()),
             s3: aws_sdk_s3::Client::from_conf(s3_config.build()),
+            sqs: aws_sdk_sqs::Client::from_conf(sqs_config.build()),
             calls,
             recorder,
             endpoints: Arc::new(Endpoints {

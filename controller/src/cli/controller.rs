@@ -42,6 +42,10 @@ pub struct RunArgs {
     /// Stop after this many reconcile passes.
     #[arg(long)]
     pub max_passes: Option<u64>,
+    /// SQS queue of S3 manifest notifications and ECS events: each wakes the controller at
+    /// once (the bootstrap creates it and sets this variable); polling stays the safety net.
+    #[arg(long, env = "ECS_OPERATOR_EVENTS_QUEUE_URL")]
+    pub events_queue_url: Option<String>,
 }
 
 #[tokio::main]
@@ -83,6 +87,7 @@ pub async fn run_controller(args: RunArgs) -> anyhow::Result<ExitCode> {
         leader_election: !args.no_leader_election,
         status_token: args.status_token,
         max_passes: args.max_passes,
+        events_queue_url: args.events_queue_url.filter(|u| !u.is_empty()),
     };
     let cancel = tokio_util::sync::CancellationToken::new();
     let signal_cancel = cancel.clone();

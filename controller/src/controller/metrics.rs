@@ -64,6 +64,11 @@ pub struct RevisionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StateLabels {
     pub state: String,
 }
@@ -91,6 +96,7 @@ pub struct Metrics {
     pub rollout_phase: Family<PhaseLabels, Gauge>,
     pub deployed_at: Family<RevisionLabels, Gauge>,
     pub rolled_back: Family<RevisionLabels, Gauge>,
+    pub events: Family<KindLabels, Counter>,
     last_calls: Mutex<BTreeMap<CallKey, u64>>,
 }
 
@@ -125,9 +131,15 @@ impl Metrics {
             rollout_phase: Family::default(),
             deployed_at: Family::default(),
             rolled_back: Family::default(),
+            events: Family::default(),
             last_calls: Mutex::new(BTreeMap::new()),
             registry: Registry::default(),
         };
+        registry.register(
+            "ecs_operator_events",
+            "Messages of the events queue by kind (manifest, service, test, unknown)",
+            m.events.clone(),
+        );
         registry.register(
             "ecs_operator_service_rollout",
             "1 for the phase of a managed service's latest rollout (InProgress, Completed, Failed, RolledBack)",
@@ -381,6 +393,13 @@ impl Metrics {
                     .set(1);
             }
         }
+    }
+
+    /// Counts one event of the events queue.
+    pub fn count_event(&self, kind: &str) {
+        self.events
+            .get_or_create(&KindLabels { kind: kind.into() })
+            .inc();
     }
 
     /// Counts one error by class.

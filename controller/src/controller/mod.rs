@@ -6,6 +6,7 @@
 //! every replica serves HTTP ([`http`]).
 
 pub mod discovery;
+pub mod events;
 pub mod http;
 pub mod lease;
 pub mod metrics;
@@ -52,6 +53,8 @@ pub struct RunConfig {
     pub status_token: Option<String>,
     /// Stop after this many passes (tests, `--once`).
     pub max_passes: Option<u64>,
+    /// The SQS queue of manifest and ECS events ([`events`]); none: polling only.
+    pub events_queue_url: Option<String>,
 }
 
 /// Runs until `cancel` fires (SIGTERM) or `max_passes` passes are done.
@@ -81,6 +84,13 @@ pub async fn run(
     let (fence, lease_task) = lease::keep(lease, &aws, shared.clone(), cancel.clone());
     let (targets, targets_rx) = watch::channel(Lookup::default());
     let sd_task = discovery::refresh(&aws, &config, shared.clone(), targets_rx, cancel.clone());
+    let counted = shared.clone();
+    let (events, events_task) = events::listen(
+        &aws,
+        config.events_queue_url.clone(),
+        move |e| counted.metrics.count_event(e.kind()),
+        cancel.clone(),
+    );
 
     let mut reconciler = Reconciler::new(
         aws.clone(),
@@ -105,13 +115,16 @@ pub async fn run(
     let mut passes = 0u64;
     loop {
         let polled = runtime.poll().await;
-        if runtime.last_good.is_some() && scheduler.due(Instant::now(), polled.changed) {
+        // An ECS event (a service changed) makes a pass due and refreshes discovery at once.
+        let ecs_event = events.take_service_changes();
+        let due = scheduler.due(Instant::now(), polled.changed || ecs_event);
+        if runtime.last_good.is_some() && due {
             runtime
                 .pass(polled.source_ok, fence(), &mut scheduler)
                 .await;
             let scrape = runtime.memory.discovery_lookup(&config.settings);
             targets.send_if_modified(|current| {
-                let changed = *current != scrape;
+                let changed = *current != scrape || ecs_event;
                 *current = scrape;
                 changed
             });
@@ -125,10 +138,14 @@ pub async fn run(
         tokio::select! {
             _ = cancel.cancelled() => break,
             _ = tokio::time::sleep(wake) => {}
+            _ = events.notified() => {}
         }
     }
     tracing::info!("shutting down");
     cancel.cancel();
+    if let Some(task) = events_task {
+        let _ = task.await;
+    }
     let _ = lease_task.await;
     let _ = sd_task.await;
     let _ = server.await;

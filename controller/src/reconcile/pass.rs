@@ -89,7 +89,7 @@ pub struct PassInput<'a> {
 pub struct PassReport {
     pub observed: Observed,
     pub plan: Plan,
-    /// Services that drifted ([`drifted`]), found before any was held.
+    /// Services that drifted ([`drifted`]); a held service is not drift.
     pub drifted: Vec<String>,
     pub stopped: Vec<StoppedTask>,
     /// Empty when this replica is not the leader.
@@ -162,6 +162,10 @@ pub async fn run(
     }
     rollback::hold_rolled_back(&mut plan, &rolled_back);
     rollback::release_holds(&mut plan, &rolled_back);
+    // A held service runs another revision than its manifest on purpose: not drift.
+    report
+        .drifted
+        .retain(|name| !rolled_back.contains_key(name));
     if input.leader {
         hold(&mut plan, input.held);
         report.results = ctx.apply(&plan).await;

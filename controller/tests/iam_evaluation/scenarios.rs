@@ -22,6 +22,9 @@ pub struct IamWorld {
     pub kms_key_arn: String,
     /// A prefix for the names of this run's generated manifests.
     pub prefix: String,
+    /// The events queue (S3 notifications of `manifests/`), as the bootstrap makes it with
+    /// `enable_manifest_notifications`: its URL and ARN.
+    pub events_queue: (String, String),
 }
 
 impl IamWorld {
@@ -59,12 +62,14 @@ impl IamWorld {
         settings.state_location = Some(format!("s3://{bucket}/state/"));
         // One kept revision, so that an image change deregisters the previous one.
         settings.keep_task_definition_revisions = 1;
+        let events_queue = manifest_events_queue(&bucket, &format!("{bucket}-manifest-events"));
         IamWorld {
             world,
             settings,
             bucket,
             kms_key_arn,
             prefix: unique_prefix("iam"),
+            events_queue,
         }
     }
 
@@ -92,8 +97,9 @@ impl IamWorld {
             "deployment_roles_enabled": true,
             "deployment_role_arns": s.permitted_deployment_roles().collect::<Vec<_>>(),
             "platform_service_arns": platform,
-            // The bootstrap's default: no S3 -> SQS manifest events.
-            "manifest_events_enabled": false,
+            // With enable_manifest_notifications: the controller consumes the events queue.
+            "manifest_events_enabled": true,
+            "manifest_events_queue_arn": self.events_queue.1,
         })
     }
 
@@ -234,14 +240,22 @@ pub fn operator_binary(dir: &Path) -> PathBuf {
     copy
 }
 
-/// `ecs-operator run` (`binary`) against the S3 source, leader election on, recording into
-/// `record`, until the record shows a status record, the lease and a Cloud Map lookup; then
-/// SIGTERM (releasing the lease) and wait for it to exit.
-pub async fn run_operator(binary: &Path, settings: &Settings, record: &Path, dir: &Path) {
+/// `ecs-operator run` (`binary`) against the S3 source, leader election on, consuming the
+/// events queue, recording into `record`, until the record shows a status record, the lease,
+/// a Cloud Map lookup and a deleted event message (the uploads before it sent S3
+/// notifications); then SIGTERM (releasing the lease) and wait for it to exit.
+pub async fn run_operator(
+    binary: &Path,
+    settings: &Settings,
+    events_queue_url: &str,
+    record: &Path,
+    dir: &Path,
+) {
     let settings_path = dir.join("settings.json");
     std::fs::write(&settings_path, serde_json::to_string(settings).unwrap()).unwrap();
     let mut cmd = operator_command(binary.to_str().unwrap(), &moto_endpoint());
-    cmd.env(ecs_operator::aws::audit::RECORD_REQUESTS_ENV, record);
+    cmd.env(ecs_operator::aws::audit::RECORD_REQUESTS_ENV, record)
+        .env("ECS_OPERATOR_EVENTS_QUEUE_URL", events_queue_url);
     let args = [
         "--interval",
         "1s",
@@ -261,12 +275,13 @@ pub async fn run_operator(binary: &Path, settings: &Settings, record: &Path, dir
             .contains(needle)
     };
     eventually(
-        "the operator records a status write, the lease and a Cloud Map lookup",
+        "the operator records a status write, the lease, a Cloud Map lookup and a handled event",
         Duration::from_secs(60),
         async || {
             seen("state/status/")
                 && seen("state/lease/leader.json")
                 && seen("servicediscovery:DiscoverInstances")
+                && seen("sqs:DeleteMessage")
         },
     )
     .await;

@@ -251,6 +251,7 @@ const SIDS: [(&str, &[&str]); 6] = [
             "UseKeyForBucket",
             "WriteMonitoringConfig",
             "ConsumeManifestEvents",
+            "DecryptManifestEvents",
         ],
     ),
     (

@@ -1,0 +1,107 @@
+//! Events instead of polling, against moto_server (which delivers S3 notifications to SQS as
+//! S3 does): `ecs-operator run` polling its source only every 5 minutes reconciles a pushed
+//! manifest within seconds, because the S3 notification in its events queue wakes it; the
+//! message is deleted once handled. Full tier. How fast is a figure of the bench, not a test.
+
+use std::time::{Duration, Instant};
+
+use testkit::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pushed_manifest_is_reconciled_long_before_the_next_poll_and_its_event_is_deleted() {
+    let world = World::new("events");
+    let bucket = format!("events-{}", world.settings.cluster.to_lowercase());
+    aws_cli(&["s3", "mb", &format!("s3://{bucket}")]);
+    let (queue_url, _) = manifest_events_queue(&bucket, &format!("{bucket}-events"));
+
+    let work = tempfile::tempdir().unwrap();
+    let name = format!("{}-web", unique_prefix("ev"));
+    let upload = |image: &str| {
+        let file = work.path().join("web.yaml");
+        std::fs::write(&file, manifest(&name, image, "")).unwrap();
+        aws_cli(&[
+            "s3",
+            "cp",
+            file.to_str().unwrap(),
+            &format!("s3://{bucket}/manifests/web.yaml"),
+        ]);
+    };
+    upload("nginx:1.27");
+    let mut settings = world.settings.clone();
+    settings.manifest_source = format!("s3://{bucket}/manifests/");
+    let settings_path = work.path().join("settings.json");
+    std::fs::write(&settings_path, serde_json::to_string(&settings).unwrap()).unwrap();
+
+    let mut cmd = operator_command(env!("CARGO_BIN_EXE_ecs-operator"), &moto_endpoint());
+    cmd.env("ECS_OPERATOR_EVENTS_QUEUE_URL", &queue_url);
+    let args = [
+        "--no-leader-election",
+        "--interval",
+        "10m",
+        "--poll-interval",
+        "5m",
+    ];
+    let operator = RunningOperator::start(cmd, &settings_path, &args, &work.path().join("run.log"));
+    let task_definition = || {
+        aws_cli(&[
+            "ecs",
+            "describe-services",
+            "--cluster",
+            &settings.cluster,
+            "--services",
+            &name,
+        ])["services"][0]["taskDefinition"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    eventually(
+        "the first pass creates the service",
+        Duration::from_secs(60),
+        async || !task_definition().is_empty(),
+    )
+    .await;
+    let first = task_definition();
+
+    let pushed = Instant::now();
+    upload("nginx:1.28");
+    eventually(
+        "the pushed manifest is applied without waiting for the 5-minute poll",
+        Duration::from_secs(60),
+        async || task_definition() != first,
+    )
+    .await;
+    eprintln!(
+        "pushed -> applied in {:.2} s (poll interval 5m)",
+        pushed.elapsed().as_secs_f64()
+    );
+    eventually(
+        "the event is counted and deleted",
+        Duration::from_secs(30),
+        async || {
+            let metrics = operator.metrics().await;
+            let counted = metric_sum(&metrics, "ecs_operator_events_total", |l| {
+                l.contains("kind=\"manifest\"")
+            });
+            let left = aws_cli(&[
+                "sqs",
+                "get-queue-attributes",
+                "--queue-url",
+                &queue_url,
+                "--attribute-names",
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+            ]);
+            counted >= 2.0
+                && left["Attributes"]["ApproximateNumberOfMessages"] == "0"
+                && left["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "0"
+        },
+    )
+    .await;
+    assert!(
+        !operator.log_text().contains("events queue"),
+        "no queue errors:\n{}",
+        operator.log_text()
+    );
+    operator.signal("TERM");
+}
