@@ -620,7 +620,7 @@ pub fn findings(sizes: &[SizeResult], t: &Throughput) -> Vec<String> {
                 if kib > retained {
                     note.push_str(&format!(
                         " Together {retained:.0} of the {kib:.0} KiB; the rest is the results' \
-                         second clones, the cached object bytes, the SDK's response buffers during \
+                         second clones, the source's parsed documents, the SDK's response buffers during \
                          a pass and the allocator arenas of the multi-threaded runtime (freed \
                          memory is kept for reuse, and VmHWM counts it)."
                     ));
@@ -628,8 +628,8 @@ pub fn findings(sizes: &[SizeResult], t: &Throughput) -> Vec<String> {
             }
             note.push_str(
                 " Fix if it matters (issue-sized): keep the plan's and results' `desired` / \
-                 `observed` as `Arc`s instead of clones, and drop the cached object bytes once \
-                 parsed (keep only the ETag and the parsed document).",
+                 `observed` as `Arc`s instead of clones, and share the source's parsed documents \
+                 (kept per ETag) with the controller's last valid manifests.",
             );
             out.push(note);
         }
@@ -640,11 +640,12 @@ pub fn findings(sizes: &[SizeResult], t: &Throughput) -> Vec<String> {
     out.push(format!(
         "CPU cost of a pass: {:.0} manifests per second end to end at N = {} in the dev profile \
          (parse + validate {:.0}%, render {:.0}%, plan {:.0}%), so a {}-service pass spends \
-         {:.1} s of CPU before any I/O. Parsing dominates, and the controller re-parses every \
-         cached manifest on every pass even when the ETag cache says nothing changed \
-         (`Source::fetch` rebuilds the set from the cached bytes). Fix (issue-sized): cache the \
-         parsed and validated documents per (key, ETag) next to the bytes, so an idle pass parses \
-         nothing; and measure the release build before worrying about the rest.",
+         {:.1} s of CPU before any I/O. Parsing dominates a pass that parses; since the S3 source \
+         keeps each object's parsed and checked documents per ETag (`Source::fetch`), an idle \
+         pass parses nothing (its source time above is the listing, merging the kept documents \
+         and the cross-file checks). The cost is memory: the parsed documents are kept instead of \
+         the bytes. Next: share them with the controller's last valid manifests instead of \
+         holding both, and measure the release build.",
         t.rate(t.total_secs()),
         t.n,
         share(t.parse_secs),

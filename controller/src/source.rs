@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::aws::AwsClients;
 use crate::domain::S3Location;
@@ -48,11 +49,20 @@ pub enum SourceError {
 }
 
 /// A manifest source with its download cache.
+///
+/// # Guarantees
+/// - An object whose ETag is unchanged is neither downloaded nor parsed again: its documents
+///   are kept parsed and checked per key, and an idle poll only merges them and runs the
+///   checks across files.
+///
+/// # Caveats
+/// - The per-file checks ran against the settings of the fetch that parsed the file; a process
+///   keeps one set of settings for its life.
 #[derive(Debug)]
 pub struct Source {
     pub location: SourceLocation,
-    /// S3 key -> (ETag, body) of the last successful fetch.
-    cache: HashMap<String, (String, Vec<u8>)>,
+    /// S3 key -> its ETag and its documents, parsed and checked, of the last successful fetch.
+    cache: HashMap<String, (String, Arc<ManifestSet>)>,
 }
 
 /// What a fetch returned.
@@ -126,8 +136,8 @@ impl Source {
         let mut downloaded = 0;
         for (key, etag) in &listed {
             match self.cache.get(key) {
-                Some((cached_etag, body)) if cached_etag == etag => {
-                    next.insert(key.clone(), (etag.clone(), body.clone()));
+                Some((cached_etag, parsed)) if cached_etag == etag => {
+                    next.insert(key.clone(), (etag.clone(), Arc::clone(parsed)));
                 }
                 _ => {
                     let out = aws
@@ -151,7 +161,9 @@ impl Source {
                         .into_bytes()
                         .to_vec();
                     downloaded += 1;
-                    next.insert(key.clone(), (etag, body));
+                    let mut parsed = ManifestSet::default();
+                    parsed.add_source(&format!("s3://{bucket}/{key}"), &body, Some(settings));
+                    next.insert(key.clone(), (etag, Arc::new(parsed)));
                 }
             }
         }
@@ -160,8 +172,7 @@ impl Source {
         let mut keys: Vec<&String> = self.cache.keys().collect();
         keys.sort();
         for key in keys {
-            let (_, body) = &self.cache[key];
-            set.add_source(&format!("s3://{bucket}/{key}"), body, Some(settings));
+            set.extend_from(&self.cache[key].1);
         }
         set.finish();
         Ok(Fetched {

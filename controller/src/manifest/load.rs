@@ -75,6 +75,14 @@ impl ManifestSet {
             .collect()
     }
 
+    /// Adds what another set read (one file's documents, parsed and checked earlier): parsing
+    /// is most of a pass's CPU, so a source keeps each file's set while its ETag holds and
+    /// merges them; [`Self::finish`] then checks across files as usual.
+    pub fn extend_from(&mut self, other: &ManifestSet) {
+        self.manifests.extend(other.manifests.iter().cloned());
+        self.rejected.extend(other.rejected.iter().cloned());
+    }
+
     /// Parses and checks one file's bytes; `source` names it in diagnostics.
     pub fn add_source(&mut self, source: &str, bytes: &[u8], settings: Option<&Settings>) {
         let file_error = |message: String, position: Position| RejectedManifest {
