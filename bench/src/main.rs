@@ -3,10 +3,12 @@
 //! moto_server, builds, and passes `--reset-moto`.
 
 mod demo;
+mod events;
 mod floor;
 mod manifests;
 mod operator;
 mod report;
+mod results;
 mod rss;
 mod stats;
 mod throughput;
@@ -73,6 +75,8 @@ pub struct SizeResult {
     pub cold: operator::Pass,
     pub floor: floor::Floor,
     pub rss: Result<rss::Rss, String>,
+    /// S3 change -> applied through the events queue, by the real `ecs-operator run`.
+    pub events: Result<events::EventLatency, String>,
 }
 
 fn log(message: impl std::fmt::Display) {
@@ -157,6 +161,20 @@ async fn measure_size(args: &Args, n: usize, index: usize) -> Result<SizeResult>
         ));
     }
 
+    let events = match &args.operator_bin {
+        Some(bin) => events::measure(bin, &args.endpoint, &setup, &w, &prefix, &args.work)
+            .await
+            .map_err(|e| format!("{e:#}")),
+        None => Err("no --operator-bin given".into()),
+    };
+    if let Ok(e) = &events {
+        log(format!(
+            "N={n}: S3 change -> applied through events in {:.2} s (median of {})",
+            stats::median(&e.secs),
+            e.secs.len()
+        ));
+    }
+
     // The floor, in a world of its own (after a reset, from the same empty start).
     let floor_prefix = if args.reset_moto {
         world::reset_moto(&args.endpoint).await?;
@@ -187,6 +205,7 @@ async fn measure_size(args: &Args, n: usize, index: usize) -> Result<SizeResult>
         cold,
         floor,
         rss,
+        events,
     })
 }
 
@@ -250,6 +269,8 @@ async fn main() -> Result<()> {
     let (tables, document) = report::render(&context, &sizes, &throughput, &demo);
     println!("{tables}");
     std::fs::write(&args.out, document)?;
+    let results = results::write(&args.work, &sizes, &throughput)?;
+    log(format!("wrote {}", results.display()));
     log(format!(
         "wrote {} in {:.0} s",
         args.out.display(),

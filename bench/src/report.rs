@@ -249,6 +249,31 @@ pub fn render(
 
     let _ = writeln!(
         tables,
+        "\n## Events: S3 change -> applied (the real `ecs-operator run`, poll interval 5 min)\n\n\
+         moto delivers the bucket's S3 notifications to the SQS queue the operator long-polls; \
+         the bench uploads a changed manifest and times until ECS runs the new task definition \
+         (DescribeServices every 20 ms).\n\n\
+         | N | median | each change |\n|---:|---|---|"
+    );
+    for s in sizes {
+        let _ = match &s.events {
+            Ok(e) => writeln!(
+                tables,
+                "| {} | **{}** | {} |",
+                s.n,
+                secs(stats::median(&e.secs)),
+                e.secs
+                    .iter()
+                    .map(|x| secs(*x))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Err(why) => writeln!(tables, "| {} | not measured: {why} | |", s.n),
+        };
+    }
+
+    let _ = writeln!(
+        tables,
         "\n## Render + plan throughput (in process, no I/O, N = {}, every service already in sync)\n",
         t.n
     );

@@ -31,6 +31,20 @@ fn free_port() -> Result<u16> {
         .port())
 }
 
+/// `bin` with the environment of a measured operator process: moto as AWS, warnings only,
+/// JSON logs, no output on stdout.
+pub fn operator_command(bin: &Path, endpoint: &str) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("RUST_LOG", "warn")
+        .env("LOG_FORMAT", "json")
+        .stdout(Stdio::null());
+    cmd
+}
+
 /// Runs `bin run --max-passes 2` with `settings`, returns its peak RSS.
 pub fn measure(bin: &Path, endpoint: &str, settings: &Settings, work: &Path) -> Result<Rss> {
     std::fs::create_dir_all(work)?;
@@ -38,7 +52,7 @@ pub fn measure(bin: &Path, endpoint: &str, settings: &Settings, work: &Path) -> 
     std::fs::write(&settings_path, serde_json::to_string(settings)?)?;
     let log = work.join(format!("run-{}.log", settings.cluster));
     let started = Instant::now();
-    let mut child = Command::new(bin)
+    let mut child = operator_command(bin, endpoint)
         .args([
             "run",
             "--emulator",
@@ -53,13 +67,6 @@ pub fn measure(bin: &Path, endpoint: &str, settings: &Settings, work: &Path) -> 
         .arg("--settings")
         .arg(&settings_path)
         .args(["--listen", &format!("127.0.0.1:{}", free_port()?)])
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("RUST_LOG", "warn")
-        .env("LOG_FORMAT", "json")
-        .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log)?)
         .spawn()
         .with_context(|| format!("starting {}", bin.display()))?;

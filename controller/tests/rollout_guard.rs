@@ -28,6 +28,8 @@ struct Traffic {
     old_per_scrape: u64,
     new_per_scrape: u64,
     new_failing_percent: u64,
+    /// Share of the new revision's requests slower than 300 ms (the old one's are all fast).
+    new_slow_percent: u64,
 }
 
 /// A `/metrics` endpoint whose counters grow by `traffic` at every scrape.
@@ -43,12 +45,25 @@ fn exporter(traffic: Traffic) -> u16 {
             let n = scrapes.fetch_add(1, Ordering::SeqCst) + 1;
             let new_total = n * traffic.new_per_scrape;
             let new_failed = new_total * traffic.new_failing_percent / 100;
+            let new_fast = new_total - new_total * traffic.new_slow_percent / 100;
+            let old_total = n * traffic.old_per_scrape;
+            let histogram = format!(
+                "# TYPE http_request_duration_seconds histogram\n\
+                 http_request_duration_seconds_bucket{{le=\"0.3\",revision=\"web:1\"}} {old_total}\n\
+                 http_request_duration_seconds_bucket{{le=\"+Inf\",revision=\"web:1\"}} {old_total}\n\
+                 http_request_duration_seconds_count{{revision=\"web:1\"}} {old_total}\n\
+                 http_request_duration_seconds_sum{{revision=\"web:1\"}} 0\n\
+                 http_request_duration_seconds_bucket{{le=\"0.3\",revision=\"web:2\"}} {new_fast}\n\
+                 http_request_duration_seconds_bucket{{le=\"+Inf\",revision=\"web:2\"}} {new_total}\n\
+                 http_request_duration_seconds_count{{revision=\"web:2\"}} {new_total}\n\
+                 http_request_duration_seconds_sum{{revision=\"web:2\"}} 0\n"
+            );
             let body = format!(
                 "# TYPE http_requests_total counter\n\
                  http_requests_total{{code=\"200\",revision=\"web:1\"}} {}\n\
                  http_requests_total{{code=\"500\",revision=\"web:1\"}} 0\n\
                  http_requests_total{{code=\"200\",revision=\"web:2\"}} {}\n\
-                 http_requests_total{{code=\"500\",revision=\"web:2\"}} {new_failed}\n",
+                 http_requests_total{{code=\"500\",revision=\"web:2\"}} {new_failed}\n{histogram}",
                 n * traffic.old_per_scrape,
                 new_total - new_failed,
             );
@@ -126,7 +141,7 @@ async fn prometheus(exporter_port: u16) -> Prometheus {
 
 fn manifest(image: &str) -> String {
     format!(
-        "apiVersion: ecs-operator.io/v1alpha1\nkind: MonitoredService\nmetadata:\n  name: web\nspec:\n  container:\n    image: {image}\n  notify:\n    team: web\n  slo:\n    availability: 99.9\n  deployment:\n    guard:\n      window: 1m\n      minRequests: 100\n"
+        "apiVersion: ecs-operator.io/v1alpha1\nkind: MonitoredService\nmetadata:\n  name: web\nspec:\n  container:\n    image: {image}\n  notify:\n    team: web\n  slo:\n    availability: 99.9\n    latency:\n      threshold: 300ms\n      objective: 99\n  deployment:\n    guard:\n      window: 1m\n      minRequests: 100\n"
     )
 }
 
@@ -195,6 +210,7 @@ async fn a_release_failing_a_fifth_of_its_requests_is_rolled_back_and_held() {
         old_per_scrape: 20,
         new_per_scrape: 20,
         new_failing_percent: 20,
+        new_slow_percent: 0,
     }))
     .await;
     let (fake, r, mut memory) = rolling_out(&p.url).await;
@@ -247,6 +263,7 @@ async fn a_healthy_release_is_not_rolled_back_and_the_status_explains_why() {
         old_per_scrape: 20,
         new_per_scrape: 20,
         new_failing_percent: 0,
+        new_slow_percent: 0,
     }))
     .await;
     let (fake, r, mut memory) = rolling_out(&p.url).await;
@@ -270,6 +287,7 @@ async fn too_few_requests_are_never_judged() {
         old_per_scrape: 20,
         new_per_scrape: 1,
         new_failing_percent: 100,
+        new_slow_percent: 0,
     }))
     .await;
     let (fake, r, mut memory) = rolling_out(&p.url).await;
@@ -282,4 +300,33 @@ async fn too_few_requests_are_never_judged() {
         .guard
         .unwrap();
     assert!(why.contains("fewer than the 100 needed"), "{why}");
+}
+
+#[tokio::test]
+async fn a_release_slower_than_the_latency_objective_is_rolled_back() {
+    let p = prometheus(exporter(Traffic {
+        old_per_scrape: 20,
+        new_per_scrape: 20,
+        new_failing_percent: 0,
+        new_slow_percent: 30,
+    }))
+    .await;
+    let (fake, r, mut memory) = rolling_out(&p.url).await;
+    controller_pass(&r, &manifest("pizza:1.1"), &mut memory, 120).await;
+    assert_eq!(
+        deployments(&fake),
+        ["web:2", "web:1"],
+        "rolled back to web:1"
+    );
+    let held = memory.statuses["web"].held.clone().expect("held");
+    assert!(
+        held.reason.starts_with("SLO guard: slow ratio "),
+        "{held:?}"
+    );
+    // 99 %: a budget of 1 %, x14.4.
+    assert!(
+        held.reason
+            .ends_with("on web:2 vs 0.00% on web:1 over 1m, above the limit 14.40%"),
+        "{held:?}"
+    );
 }

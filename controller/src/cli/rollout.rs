@@ -183,7 +183,7 @@ async fn status(args: ServiceArgs) -> anyhow::Result<ExitCode> {
             images.insert(d.task_definition_arn.clone(), image.to_string());
         }
     }
-    let held = held_of(o, &at, &args.name).await;
+    let (held, guard) = recorded(o, &at, &args.name).await;
     let verdict = rollout::progress(Some(o), &o.task_definition_arn);
     if args.output == PlanFormat::Json {
         let deployments: Vec<_> = o
@@ -214,10 +214,14 @@ async fn status(args: ServiceArgs) -> anyhow::Result<ExitCode> {
                 "progress": format!("{verdict:?}"),
                 "deployments": deployments,
                 "held": held,
+                "guard": guard,
             }))?
         );
     } else {
         print_status(o, &args.name, &at.cluster, &verdict, &images, held.as_ref());
+        if let Some(guard) = guard {
+            println!("guard: {guard}");
+        }
     }
     Ok(match verdict {
         Progress::Completed => ExitCode::SUCCESS,
@@ -226,19 +230,29 @@ async fn status(args: ServiceArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The hold of a service: a rollback by hand (its tag) or the status record's.
-async fn held_of(o: &ObservedService, at: &Located, name: &str) -> Option<HeldRollout> {
+/// What the status record and the service's tags add: the hold (a rollback by hand or by
+/// the guard is on the service's tag; ECS's rollbacks in the record) and the SLO guard's last
+/// verdict (in the record, when the settings name a state location).
+async fn recorded(
+    o: &ObservedService,
+    at: &Located,
+    name: &str,
+) -> (Option<HeldRollout>, Option<String>) {
+    let mut store = StatusStore::new(state_location(&at.settings).ok().flatten());
+    store.load(&at.aws).await;
+    let record = store.statuses.get(name);
+    let guard = record
+        .and_then(|r| r.rollout.as_ref())
+        .and_then(|r| r.guard.clone());
     let tagged = o
         .tags
         .get(tags::HELD)
         .and_then(|v| HeldRollout::from_tag(v));
     let current = o.tags.get(tags::SPEC_HASH);
-    if let Some(h) = tagged.filter(|h| Some(&h.spec_hash) == current) {
-        return Some(h);
-    }
-    let mut store = StatusStore::new(state_location(&at.settings).ok().flatten());
-    store.load(&at.aws).await;
-    store.statuses.get(name).and_then(|s| s.held.clone())
+    let held = tagged
+        .filter(|h| Some(&h.spec_hash) == current)
+        .or_else(|| record.and_then(|r| r.held.clone()));
+    (held, guard)
 }
 
 fn rollout_state(state: &RolloutState) -> &str {

@@ -13,7 +13,9 @@
 //!   written before the service is changed), so no pass and no replica deploys it again.
 //!
 //! # Caveats
-//! - Only the availability (5xx ratio) signal is judged; the latency objective is not yet.
+//! - Signals: the availability objective (5xx share of the requests counter) and, when set,
+//!   the latency objective (share of requests slower than its threshold, from the latency
+//!   histogram's bucket at the threshold). `guardsRollout` alerts are not judged yet.
 //! - Prometheus must have scraped both revisions: a revision without samples (no revision
 //!   label, or not scraped yet) leaves the rollout unjudged, never rolled back.
 
@@ -25,7 +27,7 @@ use crate::domain::short_revision;
 use crate::manifest::{ManifestSet, MonitoredService, RolloutGuard};
 use crate::observe::{DeploymentStatus, ObservedService, RolloutState};
 use crate::plan::Plan;
-use crate::render::monitoring::promql::Selector;
+use crate::render::monitoring::promql::{le_matcher, Op, Selector};
 use crate::status::{HeldRollout, HoldKind};
 
 /// Requests and errors of one revision over the guard's window.
@@ -70,11 +72,12 @@ impl Verdict {
     }
 }
 
-/// Judges the new revision against the old one. `availability` is the objective in percent.
+/// Judges the new revision against the old one on a signal whose objective (availability,
+/// or the latency objective) is `objective` percent.
 pub fn judge(
     new: RevisionSample,
     old: Option<RevisionSample>,
-    availability: f64,
+    objective: f64,
     guard: &RolloutGuard,
 ) -> Verdict {
     if new.requests < guard.min_requests as f64 {
@@ -83,7 +86,7 @@ pub fn judge(
             needed: guard.min_requests,
         };
     }
-    let budget = (1.0 - availability / 100.0).max(0.0);
+    let budget = (1.0 - objective / 100.0).max(0.0);
     let old_ratio = old.filter(|o| o.requests > 0.0).map(|o| o.error_ratio());
     let limit = (old_ratio.unwrap_or(0.0) + guard.margin).max(budget * guard.burn_rate);
     let new_ratio = new.error_ratio();
@@ -104,6 +107,7 @@ pub fn judge(
 
 /// One line for `/status`, the hold's reason and the alert.
 pub fn explain(
+    signal: &str,
     verdict: &Verdict,
     new_revision: &str,
     old_revision: &str,
@@ -120,14 +124,14 @@ pub fn explain(
             guard.window
         ),
         Verdict::Healthy { new, old: o, limit } => format!(
-            "SLO guard: error ratio {} on {new_revision} vs {} over {}, within the limit {}",
+            "SLO guard: {signal} {} on {new_revision} vs {} over {}, within the limit {}",
             pct(*new),
             old(o),
             guard.window,
             pct(*limit)
         ),
         Verdict::Worse { new, old: o, limit } => format!(
-            "SLO guard: error ratio {} on {new_revision} vs {} over {}, above the limit {}",
+            "SLO guard: {signal} {} on {new_revision} vs {} over {}, above the limit {}",
             pct(*new),
             old(o),
             guard.window,
@@ -136,23 +140,56 @@ pub fn explain(
     }
 }
 
-/// The two PromQL queries of the guard: requests and 5xx errors of the service in the
-/// window, summed by revision.
-pub fn queries(m: &MonitoredService, guard: &RolloutGuard) -> (String, String) {
-    let requests = Selector::new(&m.spec.health_alerts.requests_metric).eq("job", &m.metadata.name);
-    let errors = requests.clone().re("code", "5..");
-    let total = format!(
-        "sum by (revision) (increase({}))",
-        requests.range(guard.window)
-    );
-    let failed = format!(
-        "sum by (revision) (increase({}))",
-        errors.range(guard.window)
-    );
-    (total, failed)
+/// A signal the guard judges: both queries count events per revision in the window, the
+/// second the bad ones.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signal {
+    /// `error ratio` or `slow ratio`.
+    pub name: &'static str,
+    /// The objective in percent (its budget is 100 - objective).
+    pub objective: f64,
+    /// Events per revision in the window.
+    pub total: String,
+    /// Bad events per revision in the window.
+    pub bad: String,
 }
 
-/// Samples by revision from the answers of [`queries`] (Prometheus `vector` results).
+/// The signals of a manifest's SLO: the availability (5xx of the requests counter) and, with
+/// a latency objective, the share of requests slower than its threshold (from the latency
+/// histogram's bucket at the threshold). None without an SLO.
+pub fn signals(m: &MonitoredService, guard: &RolloutGuard) -> Vec<Signal> {
+    let Some(slo) = &m.spec.slo else {
+        return Vec::new();
+    };
+    let h = &m.spec.health_alerts;
+    let job = |metric: &str| Selector::new(metric).eq("job", &m.metadata.name);
+    let sum = |s: &Selector| format!("sum by (revision) (increase({}))", s.range(guard.window));
+    let requests = job(&h.requests_metric);
+    let mut out = vec![Signal {
+        name: "error ratio",
+        objective: slo.availability,
+        total: sum(&requests),
+        bad: sum(&requests.clone().re("code", "5..")),
+    }];
+    if let Some(latency) = &slo.latency {
+        let count = job(&format!("{}_count", h.latency_metric));
+        let bucket = job(&format!("{}_bucket", h.latency_metric));
+        let fast = match le_matcher(latency.threshold.as_secs_f64()) {
+            (Op::Eq, le) => bucket.eq("le", &le),
+            (_, le) => bucket.re("le", &le),
+        };
+        out.push(Signal {
+            name: "slow ratio",
+            objective: latency.objective,
+            total: sum(&count),
+            bad: format!("{} - {}", sum(&count), sum(&fast)),
+        });
+    }
+    out
+}
+
+/// Samples by revision from the answers of a [`Signal`]'s two queries (Prometheus `vector`
+/// results).
 pub fn samples(
     total: &serde_json::Value,
     failed: &serde_json::Value,
@@ -237,39 +274,51 @@ pub async fn check(
         let Some(m) = set.manifests.iter().find(|m| m.name() == sp.name) else {
             continue;
         };
-        let (guard, Some(slo)) = (&m.manifest.spec.deployment.guard, &m.manifest.spec.slo) else {
-            continue;
-        };
-        let Some(rollout) = RolloutUnderWay::of(o).filter(|_| guard.enabled) else {
+        let guard = &m.manifest.spec.deployment.guard;
+        let signals = signals(&m.manifest, guard);
+        let judged = guard.enabled && !signals.is_empty();
+        let Some(rollout) = RolloutUnderWay::of(o).filter(|_| judged) else {
             continue;
         };
         let http = http.get_or_insert_with(reqwest::Client::new);
-        let (total, failed) = queries(&m.manifest, guard);
-        let answers = match (
-            query(http, prometheus, &total).await,
-            query(http, prometheus, &failed).await,
-        ) {
-            (Ok(t), Ok(f)) => samples(&t, &f),
-            (Err(e), _) | (_, Err(e)) => {
-                reports.insert(sp.name.clone(), unjudged(format!("SLO guard: {e}")));
-                continue;
-            }
-        };
         let (new, old) = (short_revision(&rollout.new), short_revision(&rollout.old));
-        let Some(new_sample) = answers.get(new).copied() else {
-            let why = format!("SLO guard: Prometheus has no requests of {new} yet");
-            reports.insert(sp.name.clone(), unjudged(why));
-            continue;
-        };
-        let verdict = judge(
-            new_sample,
-            answers.get(old).copied(),
-            slo.availability,
-            guard,
-        );
-        let explanation = explain(&verdict, new, old, guard);
-        let mut report = unjudged(explanation.clone());
-        if verdict.rolls_back() && ctx.fence.as_ref().is_none_or(|f| f()) {
+        // Every signal is judged; the first that rolls back decides and is the reason, else
+        // every verdict (or why there was none) is shown.
+        let mut lines = Vec::new();
+        let mut worse = None;
+        for signal in &signals {
+            let answers = match (
+                query(http, prometheus, &signal.total).await,
+                query(http, prometheus, &signal.bad).await,
+            ) {
+                (Ok(t), Ok(b)) => samples(&t, &b),
+                (Err(e), _) | (_, Err(e)) => {
+                    lines.push(format!("SLO guard: {e}"));
+                    continue;
+                }
+            };
+            let Some(new_sample) = answers.get(new).copied() else {
+                lines.push(format!(
+                    "SLO guard: Prometheus has no {} samples of {new} yet",
+                    signal.name
+                ));
+                continue;
+            };
+            let verdict = judge(
+                new_sample,
+                answers.get(old).copied(),
+                signal.objective,
+                guard,
+            );
+            let line = explain(signal.name, &verdict, new, old, guard);
+            if verdict.rolls_back() {
+                worse = Some(line);
+                break;
+            }
+            lines.push(line);
+        }
+        let mut report = unjudged(worse.clone().unwrap_or_else(|| lines.join("; ")));
+        if let Some(explanation) = worse.filter(|_| ctx.fence.as_ref().is_none_or(|f| f())) {
             let hold = HeldRollout {
                 spec_hash: d.spec_hash.clone(),
                 revision: rollout.new.clone(),

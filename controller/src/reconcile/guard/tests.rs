@@ -14,7 +14,13 @@ fn a_release_failing_a_fifth_of_its_requests_is_worse_than_a_healthy_one() {
         &guard,
     );
     assert!(v.rolls_back(), "{v:?}");
-    let text = explain(&v, "pizza-service:8", "pizza-service:7", &guard);
+    let text = explain(
+        "error ratio",
+        &v,
+        "pizza-service:8",
+        "pizza-service:7",
+        &guard,
+    );
     assert_eq!(
         text,
         "SLO guard: error ratio 20.00% on pizza-service:8 vs 0.10% on pizza-service:7 over 5m, above the limit 1.44%"
@@ -64,7 +70,7 @@ fn without_old_traffic_the_budget_burn_alone_decides() {
     assert!(!judge(sample(1000.0, 14.0), None, 99.9, &guard).rolls_back());
     assert!(judge(sample(1000.0, 15.0), None, 99.9, &guard).rolls_back());
     let v = judge(sample(1000.0, 15.0), None, 99.9, &guard);
-    assert!(explain(&v, "a:2", "a:1", &guard).contains("no traffic on a:1"));
+    assert!(explain("error ratio", &v, "a:2", "a:1", &guard).contains("no traffic on a:1"));
 }
 
 #[test]
@@ -82,4 +88,52 @@ fn samples_pair_requests_and_errors_by_revision() {
     assert_eq!(s.len(), 2, "{s:?}");
     assert_eq!(s["web:1"], sample(1200.0, 0.0));
     assert_eq!(s["web:2"], sample(300.5, 60.0));
+}
+
+#[test]
+fn a_latency_objective_adds_the_slow_ratio_from_the_bucket_at_its_threshold() {
+    let m: MonitoredService = crate::yaml::from_str(
+        "apiVersion: ecs-operator.io/v1alpha1\nkind: MonitoredService\nmetadata:\n  name: web\nspec:\n  container:\n    image: nginx:1.27\n  notify:\n    team: web\n  slo:\n    availability: 99.9\n    latency:\n      threshold: 300ms\n      objective: 99\n",
+    )
+    .expect("a valid manifest");
+    let guard = RolloutGuard::default();
+    let s = signals(&m, &guard);
+    assert_eq!(s.len(), 2);
+    assert_eq!(s[0].name, "error ratio");
+    assert_eq!(
+        s[0].bad,
+        "sum by (revision) (increase(http_requests_total{job=\"web\",code=~\"5..\"}[5m]))"
+    );
+    assert_eq!((s[1].name, s[1].objective), ("slow ratio", 99.0));
+    assert_eq!(
+        s[1].total,
+        "sum by (revision) (increase(http_request_duration_seconds_count{job=\"web\"}[5m]))"
+    );
+    assert_eq!(
+        s[1].bad,
+        "sum by (revision) (increase(http_request_duration_seconds_count{job=\"web\"}[5m])) - sum by (revision) (increase(http_request_duration_seconds_bucket{job=\"web\",le=\"0.3\"}[5m]))"
+    );
+    // 99 %: a budget of 1 %, x14.4: more than 14.4 % slow requests on the new revision.
+    assert!(judge(
+        sample(1000.0, 150.0),
+        Some(sample(1000.0, 5.0)),
+        99.0,
+        &guard
+    )
+    .rolls_back());
+    assert!(!judge(
+        sample(1000.0, 140.0),
+        Some(sample(1000.0, 5.0)),
+        99.0,
+        &guard
+    )
+    .rolls_back());
+    let without: MonitoredService = crate::yaml::from_str(
+        "apiVersion: ecs-operator.io/v1alpha1\nkind: MonitoredService\nmetadata:\n  name: web\nspec:\n  container:\n    image: nginx:1.27\n  notify:\n    team: web\n",
+    )
+    .expect("a valid manifest");
+    assert!(
+        signals(&without, &guard).is_empty(),
+        "no SLO, nothing to judge"
+    );
 }

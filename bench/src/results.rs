@@ -1,0 +1,79 @@
+//! `.work/bench/results.json`: the figures issue 16 sets goals for, as numbers, for scripts
+//! and CI to compare. A key whose figure this run did not measure as defined is `null` with
+//! the reason under `"unmeasured"`: never a derived or invented number.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde_json::{json, Map, Value};
+
+use crate::stats::{self, Split};
+use crate::throughput::Throughput;
+use crate::SizeResult;
+
+/// Writes the file into `work`; returns its path.
+pub fn write(work: &Path, sizes: &[SizeResult], throughput: &Throughput) -> Result<PathBuf> {
+    let at = |n: usize| sizes.iter().find(|s| s.n == n);
+    let mut figures = Map::new();
+    let mut unmeasured = Map::new();
+    let mut put = |key: &str, value: Option<f64>, why: &str| {
+        figures.insert(key.into(), value.map_or(Value::Null, |v| json!(v)));
+        if value.is_none() {
+            unmeasured.insert(key.into(), json!(why));
+        }
+    };
+    put(
+        "idle_calls_per_service_real_pages_500",
+        None,
+        "moto pages ListServices and DescribeScalingPolicies as it likes; the bench does not yet page as AWS does (BENCHMARKS.md derives the figure)",
+    );
+    put(
+        "restart_calls_per_service_500",
+        at(500).map(|s| stats::per_service(Split::of(&s.cold.calls).total(), s.n)),
+        "N = 500 not in --sizes",
+    );
+    for n in [500, 1000] {
+        put(
+            &format!("converge_ratio_{n}"),
+            at(n).and_then(|s| stats::ratio(s.first.secs, s.floor.secs)),
+            "N not in --sizes",
+        );
+    }
+    put(
+        "sd_calls_per_minute_500",
+        None,
+        "the discovery refresh is not run by the bench",
+    );
+    put(
+        "rss_mib_1000",
+        at(1000).and_then(|s| s.rss.as_ref().ok().map(|r| r.peak_kib as f64 / 1024.0)),
+        "N = 1000 not in --sizes, or no --operator-bin (and the build is the dev profile)",
+    );
+    put(
+        "pass_manifests_per_second_release",
+        None,
+        "the bench builds the dev profile; release figures are not measured",
+    );
+    put(
+        "s3_change_to_applied_seconds",
+        at(500)
+            .or(sizes.last())
+            .and_then(|s| s.events.as_ref().ok())
+            .map(|e| stats::median(&e.secs)),
+        "no --operator-bin given",
+    );
+    figures.insert(
+        "pass_manifests_per_second_dev".into(),
+        json!(throughput.rate(throughput.total_secs())),
+    );
+    let mut document = figures;
+    document.insert("profile".into(), json!("dev"));
+    document.insert("unmeasured".into(), Value::Object(unmeasured));
+    std::fs::create_dir_all(work)?;
+    let path = work.join("results.json");
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&Value::Object(document))? + "\n",
+    )?;
+    Ok(path)
+}
