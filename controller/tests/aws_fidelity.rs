@@ -9,7 +9,7 @@ use ecs_operator::domain::tags;
 use ecs_operator::error::ErrorClass;
 use ecs_operator::manifest::ManifestSet;
 use ecs_operator::plan::Outcome;
-use ecs_operator::reconcile::pass::{self, Memory, PassInput};
+use ecs_operator::reconcile::pass::Memory;
 use ecs_operator::reconcile::rollback::RetryRequest;
 use ecs_operator::reconcile::{ReconcileOptions, Reconciler, ServiceResult};
 use ecs_operator::settings::Settings;
@@ -292,18 +292,8 @@ async fn controller_pass(
     retries: &BTreeMap<String, RetryRequest>,
     now: u64,
 ) -> Vec<ServiceResult> {
-    let set = set_of(docs);
-    let input = PassInput {
-        set: &set,
-        source_ok: true,
-        leader: true,
-        held: &|_: &str| false,
-        now,
-        retries,
-    };
-    pass::run(r, input, memory, &mut [])
+    testkit::leader_pass(r, &set_of(docs), memory, retries, now)
         .await
-        .expect("observation succeeds")
         .results
 }
 

@@ -14,12 +14,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ecs_operator::manifest::ManifestSet;
-use ecs_operator::reconcile::pass::{self, Memory, PassInput};
+use ecs_operator::reconcile::pass::Memory;
 use ecs_operator::reconcile::{ReconcileOptions, Reconciler};
 use ecs_operator::settings::Settings;
 use ecs_operator::status::RolloutPhase;
 use testkit::fake_aws::{Behaviour, FakeAws};
-use testkit::{eventually, free_port};
+use testkit::{eventually, free_port, leader_pass};
 
 const CLUSTER: &str = "main";
 
@@ -156,18 +156,7 @@ async fn controller_pass(r: &Reconciler, doc: &str, memory: &mut Memory, now: u6
         "{:?}",
         set.diagnostics().collect::<Vec<_>>()
     );
-    let none = BTreeMap::new();
-    let input = PassInput {
-        set: &set,
-        source_ok: true,
-        leader: true,
-        held: &|_: &str| false,
-        now,
-        retries: &none,
-    };
-    let report = pass::run(r, input, memory, &mut [])
-        .await
-        .expect("observed");
+    let report = leader_pass(r, &set, memory, &BTreeMap::new(), now).await;
     assert!(
         report.results.iter().all(|r| r.error.is_none()),
         "{:?}",

@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use ecs_operator::domain::tags;
 use ecs_operator::manifest::ManifestSet;
-use ecs_operator::reconcile::pass::{self, Memory, PassInput};
+use ecs_operator::reconcile::pass::Memory;
 use ecs_operator::reconcile::rollback::RetryRequest;
 use ecs_operator::reconcile::rollout::{self, Progress, RollbackError, WaitTarget};
 use ecs_operator::reconcile::{ReconcileOptions, Reconciler, ServiceResult};
 use ecs_operator::settings::Settings;
 use ecs_operator::status::RolloutPhase;
 use testkit::fake_aws::{Behaviour, FakeAws, FakeService};
+use testkit::leader_pass;
 
 const CLUSTER: &str = "main";
 const OPERATOR: &str = "op";
@@ -56,18 +57,8 @@ async fn controller_pass(
     retries: &BTreeMap<String, RetryRequest>,
     now: u64,
 ) -> Vec<ServiceResult> {
-    let set = set_of(doc);
-    let input = PassInput {
-        set: &set,
-        source_ok: true,
-        leader: true,
-        held: &|_: &str| false,
-        now,
-        retries,
-    };
-    let results = pass::run(r, input, memory, &mut [])
+    let results = leader_pass(r, &set_of(doc), memory, retries, now)
         .await
-        .expect("observation succeeds")
         .results;
     let failed: Vec<_> = results.iter().filter(|r| r.error.is_some()).collect();
     assert!(failed.is_empty(), "{failed:#?}");
@@ -272,16 +263,14 @@ async fn a_rollback_by_hand_goes_back_one_revision_and_the_controller_holds_the_
     }
     assert_eq!(deployments(&fake).len(), 2, "{:?}", deployments(&fake));
     // ... and does not call the held service drift.
-    let set = set_of(&manifest("nginx:1.28"));
-    let input = PassInput {
-        set: &set,
-        source_ok: true,
-        leader: true,
-        held: &|_: &str| false,
-        now: 215,
-        retries: &none,
-    };
-    let report = pass::run(&r, input, &mut memory, &mut []).await.unwrap();
+    let report = leader_pass(
+        &r,
+        &set_of(&manifest("nginx:1.28")),
+        &mut memory,
+        &none,
+        215,
+    )
+    .await;
     assert!(report.drifted.is_empty(), "{:?}", report.drifted);
     let status = &memory.statuses["web"];
     let held = status.held.clone().expect("held");

@@ -8,6 +8,7 @@
 //! | [`fake_aws`] | an in-process fake of ECS, Cloud Map and Application Auto Scaling with the behaviours moto lacks |
 //! | [`fault_proxy`] | an HTTP proxy in front of moto that injects throttling, 5xx, drops and cuts |
 //! | [`metrics`] | reading the operator's `/metrics` text |
+//! | [`passes`] | the controller's pass (`pass::run`) as the leader, carrying its memory |
 //! | [`figures`] | the figures reliability tests record for RELIABILITY.md |
 //! | [`tools`] | the external tools of the full tier, required loudly |
 //!
@@ -19,6 +20,7 @@ pub mod figures;
 pub mod inventory;
 pub mod metrics;
 pub mod moto;
+pub mod passes;
 pub mod process;
 pub mod tools;
 
@@ -26,4 +28,5 @@ pub use figures::*;
 pub use inventory::*;
 pub use metrics::*;
 pub use moto::*;
+pub use passes::*;
 pub use process::*;

@@ -1,0 +1,32 @@
+//! The controller's pass as tests drive it: `pass::run` over a complete source, as the
+//! leader, with nothing backing off, carrying `Memory` (statuses, holds) from pass to pass as
+//! the runtime does.
+
+use std::collections::BTreeMap;
+
+use ecs_operator::manifest::ManifestSet;
+use ecs_operator::reconcile::pass::{self, Memory, PassInput, PassReport};
+use ecs_operator::reconcile::rollback::RetryRequest;
+use ecs_operator::reconcile::Reconciler;
+
+/// One leader pass over `set` at Unix time `now`, with the `ecs-operator retry` requests
+/// `retries`. Panics when nothing could be observed.
+pub async fn leader_pass(
+    r: &Reconciler,
+    set: &ManifestSet,
+    memory: &mut Memory,
+    retries: &BTreeMap<String, RetryRequest>,
+    now: u64,
+) -> PassReport {
+    let input = PassInput {
+        set,
+        source_ok: true,
+        leader: true,
+        held: &|_: &str| false,
+        now,
+        retries,
+    };
+    pass::run(r, input, memory, &mut [])
+        .await
+        .expect("observation succeeds")
+}
