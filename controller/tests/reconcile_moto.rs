@@ -621,6 +621,10 @@ async fn retry_writes_the_request_the_controller_reads_for_a_held_service_only()
     let refused = retry("calm");
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("calm is not held"));
+    // No record at all (NoSuchKey): not held either, and no error.
+    let unknown = retry("nobody");
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("nobody is not held"));
     let asked = retry("web");
     assert!(
         asked.status.success(),

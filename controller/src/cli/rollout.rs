@@ -93,9 +93,9 @@ async fn locate(args: &ServiceArgs) -> anyhow::Result<Located> {
 pub async fn retry(args: RetryArgs) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(&args.settings)?;
     let aws = user_clients(&settings, args.emulator).await;
-    let mut store = StatusStore::new(state_location(&settings)?);
-    store.load(&aws).await;
-    let Some(held) = store.statuses.get(&args.name).and_then(|s| s.held.clone()) else {
+    let store = StatusStore::new(state_location(&settings)?);
+    let record = store.load_one(&aws, &args.name).await?;
+    let Some(held) = record.and_then(|s| s.held) else {
         eprintln!(
             "error: {} is not held: its status record names no rolled-back spec",
             args.name
@@ -183,7 +183,7 @@ async fn status(args: ServiceArgs) -> anyhow::Result<ExitCode> {
             images.insert(d.task_definition_arn.clone(), image.to_string());
         }
     }
-    let (held, guard) = recorded(o, &at, &args.name).await;
+    let (held, guard) = recorded(o, &at, &args.name).await?;
     let verdict = rollout::progress(Some(o), &o.task_definition_arn);
     if args.output == PlanFormat::Json {
         let deployments: Vec<_> = o
@@ -237,10 +237,10 @@ async fn recorded(
     o: &ObservedService,
     at: &Located,
     name: &str,
-) -> (Option<HeldRollout>, Option<String>) {
-    let mut store = StatusStore::new(state_location(&at.settings).ok().flatten());
-    store.load(&at.aws).await;
-    let record = store.statuses.get(name);
+) -> anyhow::Result<(Option<HeldRollout>, Option<String>)> {
+    let store = StatusStore::new(state_location(&at.settings)?);
+    let record = store.load_one(&at.aws, name).await?;
+    let record = record.as_ref();
     let guard = record
         .and_then(|r| r.rollout.as_ref())
         .and_then(|r| r.guard.clone());
@@ -252,7 +252,7 @@ async fn recorded(
     let held = tagged
         .filter(|h| Some(&h.spec_hash) == current)
         .or_else(|| record.and_then(|r| r.held.clone()));
-    (held, guard)
+    Ok((held, guard))
 }
 
 fn rollout_state(state: &RolloutState) -> &str {

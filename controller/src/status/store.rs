@@ -72,6 +72,38 @@ impl StatusStore {
         }
     }
 
+    /// Reads one service's record (one GetObject), for commands about one service: `None`
+    /// without a state location or record.
+    pub async fn load_one(
+        &self,
+        aws: &AwsClients,
+        name: &str,
+    ) -> Result<Option<ServiceStatus>, crate::aws::AwsError> {
+        let Some(location) = &self.location else {
+            return Ok(None);
+        };
+        let out = match aws
+            .s3
+            .get_object()
+            .bucket(&location.bucket)
+            .key(Self::key(location, name))
+            .send()
+            .await
+            .map_err(aws.error("s3:GetObject"))
+        {
+            Ok(out) => out,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map(|b| b.into_bytes().to_vec())
+            .unwrap_or_default();
+        Ok(serde_json::from_slice(&bytes).ok())
+    }
+
     /// Writes every status whose persisted form changed. Returns errors as messages.
     pub async fn flush(&mut self, aws: &AwsClients) -> Vec<String> {
         let Some(location) = self.location.clone() else {
