@@ -383,8 +383,10 @@ pub fn derive(
             s.held = Some(h.clone());
         }
         s.rollout = rollout::rollout_of(r, now).map(|ro| match held.get(&r.name) {
-            // ECS has drained the failed deployment: the hold still knows it.
-            Some(h) if ro.phase == RolloutPhase::Completed && ro.revision != h.revision => {
+            // The service runs another revision than the held one (ECS is rolling back to
+            // it, or has drained the failed deployment): the hold still knows the release,
+            // so the rollout and its metrics keep naming the failed revision and image.
+            Some(h) if ro.revision != h.revision => {
                 RolloutStatus {
                     phase: RolloutPhase::RolledBack,
                     revision: h.revision.clone(),

@@ -62,7 +62,7 @@ impl Measured {
 }
 
 /// Prometheus's target for `task` in job pizza-service, if it lists one.
-async fn target(stack: &Stack<'_>, task: &str) -> Option<Value> {
+pub async fn target(stack: &Stack<'_>, task: &str) -> Option<Value> {
     let targets = stack.prometheus.targets().await.ok()?;
     targets
         .into_iter()
@@ -88,6 +88,7 @@ pub async fn measure(stack: &mut Stack<'_>) -> anyhow::Result<Measured> {
         task: task_id(i),
         az: "us-east-1a".into(),
         pid: 0,
+        env: Vec::new(),
     });
     stack.start_replica(i).await?;
     let r = stack.replicas[i].clone();
@@ -96,6 +97,13 @@ pub async fn measure(stack: &mut Stack<'_>) -> anyhow::Result<Measured> {
     let clock = stack.clock;
     let registered = Instant::now();
     stack.register(i).await?;
+    // ECS counts the task it started: the operator's next pass sees the service's tasks
+    // change and service discovery reads its Cloud Map instances again.
+    stack.fleets.with(SERVICE, |f| {
+        if let Some(td) = f.primary_task_definition() {
+            f.task_started(&r.task, &td);
+        }
+    });
     println!(
         "  [{}] registered {} (task {}) in Cloud Map",
         clock.now_stamp(),
@@ -146,6 +154,7 @@ pub async fn measure(stack: &mut Stack<'_>) -> anyhow::Result<Measured> {
     // Out again: deregistered first, stopped once Prometheus has dropped it (a stopped but
     // listed target would fire TargetDown).
     crate::aws::deregister_instance(&stack.aws, &stack.discovery_service_id, &r.task).await?;
+    stack.fleets.with(SERVICE, |f| f.task_stopped(&r.task));
     let deregistered = Instant::now();
     wait_for(
         "Prometheus to drop the deregistered replica",

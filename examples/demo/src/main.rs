@@ -10,12 +10,16 @@
 mod aws;
 mod clock;
 mod discovery;
+mod ecs_standin;
 mod inbox;
 mod procs;
 mod prom;
+mod releases;
 mod report;
 mod scenarios;
 mod stack;
+mod tasks;
+mod timing;
 mod util;
 
 use std::path::PathBuf;
@@ -44,18 +48,25 @@ struct Args {
     /// Length of the normal-load period that must not fire anything.
     #[arg(long, default_value = "30s", value_parser = util::parse_duration)]
     steady: Duration,
-    /// Scenarios, in order. FailedOrdersIncident is critical and inhibits the service's
-    /// warnings for its hour, so `failures` goes last.
+    /// Scenarios, in order (`--scenario NAME` for one). FailedOrdersIncident is critical and
+    /// inhibits the service's warnings for its hour, so `failures` goes last.
     #[arg(
         long,
+        alias = "scenario",
         value_enum,
         value_delimiter = ',',
-        default_value = "surge,count,outage,cpu-spike,failures"
+        default_value = "good-release,bad-release,surge,count,outage,cpu-spike,failures"
     )]
-    scenarios: Vec<Name>,
-    /// How long a scenario may wait for its notification.
-    #[arg(long, default_value = "150s", value_parser = util::parse_duration)]
-    scenario_timeout: Duration,
+    scenarios: Vec<Scenario>,
+    /// How long a scenario may wait for its notification (default 150 s; 420 s with
+    /// --production-timing).
+    #[arg(long, value_parser = util::parse_duration)]
+    scenario_timeout: Option<Duration>,
+    /// Run with the operator's production defaults (scrape and evaluation 15 s, group_wait
+    /// 10 s, the built-in alerts' shipped `for`, a pass every 60 s and every 15 s while a
+    /// service rolls out) instead of the demo's shortened timing.
+    #[arg(long)]
+    production_timing: bool,
     /// Work directory (logs, settings, monitoring files, TSDB, latency.json).
     /// Default: .work/demo-<pid> under the current directory.
     #[arg(long)]
@@ -70,6 +81,47 @@ struct Args {
     /// `1s`. Off by default: the manifest is uploaded as it is, except for its webhook URL.
     #[arg(long)]
     pizza_scrape_interval: Option<String>,
+}
+
+/// A scenario of the demo: a release (rolled out by the ECS stand-in) or a misbehaviour
+/// that an alert must answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Scenario {
+    GoodRelease,
+    BadRelease,
+    Surge,
+    Count,
+    Outage,
+    CpuSpike,
+    Failures,
+}
+
+enum Kind {
+    Release(releases::Kind),
+    Alert(Name),
+}
+
+impl Scenario {
+    fn kind(self) -> Kind {
+        match self {
+            Scenario::GoodRelease => Kind::Release(releases::Kind::Good),
+            Scenario::BadRelease => Kind::Release(releases::Kind::Bad),
+            Scenario::Surge => Kind::Alert(Name::Surge),
+            Scenario::Count => Kind::Alert(Name::Count),
+            Scenario::Outage => Kind::Alert(Name::Outage),
+            Scenario::CpuSpike => Kind::Alert(Name::CpuSpike),
+            Scenario::Failures => Kind::Alert(Name::Failures),
+        }
+    }
+
+    /// The severity of the alert it expects (RolloutRolledBack is a warning).
+    fn severity(self) -> &'static str {
+        match self.kind() {
+            Kind::Release(releases::Kind::Bad) => "warning",
+            Kind::Release(releases::Kind::Good) => "none",
+            Kind::Alert(name) => scenarios::spec(name).severity,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -191,17 +243,26 @@ async fn demo(
     work: &std::path::Path,
     sup: &Supervisor,
 ) -> anyhow::Result<bool> {
-    if let Some(i) = args.scenarios.iter().position(|s| *s == Name::Failures) {
+    if let Some(i) = args.scenarios.iter().position(|s| *s == Scenario::Failures) {
         if args.scenarios[i + 1..]
             .iter()
-            .any(|s| scenarios::spec(*s).severity == "warning")
+            .any(|s| s.severity() == "warning")
         {
             println!(
                 "  note: FailedOrdersIncident (critical) inhibits pizza-service's warnings while it fires (an hour); warning scenarios after `failures` cannot be delivered"
             );
         }
     }
+    let timing = if args.production_timing {
+        timing::Timing::PRODUCTION
+    } else {
+        timing::Timing::DEMO
+    };
+    let scenario_timeout = args
+        .scenario_timeout
+        .unwrap_or(Duration::from_secs(timing.scenario_timeout_s));
     let options = Options {
+        timing,
         replicas: usize::from(args.replicas),
         bin_dir: args.bin_dir.clone(),
         repo: args.repo.clone(),
@@ -220,27 +281,39 @@ async fn demo(
     let discovery = discovery::measure(&mut stack).await?;
     println!("  {}", discovery.line());
 
-    let (steady_ok, false_positives, _steady_pid) = scenarios::steady(&stack, args.steady).await;
+    let (steady_ok, false_positives, steady_pid) = scenarios::steady(&stack, args.steady).await;
+    stack.steady_pid = steady_pid;
     let mut outcomes = Vec::new();
-    for name in &args.scenarios {
-        outcomes.push(scenarios::run(&mut stack, *name, args.scenario_timeout).await);
+    let mut releases = Vec::new();
+    for scenario in &args.scenarios {
+        match scenario.kind() {
+            Kind::Release(kind) => {
+                releases.push(releases::run(&mut stack, kind, scenario_timeout).await)
+            }
+            Kind::Alert(name) => {
+                outcomes.push(scenarios::run(&mut stack, name, scenario_timeout).await)
+            }
+        }
     }
-    let passed = steady_ok && outcomes.iter().all(|o| o.ok);
+    let passed = steady_ok && outcomes.iter().all(|o| o.ok) && releases.iter().all(|r| r.ok);
     report::write(
         &stack,
-        args.steady,
-        &false_positives,
-        &outcomes,
-        &discovery,
-        passed,
-        clock.start.elapsed(),
+        &report::Results {
+            steady: args.steady,
+            false_positives: &false_positives,
+            outcomes: &outcomes,
+            releases: &releases,
+            discovery: &discovery,
+            passed,
+            runtime: clock.start.elapsed(),
+        },
     )?;
     report::urls(&stack);
     println!(
         "\n{}: {} of {} scenarios delivered correctly, {} in {:.0} s",
         if passed { "PASSED" } else { "FAILED" },
-        outcomes.iter().filter(|o| o.ok).count(),
-        outcomes.len(),
+        outcomes.iter().filter(|o| o.ok).count() + releases.iter().filter(|r| r.ok).count(),
+        outcomes.len() + releases.len(),
         if steady_ok {
             "no false positive".to_string()
         } else {

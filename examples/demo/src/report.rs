@@ -5,8 +5,9 @@ use std::time::Duration;
 use anyhow::bail;
 use serde_json::{json, Value};
 
+use crate::releases::ReleaseOutcome;
 use crate::scenarios::Outcome;
-use crate::stack::{Stack, BUILTIN_FOR, EVALUATION_INTERVAL_S, GROUP_WAIT_S, SERVICE, TEAM};
+use crate::stack::{Stack, SERVICE, TEAM};
 use crate::util::{round3, wait_for};
 
 const TARGET_LABELS: [&str; 5] = ["service", "team", "cluster", "task", "availability_zone"];
@@ -149,41 +150,40 @@ fn opt(x: Option<f64>) -> String {
     x.map(|v| format!("{v:.1} s")).unwrap_or_else(|| "-".into())
 }
 
+/// What a run of the demo found, for the report.
+pub struct Results<'r> {
+    pub steady: Duration,
+    pub false_positives: &'r [String],
+    pub outcomes: &'r [Outcome],
+    pub releases: &'r [ReleaseOutcome],
+    pub discovery: &'r crate::discovery::Measured,
+    pub passed: bool,
+    pub runtime: Duration,
+}
+
 /// `<work>/latency.json` and the markdown table for BENCHMARKS.md.
-pub fn write(
-    stack: &Stack<'_>,
-    steady: Duration,
-    false_positives: &[String],
-    outcomes: &[Outcome],
-    discovery: &crate::discovery::Measured,
-    passed: bool,
-    runtime: Duration,
-) -> anyhow::Result<()> {
-    let builtin: serde_json::Map<String, Value> = BUILTIN_FOR
-        .iter()
-        .map(|(k, v)| (k.to_string(), json!(v)))
-        .collect();
+pub fn write(stack: &Stack<'_>, results: &Results<'_>) -> anyhow::Result<()> {
+    let Results {
+        steady,
+        false_positives,
+        outcomes,
+        releases,
+        discovery,
+        passed,
+        runtime,
+    } = *results;
     let doc = json!({
         "generated_by": "pizza-demo (examples/demo)",
-        "timing": {
-            "pizza_scrape_interval_s": stack.pizza_scrape_s,
-            "evaluation_interval_s": EVALUATION_INTERVAL_S,
-            "group_wait_s": GROUP_WAIT_S,
-            "warning_group_wait_s": GROUP_WAIT_S,
-            "builtin_alert_for": builtin,
-            "production_defaults": {
-                "scrape_interval_s": 15, "evaluation_interval_s": 15,
-                "group_wait_critical_s": 10, "group_wait_warning_s": 30,
-                "TargetDown_for_s": 60, "CpuNearLimit_for_s": 120
-            },
-            "floor": "scrape interval + evaluation interval + group_wait (+ the alert's for): what the pipeline adds at most once the condition holds"
-        },
+        "timing": stack.timing,
+        "pizza_scrape_interval_s": stack.pizza_scrape_s,
+        "floor": "scrape interval + evaluation interval + group_wait (+ the alert's for): what the pipeline adds at most once the condition holds",
         "replicas": stack.replicas.len(),
         "steady": {
             "duration_s": steady.as_secs_f64(),
             "false_positives": false_positives,
         },
         "scenarios": outcomes,
+        "releases": releases,
         "discovery": discovery,
         "passed": passed,
         "total_runtime_s": round3(runtime.as_secs_f64()),
@@ -211,18 +211,17 @@ pub fn write(
         ));
     }
     md.push_str(&format!(
-        "\nTimes are seconds from the start of each scenario's load; \"condition true\" is Prometheus's `activeAt` (the evaluation that first saw it), so delivered minus condition true is `for` + group_wait + the notification. Demo settings: pizza-service scraped every {} s (its manifest's `metrics.interval`), evaluation every {EVALUATION_INTERVAL_S} s, `groupWait` and `warningGroupWait` {GROUP_WAIT_S} s, `builtinAlertFor` {}. Production defaults: scrape and evaluation 15 s, group_wait 10 s (critical) / 30 s (warning), TargetDown `for` 1m, CpuNearLimit `for` 2m. {} replicas, {} of steady load first without a false positive{}.\n",
+        "\nTimes are seconds from the start of each scenario's load; \"condition true\" is Prometheus's `activeAt` (the evaluation that first saw it), so delivered minus condition true is `for` + group_wait + the notification. pizza-service scraped every {} s (its manifest's `metrics.interval`); {}. {} replicas, {} of steady load first without a false positive{}.\n",
         stack.pizza_scrape_s,
-        BUILTIN_FOR
-            .iter()
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect::<Vec<_>>()
-            .join(", "),
+        stack.timing.describe(),
         stack.replicas.len(),
         crate::util::secs(steady),
         if false_positives.is_empty() { "" } else { " (FAILED: see latency.json)" }
     ));
     md.push_str(&format!("\nDiscovery: {}.\n", discovery.line()));
+    if !releases.is_empty() {
+        md.push_str(&release_table(stack, releases));
+    }
     std::fs::write(stack.work.join("latency.md"), &md)?;
     println!(
         "\nDetection latency ({} and {}; paste into BENCHMARKS.md):\n",
@@ -231,6 +230,40 @@ pub fn write(
     );
     print!("{md}");
     Ok(())
+}
+
+/// The releases' table: the timeline of each rollout and the guard's decision.
+fn release_table(stack: &Stack<'_>, releases: &[ReleaseOutcome]) -> String {
+    let mut md = String::from(
+        "\n| release | image | deployed | new revision serving | first guard verdict | signal crossed | rolled back | team notified | completed | decision after serving (goal) | failed orders / orders on the new revision |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |\n",
+    );
+    for r in releases {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} |\n",
+            r.scenario,
+            r.image.rsplit('/').next().unwrap_or(&r.image),
+            opt(r.applied_after_s),
+            opt(r.serving_after_s),
+            opt(r.first_verdict_after_s),
+            opt(r.signal_crossed_after_s),
+            opt(r.rolled_back_after_s),
+            opt(r.notified_after_s),
+            opt(r.completed_after_s),
+            match r.decision_after_serving_s {
+                Some(d) => format!("{d:.1} s ({}: {:.0} s)", r.decision_goal, r.decision_goal_s),
+                None => "no rollback".to_string(),
+            },
+            r.failed_orders,
+            r.orders_on_new_revision
+        ));
+    }
+    md.push_str(&format!(
+        "\nRelease times are seconds from the upload of the release's manifest. The demo's ECS stand-in starts the new tasks when the service names the new task definition and keeps the old ones serving for {} s beside them; the guard judges each operator pass ({} s) with `minRequests: {}`.\n",
+        crate::releases::DRAIN.as_secs(),
+        stack.timing.rollout_pass_s,
+        crate::releases::GUARD_MIN_REQUESTS
+    ));
+    md
 }
 
 pub fn urls(stack: &Stack<'_>) {

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::inbox::Notification;
-use crate::stack::{Stack, EVALUATION_INTERVAL_S, GROUP_WAIT_S, SERVICE, TEAM};
+use crate::stack::{Stack, SERVICE, TEAM};
 use crate::util::{round3, secs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -213,11 +213,13 @@ pub async fn run(stack: &mut Stack<'_>, name: Name, timeout: Duration) -> Outcom
     let spec = spec(name);
     let for_s = loaded_for(stack, spec.alert).await;
     let scrape = stack.pizza_scrape_s;
-    let floor_s = scrape + EVALUATION_INTERVAL_S + GROUP_WAIT_S + for_s;
+    let evaluation = stack.timing.evaluation_s;
+    let group_wait = stack.timing.group_wait_s(spec.severity);
+    let floor_s = scrape + evaluation + group_wait + for_s;
     let floor = if for_s > 0.0 {
-        format!("{scrape} + {EVALUATION_INTERVAL_S} + {GROUP_WAIT_S} + {for_s} = {floor_s} s")
+        format!("{scrape} + {evaluation} + {group_wait} + {for_s} = {floor_s} s")
     } else {
-        format!("{scrape} + {EVALUATION_INTERVAL_S} + {GROUP_WAIT_S} = {floor_s} s")
+        format!("{scrape} + {evaluation} + {group_wait} = {floor_s} s")
     };
     let dashboard = "/d/ecs-pizza-service";
     println!(
@@ -244,7 +246,13 @@ pub async fn run(stack: &mut Stack<'_>, name: Name, timeout: Duration) -> Outcom
         ),
         Name::Outage => (vec!["outage"], first.url(), Some(first.task.clone())),
         Name::CpuSpike => (
-            vec!["cpu-spike", "--threads", "8", "--duration", "4m"],
+            vec![
+                "cpu-spike",
+                "--threads",
+                "8",
+                "--duration",
+                stack.timing.cpu_spike_duration,
+            ],
             last.url(),
             Some(last.task.clone()),
         ),

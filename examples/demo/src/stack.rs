@@ -11,9 +11,11 @@ use serde_json::{json, Value};
 
 use crate::aws::{discovery_service_id, Aws, Platform};
 use crate::clock::Clock;
+use crate::ecs_standin::{Deployment, Fleets, Rollout};
 use crate::inbox::Inbox;
 use crate::procs::Supervisor;
 use crate::prom::{Api, Tracker};
+use crate::timing::Timing;
 use crate::util::{free_port, http_ok, is_executable, wait_for, which};
 
 /// The manifest's webhook URL, replaced by the inbox's.
@@ -22,11 +24,6 @@ pub const SERVICE: &str = "pizza-service";
 pub const TEAM: &str = "pizza";
 pub const CLUSTER: &str = "pizza-demo";
 pub const NAMESPACE: &str = "pizza.internal";
-/// Demo timing, given to the operator through its settings.
-pub const EVALUATION_INTERVAL_S: f64 = 1.0;
-pub const GROUP_WAIT_S: f64 = 0.0;
-/// `for` of the built-in alerts the scenarios trigger (production: 1m and 2m).
-pub const BUILTIN_FOR: [(&str, &str); 2] = [("TargetDown", "5s"), ("CpuNearLimit", "5s")];
 
 /// Programs the demo runs.
 pub struct Programs {
@@ -87,6 +84,8 @@ pub struct Replica {
     pub task: String,
     pub az: String,
     pub pid: u32,
+    /// The task definition's environment (a release's replicas carry their revision's).
+    pub env: Vec<(String, String)>,
 }
 
 impl Replica {
@@ -113,6 +112,13 @@ pub struct Stack<'a> {
     pub discovery_service_id: String,
     /// Scrape interval of the pizza-service job, in seconds.
     pub pizza_scrape_s: f64,
+    /// What ECS knows of pizza-service's deployments and tasks (see `ecs_standin`).
+    pub fleets: Fleets,
+    /// The steady load's loadgen, once started; a release moves it to the new tasks.
+    pub steady_pid: Option<u32>,
+    /// The pizza manifest as uploaded last.
+    pub pizza_manifest: String,
+    pub timing: Timing,
 }
 
 pub struct Options {
@@ -120,6 +126,7 @@ pub struct Options {
     pub bin_dir: Option<PathBuf>,
     pub repo: PathBuf,
     pub pizza_scrape_interval: Option<String>,
+    pub timing: Timing,
 }
 
 fn step(clock: &Clock, text: &str) {
@@ -210,6 +217,11 @@ impl<'a> Stack<'a> {
         )
         .await?;
         let aws = Aws::new(&endpoint)?;
+        let fleets = Fleets::default();
+        let ecs_endpoint = crate::ecs_standin::start(&endpoint, fleets.clone())?;
+        println!(
+            "  the operator's AWS endpoint is {ecs_endpoint}: moto behind the demo's ECS stand-in (deployments and tasks of the replicas it runs)"
+        );
         let platform = Platform::create(&aws, CLUSTER, NAMESPACE).await?;
         println!(
             "  created VPC {}, subnets {}, security group {}, ECS cluster {}, Cloud Map namespace {} ({}), bucket s3://{}",
@@ -236,10 +248,16 @@ impl<'a> Stack<'a> {
         let prometheus_url = format!("http://127.0.0.1:{prometheus_port}");
         let alertmanager_url = format!("http://127.0.0.1:{alertmanager_port}");
         let monitoring_dir = work.join("monitoring");
-        let builtin_for: serde_json::Map<String, Value> = BUILTIN_FOR
-            .iter()
-            .map(|(k, v)| (k.to_string(), json!(v)))
-            .collect();
+        let timing = options.timing;
+        let mut monitoring = json!({
+            "configDir": monitoring_dir.display().to_string(),
+            "prometheusUrl": prometheus_url,
+            "alertmanagerUrl": alertmanager_url,
+            "serviceDiscoveryUrl": format!("{operator_url}/sd/prometheus"),
+        });
+        if let Some(m) = monitoring.as_object_mut() {
+            m.extend(timing.monitoring_overrides());
+        }
         let settings = json!({
             "operatorId": "demo",
             "region": crate::aws::REGION,
@@ -255,29 +273,12 @@ impl<'a> Stack<'a> {
             "logGroup": "/ecs/pizza-demo",
             "manifestSource": format!("s3://{}/manifests/", platform.bucket),
             "stateLocation": format!("s3://{}/state/", platform.bucket),
-            "monitoring": {
-                "configDir": monitoring_dir.display().to_string(),
-                "prometheusUrl": prometheus_url,
-                "alertmanagerUrl": alertmanager_url,
-                "serviceDiscoveryUrl": format!("{operator_url}/sd/prometheus"),
-                "defaultScrapeInterval": "1s",
-                "evaluationInterval": "1s",
-                "groupWait": "0s",
-                "warningGroupWait": "0s",
-                "builtinAlertFor": builtin_for,
-            }
+            "monitoring": monitoring,
         });
         let settings_path = work.join("settings.json");
         std::fs::write(&settings_path, serde_json::to_string_pretty(&settings)?)?;
         println!("  settings: {}", settings_path.display());
-        println!(
-            "    monitoring: defaultScrapeInterval 1s, evaluationInterval 1s, groupWait 0s, warningGroupWait 0s, builtinAlertFor {}",
-            BUILTIN_FOR
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
+        println!("    {}", timing.describe());
 
         let examples = options.repo.join("manifests/examples");
         let original = std::fs::read_to_string(examples.join("pizza-service.yaml"))
@@ -322,11 +323,14 @@ impl<'a> Stack<'a> {
                 "--listen",
                 &format!("127.0.0.1:{operator_port}"),
                 "--interval",
-                "5s",
+                &format!("{}s", timing.pass_s),
+                "--rollout-interval",
+                &format!("{}s", timing.rollout_pass_s),
                 "--poll-interval",
-                "1s",
+                &format!("{}s", timing.poll_s),
             ])
             .envs(aws.env())
+            .env("AWS_ENDPOINT_URL", &ecs_endpoint)
             .env("RUST_LOG", "info")
             .env("LOG_FORMAT", "json");
         sup.spawn("ecs-operator", &mut cmd, None)?;
@@ -424,6 +428,10 @@ impl<'a> Stack<'a> {
             replicas: Vec::new(),
             discovery_service_id,
             pizza_scrape_s,
+            fleets,
+            steady_pid: None,
+            pizza_manifest: pizza,
+            timing,
         };
         for i in 0..options.replicas {
             let replica = Replica {
@@ -432,6 +440,7 @@ impl<'a> Stack<'a> {
                 task: task_id(i),
                 az: ["us-east-1a", "us-east-1b"][i % 2].to_string(),
                 pid: 0,
+                env: Vec::new(),
             };
             stack.replicas.push(replica);
             stack.start_replica(i).await?;
@@ -439,6 +448,14 @@ impl<'a> Stack<'a> {
         for i in 0..options.replicas {
             stack.register(i).await?;
         }
+        let task_definition = stack.task_definition().await?;
+        stack.fleets.with(SERVICE, |f| {
+            let n = stack.replicas.len() as i32;
+            f.deploy(Deployment::new(&task_definition, n, n, Rollout::Completed));
+            for r in &stack.replicas {
+                f.tasks.insert(r.task.clone(), task_definition.clone());
+            }
+        });
         for r in &stack.replicas {
             println!(
                 "  {} listens on {} (task {}, {}), registered in Cloud Map service {}",
@@ -535,6 +552,7 @@ impl<'a> Stack<'a> {
                     "--instance-id",
                     &r.task,
                 ])
+                .envs(r.env.iter().map(|(k, v)| (k, v)))
                 .env("RUST_LOG", "warn"),
             None,
         )?;
@@ -565,6 +583,21 @@ impl<'a> Stack<'a> {
             ],
         )
         .await
+    }
+
+    /// The task definition pizza-service's ECS service names now (asked of moto directly).
+    pub async fn task_definition(&self) -> anyhow::Result<String> {
+        let v = self
+            .aws
+            .ecs(
+                "DescribeServices",
+                json!({"cluster": self.platform.cluster, "services": [SERVICE]}),
+            )
+            .await?;
+        v["services"][0]["taskDefinition"]
+            .as_str()
+            .map(str::to_string)
+            .context("moto does not describe the pizza-service ECS service")
     }
 
     pub fn targets_csv(&self) -> String {

@@ -3,7 +3,7 @@
 //! scenario's alert must reach the pizza team's inbox with the right labels and annotations,
 //! nothing may fire under normal load, and no process the demo started may survive it.
 //!
-//! It takes about four minutes (most of it is the alerts' own windows and the manifest's 15 s
+//! It takes about seven minutes (most of it is the alerts' own windows and the manifest's 15 s
 //! scrape interval) and needs the tools `scripts/install-test-deps` installs.
 
 use std::path::{Path, PathBuf};
@@ -145,7 +145,7 @@ fn the_once_demo_delivers_every_scenario_alert_to_the_pizza_team_and_leaves_no_p
         stdout.contains("outage: TargetDown resolved in Prometheus after"),
         "{context}"
     );
-    assert!(stdout.contains("PASSED: 5 of 5 scenarios delivered correctly, no false positive"));
+    assert!(stdout.contains("PASSED: 7 of 7 scenarios delivered correctly, no false positive"));
 
     let latency: Value =
         serde_json::from_str(&std::fs::read_to_string(work.join("latency.json")).unwrap()).unwrap();
@@ -166,5 +166,35 @@ fn the_once_demo_delivers_every_scenario_alert_to_the_pizza_team_and_leaves_no_p
         );
         assert_eq!(s["path"], "/alerts/pizza", "{s}");
     }
+
+    // The releases: the healthy one completes untouched, the bad one is rolled back by the
+    // SLO guard and the team is told, with fewer than 100 failed orders.
+    let releases = latency["releases"].as_array().unwrap();
+    assert_eq!(releases.len(), 2, "{releases:?}");
+    let good = &releases[0];
+    assert_eq!(good["scenario"], "good-release");
+    assert!(
+        good["ok"] == true && good["problems"] == serde_json::json!([]),
+        "{good}"
+    );
+    assert!(good["rolled_back_after_s"].is_null(), "{good}");
+    assert!(good["completed_after_s"].as_f64().is_some(), "{good}");
+    assert_eq!(good["failed_orders"], 0, "{good}");
+    assert_eq!(good["alerts"], serde_json::json!([]), "{good}");
+    let bad = &releases[1];
+    assert_eq!(bad["scenario"], "bad-release");
+    assert!(
+        bad["ok"] == true && bad["problems"] == serde_json::json!([]),
+        "{bad}"
+    );
+    let rolled_back = bad["rolled_back_after_s"].as_f64().unwrap();
+    let notified = bad["notified_after_s"].as_f64().unwrap();
+    assert!(rolled_back <= notified, "{bad}");
+    assert!(
+        bad["guard"].as_str().unwrap().contains("above the limit"),
+        "{bad}"
+    );
+    let failed = bad["failed_orders"].as_u64().unwrap();
+    assert!(failed > 0 && failed < 100, "{bad}");
     let _ = std::fs::remove_dir_all(&work);
 }
