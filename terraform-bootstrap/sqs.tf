@@ -70,7 +70,10 @@ data "aws_iam_policy_document" "manifest_events_queue" {
     condition {
       test     = "ArnEquals"
       variable = "aws:SourceArn"
-      values   = [aws_cloudwatch_event_rule.ecs_service_events[0].arn]
+      values = [
+        aws_cloudwatch_event_rule.ecs_service_events[0].arn,
+        aws_cloudwatch_event_rule.ecs_task_events[0].arn,
+      ]
     }
   }
 
@@ -128,6 +131,32 @@ resource "aws_cloudwatch_event_target" "ecs_service_events" {
   count = var.enable_manifest_notifications ? 1 : 0
 
   rule      = aws_cloudwatch_event_rule.ecs_service_events[0].name
+  target_id = "operator-events-queue"
+  arn       = aws_sqs_queue.manifest_events[0].arn
+}
+
+# Tasks of this cluster's services that reached RUNNING or STOPPED: the operator reads that
+# service's Cloud Map instances at once instead of sweeping every service every few seconds.
+resource "aws_cloudwatch_event_rule" "ecs_task_events" {
+  count = var.enable_manifest_notifications ? 1 : 0
+
+  name        = "${var.name}-ecs-task-events"
+  description = "Tasks of ${var.name}'s services starting or stopping, for the operator's service discovery"
+  event_pattern = jsonencode({
+    source        = ["aws.ecs"]
+    "detail-type" = ["ECS Task State Change"]
+    detail = {
+      clusterArn = [aws_ecs_cluster.main.arn]
+      group      = [{ prefix = "service:" }]
+      lastStatus = ["RUNNING", "STOPPED"]
+    }
+  })
+}
+
+resource "aws_cloudwatch_event_target" "ecs_task_events" {
+  count = var.enable_manifest_notifications ? 1 : 0
+
+  rule      = aws_cloudwatch_event_rule.ecs_task_events[0].name
   target_id = "operator-events-queue"
   arn       = aws_sqs_queue.manifest_events[0].arn
 }

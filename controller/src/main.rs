@@ -48,7 +48,7 @@ enum Command {
     /// Make AWS match the manifests once, and print what was done.
     Apply(ReconcileArgs),
     /// Run the controller: reconcile continuously, serve health, metrics, discovery and status.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Exit 0 when the local controller answers /healthz (for container health checks).
     Healthcheck {
         #[arg(long, env = "ECS_OPERATOR_LISTEN", default_value = "127.0.0.1:8080")]
@@ -78,7 +78,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Retry(args) => cli::rollout::retry(args),
         Command::Rollback(args) => cli::rollout::rollback(args),
         Command::Rollout { command } => cli::rollout::rollout(command),
-        Command::Run(args) => cli::controller::run_controller(args),
+        Command::Run(args) => cli::controller::run_controller(*args),
         Command::Healthcheck { listen } => cli::controller::healthcheck(&listen),
         Command::Validate(args) => cli::offline::validate(args),
         Command::Schema { settings } => cli::offline::schema(settings),

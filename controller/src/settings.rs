@@ -167,6 +167,13 @@ pub struct MonitoringSettings {
     /// waits for its first scrape: see the module docs of `render::monitoring`.
     #[serde(default = "default_discovery_refresh")]
     pub discovery_refresh: PromDuration,
+    /// With the events queue: the longest a scraped service goes without a Cloud Map read.
+    /// Between these sweeps a service is read when an ECS task or service event names it,
+    /// when a pass saw its tasks change, or while it rolls out; nothing changing costs
+    /// N / 15 DiscoverInstances a minute by default. Without the queue every service is read
+    /// every `discoveryRefresh`.
+    #[serde(default = "default_discovery_full_refresh")]
+    pub discovery_full_refresh: PromDuration,
     /// `refresh_interval` of every rendered `http_sd_configs`: how often Prometheus asks the
     /// operator for a service's tasks (a cheap in-memory answer).
     #[serde(default = "default_prometheus_sd_refresh")]
@@ -183,6 +190,9 @@ pub const DEFAULT_PROMETHEUS_SD_REFRESH: PromDuration = PromDuration::from_secs(
 
 fn default_discovery_refresh() -> PromDuration {
     DEFAULT_DISCOVERY_REFRESH
+}
+fn default_discovery_full_refresh() -> PromDuration {
+    PromDuration::from_secs(15 * 60)
 }
 fn default_prometheus_sd_refresh() -> PromDuration {
     DEFAULT_PROMETHEUS_SD_REFRESH
@@ -286,6 +296,7 @@ impl Default for MonitoringSettings {
             teams: BTreeMap::new(),
             fallback_receivers: Vec::new(),
             discovery_refresh: DEFAULT_DISCOVERY_REFRESH,
+            discovery_full_refresh: default_discovery_full_refresh(),
             prometheus_sd_refresh: DEFAULT_PROMETHEUS_SD_REFRESH,
         }
     }
@@ -310,7 +321,7 @@ fn default_group_wait() -> String {
     "10s".to_string()
 }
 fn default_warning_group_wait() -> String {
-    "30s".to_string()
+    "10s".to_string()
 }
 
 /// A settings file could not be used.

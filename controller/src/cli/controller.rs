@@ -23,6 +23,10 @@ pub struct RunArgs {
     /// How often the source is checked for changed manifests.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub poll_interval: std::time::Duration,
+    /// The resync interval while a service rolls out: the SLO guard judges a rollout once
+    /// per pass (never longer than --interval).
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub rollout_interval: std::time::Duration,
     /// How often service discovery targets are refreshed from Cloud Map (default: the
     /// settings' monitoring.discoveryRefresh, 10s unless set there).
     #[arg(long, value_parser = parse_duration)]
@@ -82,6 +86,7 @@ pub async fn run_controller(args: RunArgs) -> anyhow::Result<ExitCode> {
         listen: args.listen,
         interval: args.interval,
         poll_interval: args.poll_interval,
+        rollout_interval: args.rollout_interval,
         lease_ttl: args.lease_ttl,
         holder,
         leader_election: !args.no_leader_election,

@@ -1,8 +1,9 @@
 //! Events instead of polling. The bootstrap's SQS queue receives S3 notifications of the
-//! manifests prefix and (through EventBridge) ECS service action and deployment state change
-//! events of the cluster. A side task long-polls it and wakes the runtime at once: a manifest
-//! event makes it check the source now (one listing, one download of the changed object) and
-//! reconcile; an ECS event makes it reconcile (status, rollouts) and refresh discovery.
+//! manifests prefix and (through EventBridge) ECS service action, deployment state change and
+//! task state change events of the cluster. A side task long-polls it and wakes the runtime
+//! at once: a manifest event makes it check the source now (one listing, one download of the
+//! changed object) and reconcile; a service event makes it reconcile (status, rollouts); a
+//! service or task event makes service discovery read that service's tasks again.
 //!
 //! # Guarantees
 //! - Polling stays the safety net: a lost, late or duplicated event changes nothing but
@@ -14,8 +15,9 @@
 //! - A woken pass still observes and plans every service; only the changed manifest's service
 //!   is written (the others are unchanged).
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -35,6 +37,8 @@ pub enum Event {
     Manifest(String),
     /// An ECS service changed (its name).
     Service(String),
+    /// A task of an ECS service started or stopped (the service's name).
+    Task(String),
     /// S3's test message on a new notification configuration: nothing to do.
     Test,
     /// Not a message the operator knows.
@@ -46,6 +50,7 @@ impl Event {
         match self {
             Event::Manifest(_) => "manifest",
             Event::Service(_) => "service",
+            Event::Task(_) => "task",
             Event::Test => "test",
             Event::Unknown => "unknown",
         }
@@ -80,6 +85,14 @@ pub fn parse(body: &str) -> Vec<Event> {
                 .map(|rest| rest.rsplit('/').next().unwrap_or(rest).to_string());
             vec![service.map_or(Event::Unknown, Event::Service)]
         }
+        (Some("aws.ecs"), "ECS Task State Change") => {
+            // Tasks of a service are in the group `service:NAME`.
+            let service = v["detail"]["group"]
+                .as_str()
+                .and_then(|g| g.strip_prefix("service:"))
+                .map(str::to_string);
+            vec![service.map_or(Event::Unknown, Event::Task)]
+        }
         (Some("aws.s3"), "Object Created" | "Object Deleted") => {
             match v["detail"]["object"]["key"].as_str() {
                 Some(key) => vec![Event::Manifest(key.to_string())],
@@ -95,6 +108,9 @@ pub fn parse(body: &str) -> Vec<Event> {
 pub struct Wakeup {
     notify: Notify,
     services_changed: AtomicBool,
+    /// Services whose tasks may have changed, for service discovery.
+    discovery: Mutex<BTreeSet<String>>,
+    discovery_notify: Notify,
 }
 
 impl Wakeup {
@@ -109,7 +125,28 @@ impl Wakeup {
         self.services_changed.swap(false, Ordering::SeqCst)
     }
 
+    /// Resolves once a service or task event arrived (never, without a queue).
+    pub async fn discovery_notified(&self) {
+        self.discovery_notify.notified().await
+    }
+
+    /// The services named by service or task events since the last call.
+    pub fn take_discovery_changes(&self) -> BTreeSet<String> {
+        std::mem::take(&mut *self.discovery.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     fn wake(&self, events: &[Event]) {
+        let mut discovery = self.discovery.lock().unwrap_or_else(|e| e.into_inner());
+        let before = discovery.len();
+        for e in events {
+            if let Event::Service(name) | Event::Task(name) = e {
+                discovery.insert(name.clone());
+            }
+        }
+        if discovery.len() > before {
+            self.discovery_notify.notify_one();
+        }
+        drop(discovery);
         if events.iter().any(|e| matches!(e, Event::Service(_))) {
             self.services_changed.store(true, Ordering::SeqCst);
         }
@@ -235,11 +272,15 @@ mod tests {
         assert_eq!(parse(action), [Event::Service("pizza-service".into())]);
         let deployment = action.replace("ECS Service Action", "ECS Deployment State Change");
         assert_eq!(parse(&deployment), [Event::Service("pizza-service".into())]);
+        let task = r#"{"source":"aws.ecs","detail-type":"ECS Task State Change",
+            "resources":["arn:aws:ecs:eu-central-1:123456789012:task/main/0123"],
+            "detail":{"group":"service:pizza-service","lastStatus":"RUNNING"}}"#;
+        assert_eq!(parse(task), [Event::Task("pizza-service".into())]);
         let s3 = r#"{"source":"aws.s3","detail-type":"Object Created","detail":{"object":{"key":"manifests/a.yaml"}}}"#;
         assert_eq!(parse(s3), [Event::Manifest("manifests/a.yaml".into())]);
         for other in [
             "not json",
-            r#"{"source":"aws.ecs","detail-type":"ECS Task State Change"}"#,
+            r#"{"source":"aws.ecs","detail-type":"ECS Task State Change","detail":{"group":"family:batch"}}"#,
             r#"{"source":"aws.ecs","detail-type":"ECS Service Action","resources":[]}"#,
             r#"{"Records":[{"eventSource":"aws:sqs"}]}"#,
         ] {
@@ -261,5 +302,15 @@ mod tests {
         w.notified().await;
         assert!(w.take_service_changes());
         assert!(!w.take_service_changes(), "taken once");
+        // Service and task events name the services discovery reads again; a task event
+        // does not force a pass.
+        w.wake(&[Event::Task("api".into())]);
+        w.discovery_notified().await;
+        assert!(!w.take_service_changes());
+        assert_eq!(
+            w.take_discovery_changes(),
+            BTreeSet::from(["api".to_string(), "web".to_string()])
+        );
+        assert!(w.take_discovery_changes().is_empty(), "taken once");
     }
 }

@@ -43,6 +43,8 @@ pub struct RunConfig {
     pub interval: Duration,
     /// How often the source is checked for changes.
     pub poll_interval: Duration,
+    /// The pass interval while a service rolls out (the SLO guard judges once per pass).
+    pub rollout_interval: Duration,
     pub sd_refresh: Duration,
     pub lease_ttl: Duration,
     /// Identity in the leader lease.
@@ -83,12 +85,19 @@ pub async fn run(
     });
     let (fence, lease_task) = lease::keep(lease, &aws, shared.clone(), cancel.clone());
     let (targets, targets_rx) = watch::channel(Lookup::default());
-    let sd_task = discovery::refresh(&aws, &config, shared.clone(), targets_rx, cancel.clone());
     let counted = shared.clone();
     let (events, events_task) = events::listen(
         &aws,
         config.events_queue_url.clone(),
         move |e| counted.metrics.count_event(e.kind()),
+        cancel.clone(),
+    );
+    let sd_task = discovery::refresh(
+        &aws,
+        &config,
+        shared.clone(),
+        targets_rx,
+        events.clone(),
         cancel.clone(),
     );
 
@@ -111,7 +120,8 @@ pub async fn run(
     // Transition times and the last applied spec carry on from the records (a restart, a
     // new leader, or an `ecs-operator apply` before).
     runtime.memory.statuses = runtime.status_store.statuses.clone();
-    let mut scheduler = Scheduler::with_os_rng(config.interval, Instant::now());
+    let mut scheduler = Scheduler::with_os_rng(config.interval, Instant::now())
+        .with_rollout_interval(config.rollout_interval);
     let mut passes = 0u64;
     loop {
         let polled = runtime.poll().await;
@@ -128,7 +138,7 @@ pub async fn run(
                 *current = scrape;
                 changed
             });
-            scheduler.passed(Instant::now());
+            scheduler.passed(Instant::now(), runtime.memory.rolling_out());
             passes += 1;
             if config.max_passes.is_some_and(|max| passes >= max) {
                 break;

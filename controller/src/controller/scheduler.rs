@@ -44,6 +44,8 @@ impl Action {
 /// Decides when passes run and which services are held.
 pub struct Scheduler {
     interval: Duration,
+    /// The pass interval while a service rolls out (never longer than `interval`).
+    rollout_interval: Duration,
     next_full: Instant,
     /// Per service: consecutive failures and when it may be tried again.
     failures: BTreeMap<String, (u32, Instant)>,
@@ -55,6 +57,7 @@ impl Scheduler {
     pub fn new(interval: Duration, now: Instant, rng: Box<dyn RngCore + Send>) -> Self {
         Self {
             interval,
+            rollout_interval: interval,
             next_full: now,
             failures: BTreeMap::new(),
             rng,
@@ -71,10 +74,24 @@ impl Scheduler {
         source_changed || now >= self.next_full || self.earliest().is_some_and(|t| now >= t)
     }
 
-    /// A pass ran: the next full pass is one jittered (+-10%) interval away.
-    pub fn passed(&mut self, now: Instant) {
+    /// While a service rolls out, passes run every `rollout_interval` (if shorter than the
+    /// interval): the SLO guard judges a rollout once per pass, and a bad release should
+    /// not serve for a whole resync interval before it is judged.
+    pub fn with_rollout_interval(mut self, rollout_interval: Duration) -> Self {
+        self.rollout_interval = rollout_interval.min(self.interval);
+        self
+    }
+
+    /// A pass ran: the next full pass is one jittered (+-10%) interval away, the rollout
+    /// interval when a service is `rolling_out`.
+    pub fn passed(&mut self, now: Instant, rolling_out: bool) {
         let jitter = self.rng.random_range(0.9..1.1);
-        self.next_full = now + self.interval.mul_f64(jitter);
+        let interval = if rolling_out {
+            self.rollout_interval
+        } else {
+            self.interval
+        };
+        self.next_full = now + interval.mul_f64(jitter);
     }
 
     /// Records a service's outcome (`None` = success) and returns what happens next.
@@ -153,7 +170,7 @@ mod tests {
     fn a_failed_service_is_held_until_its_backoff_expires_then_due() {
         let t0 = Instant::now();
         let mut s = scheduler(t0);
-        s.passed(t0);
+        s.passed(t0, false);
         let Action::RequeueAfter(delay) = s.record("web", Some(ErrorClass::Waiting), t0) else {
             panic!("an error requeues");
         };
@@ -178,7 +195,7 @@ mod tests {
         let t0 = Instant::now();
         let mut s = scheduler(t0);
         assert!(s.due(t0, false), "the first pass is due at once");
-        s.passed(t0);
+        s.passed(t0, false);
         assert!(!s.due(t0 + Duration::from_secs(53), false));
         assert!(s.due(t0 + Duration::from_secs(1), true));
         assert!(s.due(t0 + Duration::from_secs(67), false));
@@ -186,6 +203,26 @@ mod tests {
         assert_eq!(wake, Duration::from_secs(10));
         let wake = s.wake_in(t0 + Duration::from_secs(70), Duration::from_secs(10));
         assert_eq!(wake, Duration::from_millis(200));
+    }
+
+    #[test]
+    fn while_a_service_rolls_out_passes_come_every_rollout_interval() {
+        let t0 = Instant::now();
+        let mut s = scheduler(t0).with_rollout_interval(Duration::from_secs(15));
+        s.passed(t0, true);
+        assert!(!s.due(t0 + Duration::from_secs(13), false));
+        assert!(s.due(t0 + Duration::from_secs(17), false));
+        s.passed(t0, false);
+        assert!(
+            !s.due(t0 + Duration::from_secs(17), false),
+            "back to the interval"
+        );
+        let longer = scheduler(t0).with_rollout_interval(Duration::from_secs(600));
+        assert_eq!(
+            longer.rollout_interval,
+            Duration::from_secs(60),
+            "never longer"
+        );
     }
 
     #[test]

@@ -38,13 +38,38 @@ impl TaskRevisions {
     }
 }
 
+/// What ECS reported about a service's tasks at the last pass: each deployment's id, counts
+/// and update time, and the service's running count. ECS updates them when a task starts or
+/// stops, so a different fingerprint means the service's Cloud Map instances may have
+/// changed.
+pub fn task_fingerprint(o: &ObservedService) -> String {
+    let mut f = format!("{}/{}", o.tasks.running, o.tasks.desired);
+    for d in &o.deployments {
+        f.push_str(&format!(
+            ";{}:{}:{}:{}",
+            d.id,
+            d.tasks.running,
+            d.tasks.pending,
+            d.updated_at.unwrap_or(0)
+        ));
+    }
+    f
+}
+
 /// What a refresh looks up: the scrape targets, and the revisions of their services.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Lookup {
     pub targets: Vec<ScrapeTarget>,
     /// By service name; a service missing here gets no `revision` label.
     pub revisions: BTreeMap<String, TaskRevisions>,
+    /// By service name: [`task_fingerprint`] of the last pass's observation.
+    pub fingerprints: BTreeMap<String, String>,
 }
+
+/// The revision of every task seen, by service: a task's task definition never changes, so
+/// only tasks not seen before are looked up (DescribeTasks) while a service rolls out.
+#[derive(Debug, Clone, Default)]
+pub struct KnownTasks(BTreeMap<String, BTreeMap<String, String>>);
 
 /// One entry of the `http_sd_configs` response format.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -65,6 +90,17 @@ pub struct Discovered {
 
 /// Looks up the instances of every scrape target in the namespace `namespace_name`.
 pub async fn discover(aws: &AwsClients, namespace_name: &str, lookup: &Lookup) -> Discovered {
+    discover_known(aws, namespace_name, lookup, &mut KnownTasks::default()).await
+}
+
+/// [`discover`], looking up only the revisions of tasks `known` has not seen (and
+/// remembering them).
+pub async fn discover_known(
+    aws: &AwsClients,
+    namespace_name: &str,
+    lookup: &Lookup,
+    known: &mut KnownTasks,
+) -> Discovered {
     let mut found = Discovered::default();
     for t in &lookup.targets {
         let result = aws
@@ -89,7 +125,21 @@ pub async fn discover(aws: &AwsClients, namespace_name: &str, lookup: &Lookup) -
             .filter_map(|i| i.instance_id().map(str::to_string))
             .collect();
         let revisions = match lookup.revisions.get(&t.service) {
-            Some(TaskRevisions::Rolling) => task_revisions(aws, &t.cluster, &ids).await,
+            Some(TaskRevisions::Rolling) => {
+                let seen = known.0.remove(&t.service).unwrap_or_default();
+                let unknown: Vec<String> = (ids.iter())
+                    .filter(|id| !seen.contains_key(*id))
+                    .cloned()
+                    .collect();
+                let mut revisions = task_revisions(aws, &t.cluster, &unknown).await;
+                for id in &ids {
+                    if let Some(revision) = seen.get(id) {
+                        revisions.insert(id.clone(), revision.clone());
+                    }
+                }
+                known.0.insert(t.service.clone(), revisions.clone());
+                revisions
+            }
             Some(TaskRevisions::One(revision)) => ids
                 .iter()
                 .map(|id| (id.clone(), revision.clone()))

@@ -18,7 +18,7 @@ use super::rollback::{self, RetryRequest};
 use super::{ReconcileError, Reconciler, ServiceResult};
 use crate::actuate::{MonitoringSink, SinkReport};
 use crate::manifest::{ManifestSet, MonitoredService};
-use crate::observe::instances::{Lookup, TaskRevisions};
+use crate::observe::instances::{task_fingerprint, Lookup, TaskRevisions};
 use crate::observe::tasks::StoppedTask;
 use crate::observe::Observed;
 use crate::plan::{Outcome, Plan};
@@ -36,9 +36,21 @@ pub struct Memory {
     pub statuses: BTreeMap<String, ServiceStatus>,
     /// Which revisions each service's tasks ran at the last pass (for service discovery).
     pub revisions: BTreeMap<String, TaskRevisions>,
+    /// What ECS reported about each service's tasks at the last pass (service discovery
+    /// refreshes a service when it changes).
+    pub fingerprints: BTreeMap<String, String>,
 }
 
 impl Memory {
+    /// Whether a service's rollout was in progress at the last pass.
+    pub fn rolling_out(&self) -> bool {
+        self.statuses.values().any(|s| {
+            s.rollout
+                .as_ref()
+                .is_some_and(|r| r.phase == crate::status::RolloutPhase::InProgress)
+        })
+    }
+
     /// Prometheus scrape targets of every monitored service.
     pub fn scrape_targets(&self, settings: &crate::Settings) -> Vec<ScrapeTarget> {
         self.last_valid
@@ -52,6 +64,7 @@ impl Memory {
         Lookup {
             targets: self.scrape_targets(settings),
             revisions: self.revisions.clone(),
+            fingerprints: self.fingerprints.clone(),
         }
     }
 
@@ -175,6 +188,10 @@ pub async fn run(
     memory.revisions = (report.plan.services.iter())
         .filter(|sp| sp.desired.is_some())
         .filter_map(|sp| Some((sp.name.clone(), TaskRevisions::of(sp.observed.as_ref()?))))
+        .collect();
+    memory.fingerprints = (report.plan.services.iter())
+        .filter(|sp| sp.desired.is_some())
+        .filter_map(|sp| Some((sp.name.clone(), task_fingerprint(sp.observed.as_ref()?))))
         .collect();
     memory.statuses = status::derive(
         &memory.statuses,

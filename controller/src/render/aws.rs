@@ -43,7 +43,7 @@ impl DesiredService {
 
 /// Where the tasks of a service are found (its Cloud Map service) and which port serves its
 /// metrics: the input of service discovery for Prometheus.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ScrapeTarget {
     pub service: String,
     pub team: String,

@@ -7,7 +7,7 @@
 //!    │  ├─ severity="critical"  group_by [...], group_wait from settings, 1m, 1h
 //!    │  │  ├─ receiver pizza-webhook-1a2b3c4d   continue: true   (every receiver whose
 //!    │  │  └─ ...                               minSeverity allows critical)
-//!    │  ├─ severity="warning"   30s, 5m, 4h
+//!    │  ├─ severity="warning"   10s (settings), 5m, 4h
 //!    │  └─ severity="info"      1m, 10m, 12h
 //! ```
 //!
@@ -29,8 +29,11 @@ use crate::settings::{Settings, SmtpSettings};
 pub const DROP_RECEIVER: &str = "ecs-operator-drop";
 
 /// Warning alerts wait this long for company before the first notification (default of
-/// `settings.monitoring.warningGroupWait`).
-pub const WARNING_GROUP_WAIT: PromDuration = PromDuration::from_secs(30);
+/// `settings.monitoring.warningGroupWait`). It was 30 s (Alertmanager's own default): with
+/// 15 s scrapes and evaluations that made a warning such as the order surge arrive after
+/// 60 s at worst before its condition had even built up. Later alerts of the group still
+/// wait `group_interval` (5 m), so 10 s costs little batching.
+pub const WARNING_GROUP_WAIT: PromDuration = PromDuration::from_secs(10);
 
 /// (group_wait, group_interval, repeat_interval) per severity; critical's and warning's
 /// group_wait come from the settings.
@@ -414,7 +417,7 @@ mod tests {
         assert_eq!(team["routes"][0]["matchers"][0], "severity=\"critical\"");
         assert_eq!(team["routes"][0]["group_by"], serde_json::json!(["..."]));
         assert_eq!(team["routes"][0]["group_wait"], "10s");
-        assert_eq!(team["routes"][1]["group_wait"], "30s");
+        assert_eq!(team["routes"][1]["group_wait"], "10s");
     }
 
     #[test]

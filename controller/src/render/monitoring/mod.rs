@@ -21,7 +21,7 @@
 //! window needed for the windowed value to cross the threshold, the rule evaluation that sees it
 //! (up to one evaluation interval `e`), the alert's `for`, and Alertmanager's `group_wait` for
 //! the alert's severity (critical: `settings.monitoring.groupWait`, 10 s by default; warning:
-//! `settings.monitoring.warningGroupWait`, [`alertmanager::WARNING_GROUP_WAIT`] = 30 s by
+//! `settings.monitoring.warningGroupWait`, [`alertmanager::WARNING_GROUP_WAIT`] = 10 s by
 //! default). The figures next to each constant below are for the defaults `s = e = 15s`.
 //! Prometheus -> Alertmanager -> webhook adds about 10 ms (measured).
 //!
@@ -36,13 +36,13 @@
 //! - `OrdersPaceAnomaly` (warning; pace over a 5 m window above 20,000/h): when the pace jumps
 //!   from `p0` to `p1`, the windowed pace crosses 20,000 after `(20,000 - p0) / (p1 - p0) × 5m`.
 //!   10,000 -> 20,400/h: 4 m 49 s, so it fires at the first evaluation after the window has
-//!   filled with the new pace; worst case 15 + 289 + 15 + 0 + 30 = 5 m 49 s. A 1,000/s spike
-//!   crosses after 0.2 s: 15 + 0 + 15 + 30 = 1 m worst (1-2 s with 1 s scrapes and
+//!   filled with the new pace; worst case 15 + 289 + 15 + 0 + 10 = 5 m 29 s. A 1,000/s spike
+//!   crosses after 0.2 s: 15 + 0 + 15 + 10 = 40 s worst (1-2 s with 1 s scrapes and
 //!   `group_wait: 0s`, as measured end to end).
 //! - `OrdersCountAnomaly` (warning; more than 20,000 in 1 h) and `FailedOrdersIncident`
 //!   (critical; at least 500 in 1 h): counted exactly ([`promql::count_over`]), so they fire
 //!   at the first evaluation after the scrape that sees the 20,001st / 500th order: time to pile
-//!   them up + s + e + group_wait (30 s warning, 10 s critical). 500 failures at 1/s: 500 + 15 +
+//!   them up + s + e + group_wait (10 s for both). 500 failures at 1/s: 500 + 15 +
 //!   15 + 10 s = 9 m worst. A critical alert is its own Alertmanager group, so it never waits a
 //!   `group_interval` behind an earlier notification.
 
@@ -66,6 +66,13 @@
 //! measures it (`examples/demo`: a replica registered in Cloud Map until Prometheus's
 //! `lastScrape` of it). The operator also refreshes at once when the set of scrape targets
 //! changes (a new service), so only new tasks of known services wait for `D`.
+//!
+//! With the events queue (`ecs-operator run --events-queue-url`), `D` is replaced by the
+//! ECS task state change event of the new task (seconds): the operator reads that service's
+//! instances when the event arrives and otherwise only when a pass saw the service's tasks
+//! change, while it rolls out, or at the `monitoring.discoveryFullRefresh` sweep (15 m), so
+//! N idle services cost about N / 15 Cloud Map reads a minute instead of 6 N
+//! (`controller::discovery`).
 
 pub mod alertmanager;
 pub mod grafana;
