@@ -50,6 +50,56 @@ pub fn is_latency_file(path: &Path) -> bool {
             .any(|ext| name.ends_with(&format!(".{ext}")))
 }
 
+/// The timing a demo latency file was measured with: `production` for runs with
+/// `--production-timing`, `demo` otherwise (files from before the flag say nothing).
+pub fn timing_of(demo: &Demo) -> String {
+    match demo {
+        Demo::Found { json, .. } => json
+            .as_ref()
+            .and_then(|j| j["timing"]["name"].as_str())
+            .unwrap_or("demo")
+            .to_string(),
+        Demo::Missing => "demo".to_string(),
+    }
+}
+
+/// The newest latency file of each timing (demo timing first): the explicit one, or those
+/// found in [`SEARCH_DIRS`]. Empty: [`Demo::Missing`] alone.
+pub fn find_each_timing(explicit: Option<&Path>) -> Vec<Demo> {
+    let mut found = Vec::new();
+    match explicit {
+        Some(p) => found.push(p.to_path_buf()),
+        None => {
+            for dir in SEARCH_DIRS {
+                candidates(Path::new(dir), 3, &mut found);
+            }
+        }
+    }
+    // Newest first, then the first of each timing.
+    let mut dated: Vec<(PathBuf, Option<SystemTime>)> = found
+        .into_iter()
+        .map(|p| {
+            let modified = std::fs::metadata(&p).and_then(|m| m.modified()).ok();
+            (p, modified)
+        })
+        .collect();
+    dated.sort_by_key(|(_, m)| std::cmp::Reverse(*m));
+    let mut out: Vec<Demo> = Vec::new();
+    for (path, _) in dated {
+        let demo = find(Some(&path));
+        if matches!(demo, Demo::Found { .. })
+            && !out.iter().any(|d| timing_of(d) == timing_of(&demo))
+        {
+            out.push(demo);
+        }
+    }
+    out.sort_by_key(|d| timing_of(d) != "demo");
+    if out.is_empty() {
+        out.push(Demo::Missing);
+    }
+    out
+}
+
 /// The newest latency file: the explicit one, or the newest found in [`SEARCH_DIRS`], with
 /// the demo's `latency.md` and `latency.json` from the same directory.
 pub fn find(explicit: Option<&Path>) -> Demo {

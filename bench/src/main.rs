@@ -3,6 +3,7 @@
 //! moto_server, builds, and passes `--reset-moto`.
 
 mod demo;
+mod discovery;
 mod events;
 mod floor;
 mod manifests;
@@ -77,6 +78,8 @@ pub struct SizeResult {
     pub rss: Result<rss::Rss, String>,
     /// S3 change -> applied through the events queue, by the real `ecs-operator run`.
     pub events: Result<events::EventLatency, String>,
+    /// Service-discovery reads a minute with nothing changing.
+    pub sd: Result<discovery::SdCalls, String>,
 }
 
 fn log(message: impl std::fmt::Display) {
@@ -145,8 +148,18 @@ async fn measure_size(args: &Args, n: usize, index: usize) -> Result<SizeResult>
         w.settings.clone(),
         options,
     );
-    let cold = operator::pass(&fresh, &mut Source::new(location)).await?;
+    let cold = operator::pass(&fresh, &mut Source::new(location.clone())).await?;
     check(&cold, "fresh-process pass")?;
+
+    let sd = discovery::measure(&reconciler, &mut Source::new(location))
+        .await
+        .map_err(|e| format!("{e:#}"));
+    if let Ok(sd) = &sd {
+        log(format!(
+            "N={n}: service discovery reads {:.1} calls a minute with events, {:.0} without",
+            sd.event_driven_per_minute, sd.polling_per_minute
+        ));
+    }
 
     let rss = match &args.operator_bin {
         Some(bin) => {
@@ -206,6 +219,7 @@ async fn measure_size(args: &Args, n: usize, index: usize) -> Result<SizeResult>
         floor,
         rss,
         events,
+        sd,
     })
 }
 
@@ -264,7 +278,7 @@ async fn main() -> Result<()> {
         world::reset_moto(&args.endpoint).await?;
     }
 
-    let demo = demo::find(args.demo_latency.as_deref());
+    let demo = demo::find_each_timing(args.demo_latency.as_deref());
     let context = report::Context::gather(&args, started.elapsed().as_secs_f64(), load_before);
     let (tables, document) = report::render(&context, &sizes, &throughput, &demo);
     println!("{tables}");

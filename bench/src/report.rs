@@ -118,7 +118,7 @@ pub fn render(
     ctx: &Context,
     sizes: &[SizeResult],
     t: &Throughput,
-    demo: &Demo,
+    demo: &[Demo],
 ) -> (String, String) {
     let mut tables = String::new();
     let _ = writeln!(
@@ -413,7 +413,20 @@ pub fn render(
          reaching the webhook, against its physical floor (scrape interval + evaluation interval + \
          group_wait).\n"
     );
-    doc.push_str(&demo::markdown(demo));
+    for d in demo {
+        if demo.len() > 1 {
+            let _ = writeln!(
+                doc,
+                "### {} timing\n",
+                match demo::timing_of(d).as_str() {
+                    "production" => "Production",
+                    _ => "Demo",
+                }
+            );
+        }
+        doc.push_str(&demo::markdown(d));
+        doc.push('\n');
+    }
 
     let _ = writeln!(doc, "\n## Findings\n");
     for note in findings(sizes, t) {
@@ -680,15 +693,24 @@ pub fn findings(sizes: &[SizeResult], t: &Throughput) -> Vec<String> {
         t.total_secs(),
     ));
 
-    // Service discovery refresh: not part of a pass, derived from the code.
-    out.push(format!(
-        "Not in the pass figures: the running controller also refreshes Prometheus targets with one \
-         Cloud Map DiscoverInstances per discoverable service every `monitoring.discoveryRefresh` (10 s by \
-         default, `--sd-refresh` overrides it; `controller/discovery.rs`). At N = {n} that is {n} \
-         calls every 10 s, 6 per service per default 60 s resync, far more than the {idle_per:.2} per service of an idle pass (derived \
-         from the code, not measured here: the two-pass RSS run ends before the first refresh). \
-         Fix (issue-sized): refresh a service's instances only when a pass saw its running count \
-         or deployments change, plus a slow full refresh (e.g. every 5 minutes)."
-    ));
+    // Service discovery refresh: not part of a pass; measured per size.
+    for size in sizes {
+        match &size.sd {
+            Ok(sd) => out.push(format!(
+                "Service discovery, N = {n} ({services} scraped services, nothing changing; `bench/src/discovery.rs`: the controller's \
+                 own `Refresher` on a simulated 10 s refresh clock, every read it asks for made against moto and counted): \
+                 {ev:.1} Cloud Map / ECS calls a minute with the events queue (reads only on an event, a changed pass \
+                 observation, a rollout, or the jittered 15-minute `discoveryFullRefresh` sweep; {sim:.0} simulated minutes \
+                 after the start-up read of {startup} calls), {poll:.0} a minute without it (every service every refresh).",
+                n = size.n,
+                services = sd.services,
+                ev = sd.event_driven_per_minute,
+                sim = sd.simulated_minutes,
+                startup = sd.startup_calls,
+                poll = sd.polling_per_minute,
+            )),
+            Err(e) => out.push(format!("Service discovery, N = {}: not measured ({e}).", size.n)),
+        }
+    }
     out
 }

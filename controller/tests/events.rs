@@ -105,3 +105,117 @@ async fn a_pushed_manifest_is_reconciled_long_before_the_next_poll_and_its_event
     );
     operator.signal("TERM");
 }
+
+/// With the events queue, service discovery reads a service's Cloud Map instances when an
+/// event says its tasks changed, not every refresh: a task registered behind the operator's
+/// back stays unlisted (its sweep is 15 minutes away), and appears within seconds of the ECS
+/// task state change event that names its service.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_task_event_makes_discovery_read_that_service_and_nothing_else_does_between_sweeps() {
+    let world = World::new("sdevents");
+    let bucket = format!("sdevents-{}", world.settings.cluster.to_lowercase());
+    aws_cli(&["s3", "mb", &format!("s3://{bucket}")]);
+    let (queue_url, _) = manifest_events_queue(&bucket, &format!("{bucket}-events"));
+    let work = tempfile::tempdir().unwrap();
+    let name = format!("{}-web", unique_prefix("sd"));
+    let file = work.path().join("web.yaml");
+    std::fs::write(&file, manifest(&name, "nginx:1.27", "")).unwrap();
+    aws_cli(&[
+        "s3",
+        "cp",
+        file.to_str().unwrap(),
+        &format!("s3://{bucket}/manifests/web.yaml"),
+    ]);
+    let mut settings = world.settings.clone();
+    settings.manifest_source = format!("s3://{bucket}/manifests/");
+    settings.service_discovery_namespace_name = Some(format!("{}.internal", settings.cluster));
+    let settings_path = work.path().join("settings.json");
+    std::fs::write(&settings_path, serde_json::to_string(&settings).unwrap()).unwrap();
+
+    let mut cmd = operator_command(env!("CARGO_BIN_EXE_ecs-operator"), &moto_endpoint());
+    cmd.env("ECS_OPERATOR_EVENTS_QUEUE_URL", &queue_url);
+    let args = [
+        "--no-leader-election",
+        "--interval",
+        "10m",
+        "--poll-interval",
+        "5m",
+        "--sd-refresh",
+        "1s",
+    ];
+    let operator = RunningOperator::start(cmd, &settings_path, &args, &work.path().join("run.log"));
+    let mut service_id = None;
+    eventually(
+        "the first pass creates the Cloud Map service",
+        Duration::from_secs(60),
+        async || {
+            service_id = aws_cli(&["servicediscovery", "list-services"])["Services"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|s| s["Name"] == name.as_str())
+                .and_then(|s| s["Id"].as_str().map(str::to_string));
+            service_id.is_some()
+        },
+    )
+    .await;
+    let service_id = service_id.unwrap();
+    let listed = async || {
+        operator
+            .get(&format!("/sd/prometheus?service={name}"))
+            .await
+            .unwrap_or_default()
+            .contains("10.0.0.7:")
+    };
+    // Let the start-up read happen, then register a task as ECS would, with no event.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    aws_cli(&[
+        "servicediscovery",
+        "register-instance",
+        "--service-id",
+        &service_id,
+        "--instance-id",
+        "0123456789abcdef0123456789abcdef",
+        "--attributes",
+        "AWS_INSTANCE_IPV4=10.0.0.7,AWS_INSTANCE_PORT=8080",
+    ]);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        !listed().await,
+        "five 1 s refreshes read nothing: no event, no pass, no sweep named the service"
+    );
+
+    let sent = Instant::now();
+    let event = serde_json::json!({
+        "source": "aws.ecs",
+        "detail-type": "ECS Task State Change",
+        "resources": [format!("arn:aws:ecs:us-east-1:123456789012:task/{}/0123456789abcdef0123456789abcdef", settings.cluster)],
+        "detail": {"group": format!("service:{name}"), "lastStatus": "RUNNING"}
+    });
+    aws_cli(&[
+        "sqs",
+        "send-message",
+        "--queue-url",
+        &queue_url,
+        "--message-body",
+        &event.to_string(),
+    ]);
+    eventually(
+        "the task event makes discovery list the new task",
+        Duration::from_secs(30),
+        listed,
+    )
+    .await;
+    eprintln!(
+        "task event -> listed in {:.2} s",
+        sent.elapsed().as_secs_f64()
+    );
+    let metrics = operator.metrics().await;
+    assert!(
+        metric_sum(&metrics, "ecs_operator_events_total", |l| l
+            .contains("kind=\"task\""))
+            >= 1.0,
+        "{metrics}"
+    );
+    operator.signal("TERM");
+}

@@ -150,6 +150,21 @@ fn opt(x: Option<f64>) -> String {
     x.map(|v| format!("{v:.1} s")).unwrap_or_else(|| "-".into())
 }
 
+/// `examples/demo/run` with this run's flags, without the machine's paths (`--bin-dir`, which
+/// `run` adds, and `--work-dir`).
+fn command_line() -> String {
+    let mut words = vec!["examples/demo/run".to_string()];
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--bin-dir" || a == "--work-dir" {
+            args.next();
+        } else if !a.starts_with("--bin-dir=") && !a.starts_with("--work-dir=") {
+            words.push(a);
+        }
+    }
+    words.join(" ")
+}
+
 /// What a run of the demo found, for the report.
 pub struct Results<'r> {
     pub steady: Duration,
@@ -174,6 +189,7 @@ pub fn write(stack: &Stack<'_>, results: &Results<'_>) -> anyhow::Result<()> {
     } = *results;
     let doc = json!({
         "generated_by": "pizza-demo (examples/demo)",
+        "command": command_line(),
         "timing": stack.timing,
         "pizza_scrape_interval_s": stack.pizza_scrape_s,
         "floor": "scrape interval + evaluation interval + group_wait (+ the alert's for): what the pipeline adds at most once the condition holds",
