@@ -17,7 +17,7 @@ mod world;
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context as _, Result};
 use clap::Parser;
 use ecs_operator::reconcile::{ReconcileOptions, Reconciler};
 use ecs_operator::render::render_service;
@@ -74,6 +74,8 @@ pub struct SizeResult {
     pub idle_secs: Vec<f64>,
     pub changed: operator::Pass,
     pub cold: operator::Pass,
+    /// A fresh process that read the warm-start cache first (its GetObject counted).
+    pub warm: operator::Pass,
     pub floor: floor::Floor,
     pub rss: Result<rss::Rss, String>,
     /// S3 change -> applied through the events queue, by the real `ecs-operator run`.
@@ -151,6 +153,40 @@ async fn measure_size(args: &Args, n: usize, index: usize) -> Result<SizeResult>
     let cold = operator::pass(&fresh, &mut Source::new(location.clone())).await?;
     check(&cold, "fresh-process pass")?;
 
+    // The same with the warm-start cache the controller's leader keeps in the state bucket:
+    // written from the first process's caches, read (one GetObject, counted) by a new one.
+    let state = ecs_operator::domain::S3Location {
+        bucket: w.bucket.clone(),
+        prefix: "state/".into(),
+    };
+    let running: std::collections::BTreeSet<String> =
+        (cold.observed_task_definitions.iter()).cloned().collect();
+    let cache = ecs_operator::status::warm::WarmCache {
+        version: ecs_operator::status::warm::VERSION,
+        manifests: source.export(),
+        task_definitions: reconciler.observer.export(&running),
+    };
+    ecs_operator::status::warm::WarmStore::new(Some(state.clone()))
+        .save(&reconciler.aws, &cache)
+        .await
+        .context("writing the warm-start cache")?;
+    let warm_reconciler = Reconciler::new(
+        world::clients(&args.endpoint).await,
+        w.settings.clone(),
+        ReconcileOptions {
+            concurrency: args.concurrency,
+            ..ReconcileOptions::default()
+        },
+    );
+    let mut warm_source = Source::new(location.clone());
+    let warm = operator::warm_pass(&warm_reconciler, &mut warm_source, state).await?;
+    check(&warm, "warm-start pass")?;
+    log(format!(
+        "N={n}: fresh process {} calls, with the warm-start cache {} calls",
+        stats::Split::of(&cold.calls).total(),
+        stats::Split::of(&warm.calls).total()
+    ));
+
     let sd = discovery::measure(&reconciler, &mut Source::new(location))
         .await
         .map_err(|e| format!("{e:#}"));
@@ -216,6 +252,7 @@ async fn measure_size(args: &Args, n: usize, index: usize) -> Result<SizeResult>
         idle_secs,
         changed,
         cold,
+        warm,
         floor,
         rss,
         events,

@@ -26,6 +26,8 @@ pub struct Pass {
     /// Services with planned steps.
     pub changed_services: usize,
     pub errors: Vec<String>,
+    /// The task definitions the observed services run.
+    pub observed_task_definitions: Vec<String>,
 }
 
 /// One pass: fetch the manifests, plan against what exists, apply.
@@ -53,9 +55,38 @@ pub async fn pass(reconciler: &Reconciler, source: &mut Source) -> Result<Pass> 
         calls,
         downloaded: fetched.downloaded,
         changed_services: plan.services.iter().filter(|s| !s.steps.is_empty()).count(),
+        observed_task_definitions: (plan.services.iter())
+            .filter_map(|s| s.observed.as_ref())
+            .map(|o| o.task_definition_arn.clone())
+            .collect(),
         errors: results
             .iter()
             .filter_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.name)))
             .collect(),
     })
+}
+
+/// A fresh process's first pass after it read the warm-start cache at `state` (what
+/// `ecs-operator run` does at start), the read counted with the pass.
+pub async fn warm_pass(
+    reconciler: &Reconciler,
+    source: &mut Source,
+    state: ecs_operator::domain::S3Location,
+) -> Result<Pass> {
+    let before = reconciler.aws.calls.snapshot();
+    let started = Instant::now();
+    let cache = ecs_operator::status::warm::WarmStore::new(Some(state))
+        .load(&reconciler.aws)
+        .await;
+    let Some(cache) = cache else {
+        bail!("the warm-start cache was not read back");
+    };
+    source.import(cache.manifests, &reconciler.settings);
+    reconciler.observer.import(cache.task_definitions);
+    let load_secs = started.elapsed().as_secs_f64();
+    let mut p = pass(reconciler, source).await?;
+    p.calls = CallCounter::since(&before, &reconciler.aws.calls.snapshot());
+    p.secs += load_secs;
+    p.fetch_secs += load_secs;
+    Ok(p)
 }

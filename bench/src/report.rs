@@ -539,19 +539,26 @@ pub fn findings(sizes: &[SizeResult], t: &Throughput) -> Vec<String> {
     // Fresh process.
     let cold_ops = stats::by_operation(&largest.cold.calls);
     let cold = Split::of(&largest.cold.calls);
+    let warm_ops = stats::by_operation(&largest.warm.calls);
+    let warm = Split::of(&largest.warm.calls);
     out.push(format!(
         "A fresh process's first pass over an unchanged world costs {} calls at N = {n} ({:.2} per \
          service; ecspresso-style reads 2 and Terraform-style 4 per service on every run): {} \
-         GetObject (every \
-         manifest downloaded once) and {} DescribeTaskDefinition (each live revision described \
-         once, then cached for the life of the process). That is the price of a restart or a \
-         leader change; steady state is the idle pass. Fix if restarts are frequent: keep the \
-         ETag → manifest and ARN → task definition caches beside the status records in the state \
-         bucket, so a new leader starts warm.",
+         GetObject (every manifest downloaded once) and {} DescribeTaskDefinition (each live \
+         revision described once, then cached for the life of the process). With the warm-start \
+         cache the controller's leader keeps in the state bucket (`state/cache/warm.json`: \
+         manifest texts by ETag and the task definitions the services run; \
+         `status/warm.rs`) a new process reads it once and then makes {} calls ({:.2} per \
+         service): {} GetObject (the cache and any manifest whose ETag changed) and {} \
+         DescribeTaskDefinition.",
         cold.total(),
         stats::per_service(cold.total(), n),
         op_count(&cold_ops, "S3:GetObject"),
         op_count(&cold_ops, "ECS:DescribeTaskDefinition"),
+        warm.total(),
+        stats::per_service(warm.total(), n),
+        op_count(&warm_ops, "S3:GetObject"),
+        op_count(&warm_ops, "ECS:DescribeTaskDefinition"),
     ));
 
     // Ratio to the floor.

@@ -5,7 +5,7 @@
 //! failed fetch is an error for the caller, which keeps its last good set: a fetch failure
 //! never looks like "no manifests".
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -63,6 +63,15 @@ pub struct Source {
     pub location: SourceLocation,
     /// S3 key -> its ETag and its documents, parsed and checked, of the last successful fetch.
     cache: HashMap<String, (String, Arc<ManifestSet>)>,
+    /// S3 key -> its ETag and text, for the warm-start cache ([`Source::export`]).
+    texts: HashMap<String, (String, Arc<str>)>,
+}
+
+/// One manifest object as the warm-start cache keeps it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CachedObject {
+    pub etag: String,
+    pub text: String,
 }
 
 /// What a fetch returned.
@@ -80,6 +89,40 @@ impl Source {
         Self {
             location,
             cache: HashMap::new(),
+            texts: HashMap::new(),
+        }
+    }
+
+    /// The objects of the last successful fetch (S3 sources only), for a successor process.
+    pub fn export(&self) -> BTreeMap<String, CachedObject> {
+        (self.texts.iter())
+            .map(|(key, (etag, text))| {
+                let object = CachedObject {
+                    etag: etag.clone(),
+                    text: text.to_string(),
+                };
+                (key.clone(), object)
+            })
+            .collect()
+    }
+
+    /// Takes objects a predecessor fetched: parsed now with these settings, and used by the
+    /// next fetch for every key whose ETag S3 still lists (the others are downloaded).
+    pub fn import(&mut self, objects: BTreeMap<String, CachedObject>, settings: &Settings) {
+        let SourceLocation::S3 { bucket, .. } = &self.location else {
+            return;
+        };
+        for (key, object) in objects {
+            let mut parsed = ManifestSet::default();
+            parsed.add_source(
+                &format!("s3://{bucket}/{key}"),
+                object.text.as_bytes(),
+                Some(settings),
+            );
+            self.cache
+                .insert(key.clone(), (object.etag.clone(), Arc::new(parsed)));
+            self.texts
+                .insert(key, (object.etag, Arc::from(object.text.as_str())));
         }
     }
 
@@ -133,11 +176,15 @@ impl Source {
         }
         // Download into a fresh map first: a failure half-way leaves the old cache intact.
         let mut next = HashMap::new();
+        let mut texts = HashMap::new();
         let mut downloaded = 0;
         for (key, etag) in &listed {
             match self.cache.get(key) {
                 Some((cached_etag, parsed)) if cached_etag == etag => {
                     next.insert(key.clone(), (etag.clone(), Arc::clone(parsed)));
+                    if let Some(text) = self.texts.get(key) {
+                        texts.insert(key.clone(), text.clone());
+                    }
                 }
                 _ => {
                     let out = aws
@@ -163,11 +210,16 @@ impl Source {
                     downloaded += 1;
                     let mut parsed = ManifestSet::default();
                     parsed.add_source(&format!("s3://{bucket}/{key}"), &body, Some(settings));
+                    // Kept for the warm-start cache when it is text (manifests are YAML).
+                    if let Ok(text) = std::str::from_utf8(&body) {
+                        texts.insert(key.clone(), (etag.clone(), Arc::from(text)));
+                    }
                     next.insert(key.clone(), (etag, Arc::new(parsed)));
                 }
             }
         }
         self.cache = next;
+        self.texts = texts;
         let mut set = ManifestSet::default();
         let mut keys: Vec<&String> = self.cache.keys().collect();
         keys.sort();

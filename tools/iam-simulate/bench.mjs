@@ -66,7 +66,7 @@ const policy = {
     allow('CloudMapChangeOwnedServices', ['servicediscovery:UpdateService', 'servicediscovery:DeleteService'], `${sd}/*`, ownedBy),
     allow('ListManifestsAndState', 's3:ListBucket', bucket, { StringLike: { 's3:prefix': ['manifests/', 'manifests/*', 'state/', 'state/*'] } }),
     allow('ReadManifests', 's3:GetObject', `${bucket}/manifests/*`),
-    allow('ReadWriteStatusAndLease', ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'], [`${bucket}/state/status/*`, `${bucket}/state/lease/*`]),
+    allow('ReadWriteStatusLeaseAndCache', ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'], [`${bucket}/state/status/*`, `${bucket}/state/lease/*`, `${bucket}/state/cache/*`]),
     allow('UseKeyForBucket', ['kms:Decrypt', 'kms:GenerateDataKey'], key, { StringEquals: { 'kms:ViaService': `s3.${R}.amazonaws.com` } }),
     allow('ElbDescribe', ['elasticloadbalancing:DescribeListeners', 'elasticloadbalancing:DescribeLoadBalancers', 'elasticloadbalancing:DescribeTargetGroups', 'elasticloadbalancing:DescribeTargetHealth'], '*'),
     allow('WriteMonitoringConfig', ['s3:PutObject', 's3:DeleteObject'], `${bucket}/monitoring/*`),

@@ -12,6 +12,7 @@ pub mod lease;
 pub mod metrics;
 pub mod scheduler;
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use crate::reconcile::pass::{self, Memory, PassInput};
 use crate::reconcile::{ReconcileOptions, Reconciler};
 use crate::settings::Settings;
 use crate::source::{Source, SourceLocation};
+use crate::status::warm::{self, WarmCache, WarmStore};
 use crate::status::{unix_now, StatusStore};
 use http::Shared;
 pub use scheduler::{Action, Scheduler};
@@ -109,7 +111,8 @@ pub async fn run(
     reconciler.fence = Some(fence.clone());
     let mut runtime = Runtime {
         source: Source::new(config.source.clone()),
-        status_store: StatusStore::new(state),
+        status_store: StatusStore::new(state.clone()),
+        warm: WarmStore::new(state),
         sinks: crate::actuate::sinks_from_settings(&config.settings).map_err(anyhow::Error::msg)?,
         memory: Memory::default(),
         last_good: None,
@@ -117,6 +120,15 @@ pub async fn run(
         shared,
     };
     runtime.status_store.load(&aws).await;
+    if let Some(cache) = runtime.warm.load(&aws).await {
+        tracing::info!(
+            manifests = cache.manifests.len(),
+            task_definitions = cache.task_definitions.len(),
+            "warm start"
+        );
+        runtime.source.import(cache.manifests, &config.settings);
+        runtime.reconciler.observer.import(cache.task_definitions);
+    }
     // Transition times and the last applied spec carry on from the records (a restart, a
     // new leader, or an `ecs-operator apply` before).
     runtime.memory.statuses = runtime.status_store.statuses.clone();
@@ -173,6 +185,8 @@ struct Runtime {
     reconciler: Reconciler,
     source: Source,
     status_store: StatusStore,
+    /// What a successor process reads instead of every manifest and task definition.
+    warm: WarmStore,
     sinks: Vec<Box<dyn MonitoringSink>>,
     memory: Memory,
     /// The last manifest set the source returned: a failing source keeps it.
@@ -280,6 +294,18 @@ impl Runtime {
                     self.status_store.statuses = self.memory.statuses.clone();
                     for e in self.status_store.flush(&self.reconciler.aws).await {
                         tracing::warn!(error = %e, "status record");
+                    }
+                    let running: BTreeSet<String> = (report.plan.services.iter())
+                        .filter_map(|sp| sp.observed.as_ref())
+                        .map(|o| o.task_definition_arn.clone())
+                        .collect();
+                    let cache = WarmCache {
+                        version: warm::VERSION,
+                        manifests: self.source.export(),
+                        task_definitions: self.reconciler.observer.export(&running),
+                    };
+                    if let Err(e) = self.warm.save(&self.reconciler.aws, &cache).await {
+                        tracing::warn!(error = %e, "warm-start cache not written");
                     }
                 }
             }

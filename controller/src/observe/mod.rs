@@ -360,6 +360,25 @@ impl Observer {
             .cloned()
     }
 
+    /// The described task definitions of `arns` (those the services run), for a successor
+    /// process: task definitions never change, so they stay true.
+    pub fn export(&self, arns: &BTreeSet<String>) -> BTreeMap<String, TaskDefinition> {
+        let cache = self
+            .task_definitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        (arns.iter())
+            .filter_map(|arn| Some((arn.clone(), cache.get(arn)?.clone())))
+            .collect()
+    }
+
+    /// Takes task definitions a predecessor described.
+    pub fn import(&self, task_definitions: BTreeMap<String, TaskDefinition>) {
+        for (arn, td) in task_definitions {
+            self.remember(&arn, td);
+        }
+    }
+
     pub fn remember(&self, arn: &str, td: TaskDefinition) {
         let mut cache = self
             .task_definitions

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::domain::{tags as tag, ScalingResourceId, ServiceKey};
@@ -54,7 +54,7 @@ pub struct ScrapeTarget {
     pub container_port: i32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskDefinition {
     pub family: String,
@@ -70,7 +70,7 @@ pub struct TaskDefinition {
     pub container: ContainerDefinition,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ContainerDefinition {
     pub name: String,
@@ -78,10 +78,10 @@ pub struct ContainerDefinition {
     pub essential: bool,
     pub port_mappings: Vec<PortMapping>,
     /// ECS `entryPoint` (the manifest's `command`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub entry_point: Vec<String>,
     /// ECS `command` (the manifest's `args`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub command: Vec<String>,
     /// Sorted by name: ECS keeps the order it is given, and a reordering is not a change.
     pub environment: Vec<(String, String)>,
@@ -93,7 +93,7 @@ pub struct ContainerDefinition {
     pub readonly_root_filesystem: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PortMapping {
     pub name: String,
@@ -101,7 +101,7 @@ pub struct PortMapping {
     pub protocol: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ContainerHealthCheck {
     pub command: Vec<String>,
@@ -111,7 +111,7 @@ pub struct ContainerHealthCheck {
     pub start_period: i32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LogConfiguration {
     pub log_driver: String,

@@ -7,6 +7,7 @@
 
 pub mod rollout;
 pub mod store;
+pub mod warm;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -246,7 +246,7 @@ const SIDS: [(&str, &[&str]); 6] = [
             "CloudMapChangeOwnedServices",
             "ListManifestsAndState",
             "ReadManifests",
-            "ReadWriteStatusAndLease",
+            "ReadWriteStatusLeaseAndCache",
             "ReadRetryRequests",
             "UseKeyForBucket",
             "WriteMonitoringConfig",

@@ -1,0 +1,112 @@
+//! The warm-start cache, kept beside the status records: `<stateLocation>cache/warm.json`
+//! holds what a successor process (a restart, a new leader) would otherwise read again: the
+//! manifest objects of the last fetch (key, ETag, text) and the task definitions the services
+//! run. The leader writes it after a pass when it changed; a process reads it once at start.
+//!
+//! # Guarantees
+//! - It only saves reads, never decides anything: a manifest whose ETag S3 no longer lists is
+//!   downloaded as before, and a task definition ARN names one immutable revision. A missing,
+//!   unreadable or other-version cache is ignored.
+//! - An unchanged world writes nothing: the body is compared with the last one read or
+//!   written.
+//!
+//! # Caveats
+//! - One object for every service: at N = 1,000 it is about 2 MB of JSON, read once per start
+//!   and written when a manifest or a running revision changed.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_s3::primitives::ByteStream;
+use serde::{Deserialize, Serialize};
+
+use crate::aws::{AwsClients, AwsError};
+use crate::domain::S3Location;
+use crate::render::aws::TaskDefinition;
+use crate::source::CachedObject;
+
+/// The format of the object; another version is ignored (and replaced at the next save).
+pub const VERSION: u32 = 1;
+
+/// What the cache holds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WarmCache {
+    pub version: u32,
+    /// S3 key -> ETag and text.
+    pub manifests: BTreeMap<String, CachedObject>,
+    /// ARN -> the task definition as the operator observes it.
+    pub task_definitions: BTreeMap<String, TaskDefinition>,
+}
+
+/// Reads and writes the cache object.
+#[derive(Debug, Default)]
+pub struct WarmStore {
+    location: Option<S3Location>,
+    /// The body last read or written: an equal one is not written again.
+    written: Option<Vec<u8>>,
+}
+
+impl WarmStore {
+    /// `location` is the state location; none keeps nothing.
+    pub fn new(location: Option<S3Location>) -> Self {
+        Self {
+            location,
+            written: None,
+        }
+    }
+
+    fn key(location: &S3Location) -> String {
+        location.key("cache/warm.json")
+    }
+
+    /// The cache a predecessor left, if any (one GetObject).
+    pub async fn load(&mut self, aws: &AwsClients) -> Option<WarmCache> {
+        let location = self.location.as_ref()?;
+        let out = match aws
+            .s3
+            .get_object()
+            .bucket(&location.bucket)
+            .key(Self::key(location))
+            .send()
+            .await
+            .map_err(aws.error("s3:GetObject"))
+        {
+            Ok(out) => out,
+            Err(e) => {
+                if !e.is_not_found() {
+                    tracing::warn!(error = %e, "warm-start cache not read");
+                }
+                return None;
+            }
+        };
+        let bytes = out.body.collect().await.ok()?.into_bytes().to_vec();
+        let cache: WarmCache = serde_json::from_slice(&bytes).ok()?;
+        if cache.version != VERSION {
+            return None;
+        }
+        self.written = Some(bytes);
+        Some(cache)
+    }
+
+    /// Writes `cache` unless it is what was last read or written. `Ok(true)`: written.
+    pub async fn save(&mut self, aws: &AwsClients, cache: &WarmCache) -> Result<bool, AwsError> {
+        let Some(location) = &self.location else {
+            return Ok(false);
+        };
+        let body = serde_json::to_vec(cache).unwrap_or_default();
+        if self.written.as_ref() == Some(&body) {
+            return Ok(false);
+        }
+        aws.s3
+            .put_object()
+            .bucket(&location.bucket)
+            .key(Self::key(location))
+            .content_type("application/json")
+            .body(ByteStream::from(body.clone()))
+            .send()
+            .await
+            .map_err(aws.error("s3:PutObject"))?;
+        self.written = Some(body);
+        Ok(true)
+    }
+}
