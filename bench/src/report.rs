@@ -520,15 +520,15 @@ pub fn findings(sizes: &[SizeResult], t: &Throughput) -> Vec<String> {
          exactly one ListObjectsV2 and no GetObject for the source. The dominant call is \
          {dominant} ({dominant_calls}): DescribeServices takes at most 10 names, so ⌈N/10⌉ is the \
          least any reader pays that checks each service's live state (a Terraform-style refresh \
-         pays N for it alone). Worse than it looks on moto: on real AWS the same pass makes about \
-         {aws} calls ({:.2} per service), because ECS ListServices returns 10 services per page \
-         when MaxResults is not set ({} calls instead of 1) and DescribeScalingPolicies returns at \
-         most 10 policies per page ({} calls) and lists every ECS policy in the region, not only \
-         the operator's. Fix (issue-sized): set `max_results(100)` on ECS ListServices in \
-         `reconcile/observe.rs` ({aws} → {aws_fixed} calls at N = {n}, {:.2} per service); the \
-         policy listing is at its API maximum, and could only shrink by filtering on \
-         the operator's policy names or by reading policies only for targets whose service \
-         changed.",
+         pays N for it alone). Worse than it looks on moto (which returns every ARN in one page): \
+         on real AWS, had the operator left ListServices' MaxResults unset, the same pass would \
+         make about {aws} calls ({:.2} per service: {} ListServices pages of 10 instead of 1) \
+         and DescribeScalingPolicies returns at most 10 policies per page ({} calls) and lists \
+         every ECS policy in the region, not only the operator's. The operator asks ListServices \
+         for pages of 100 (`observe/ecs.rs`), so on AWS it makes about {aws_fixed} ({:.2} per \
+         service; derived, not measured); the policy listing is at its API maximum, and could \
+         only shrink by filtering on the operator's policy names or by reading policies only \
+         for targets whose service changed.",
         idle.total(),
         stats::per_service(aws, n),
         stats::pages(n64, 10),
@@ -581,7 +581,7 @@ pub fn findings(sizes: &[SizeResult], t: &Throughput) -> Vec<String> {
         let apply_ratio = stats::ratio(largest.first.apply_secs, largest.floor.secs).unwrap_or(0.0);
         let mut note = format!(
             "Converging from empty, relative to the floor: {}{}. At N = {n} the pass spent {} in the source \
-             (list, {n} downloads one after another, parse), {} observing and planning, and {} \
+             (list, {n} downloads 8 at a time, parse), {} observing and planning, and {} \
              applying ({apply_ratio:.2}× the floor on its own). It made {} calls to the floor's {} \
              ({:.2}× as many); the extra ones are {}.",
             ratios.join(", "),
@@ -600,13 +600,12 @@ pub fn findings(sizes: &[SizeResult], t: &Throughput) -> Vec<String> {
         );
         if r > 1.25 {
             note.push_str(&format!(
-                " That is more than expected for a tool whose writes are the floor's. Reasons: the \
-                 source downloads objects one at a time (`source.rs`), and for each created service \
-                 the applier reads twice more than the floor: DescribeTaskDefinition of the \
+                " That is more than expected for a tool whose writes are the floor's. Reasons: for \
+                 each created service the applier reads twice more than the floor: DescribeTaskDefinition of the \
                  family's latest revision before registering (so a crash between register and \
                  create does not leak revisions) and ListTaskDefinitions after it (to deregister \
-                 revisions beyond `keepTaskDefinitionRevisions`). Fixes (issue-sized): download \
-                 changed objects 8 at a time (`buffer_unordered`); skip the revision listing when \
+                 revisions beyond `keepTaskDefinitionRevisions`). Fixes (issue-sized): skip the \
+                 revision listing when \
                  the new revision's number (the ARN suffix) is not above the number kept — always \
                  true on a first registration, so {n} reads fewer here; replace the per-service \
                  describe-by-family with one paginated ListTaskDefinitionFamilies per pass and \
@@ -622,10 +621,9 @@ pub fn findings(sizes: &[SizeResult], t: &Throughput) -> Vec<String> {
     out.push(format!(
         "An idle pass at N = {n} takes {} (median): {} in the source (one listing of {n} keys, then \
          re-parsing every cached manifest), {} observing and planning, {} applying nothing. The \
-         observe time is mostly the {describe_batches} DescribeServices batches, issued one after \
-         another. Fix (issue-sized): issue the batches of `observe_cluster` 4 at a time \
-         (`buffer_unordered`), which leaves the call count as it is and divides that part of the \
-         wall time by about 4 on AWS (less on moto, which shares these 2 cores).",
+         observe time is mostly the {describe_batches} DescribeServices batches, 4 in flight at a \
+         time (`observe/ecs.rs`; on AWS that divides their wall time by about 4, less on moto, \
+         which shares these 2 cores).",
         secs(idle_median),
         secs(largest.idle.fetch_secs),
         secs(largest.idle.plan_secs),

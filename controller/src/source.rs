@@ -67,6 +67,9 @@ pub struct Source {
     texts: HashMap<String, (String, Arc<str>)>,
 }
 
+/// GetObject calls in flight at once when several manifests changed.
+pub const DOWNLOADS_IN_FLIGHT: usize = 8;
+
 /// One manifest object as the warm-start cache keeps it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CachedObject {
@@ -177,7 +180,7 @@ impl Source {
         // Download into a fresh map first: a failure half-way leaves the old cache intact.
         let mut next = HashMap::new();
         let mut texts = HashMap::new();
-        let mut downloaded = 0;
+        let mut wanted = Vec::new();
         for (key, etag) in &listed {
             match self.cache.get(key) {
                 Some((cached_etag, parsed)) if cached_etag == etag => {
@@ -186,7 +189,16 @@ impl Source {
                         texts.insert(key.clone(), text.clone());
                     }
                 }
-                _ => {
+                _ => wanted.push((key, etag)),
+            }
+        }
+        // Changed objects are downloaded DOWNLOADS_IN_FLIGHT at a time (one after another
+        // they were most of a first pass's source time); the first failure fails the fetch.
+        use futures::{StreamExt, TryStreamExt};
+        let bodies: Vec<(&String, String, Vec<u8>)> = futures::stream::iter(wanted)
+            .map(|(key, listed_etag)| {
+                let fail = &fail;
+                async move {
                     let out = aws
                         .s3
                         .get_object()
@@ -199,7 +211,7 @@ impl Source {
                     let etag = out
                         .e_tag()
                         .map(str::to_string)
-                        .unwrap_or_else(|| etag.clone());
+                        .unwrap_or_else(|| listed_etag.clone());
                     let body = out
                         .body
                         .collect()
@@ -207,16 +219,21 @@ impl Source {
                         .map_err(|e| fail(format!("reading s3://{bucket}/{key}: {e}")))?
                         .into_bytes()
                         .to_vec();
-                    downloaded += 1;
-                    let mut parsed = ManifestSet::default();
-                    parsed.add_source(&format!("s3://{bucket}/{key}"), &body, Some(settings));
-                    // Kept for the warm-start cache when it is text (manifests are YAML).
-                    if let Ok(text) = std::str::from_utf8(&body) {
-                        texts.insert(key.clone(), (etag.clone(), Arc::from(text)));
-                    }
-                    next.insert(key.clone(), (etag, Arc::new(parsed)));
+                    Ok::<_, SourceError>((key, etag, body))
                 }
+            })
+            .buffer_unordered(DOWNLOADS_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        let downloaded = bodies.len();
+        for (key, etag, body) in bodies {
+            let mut parsed = ManifestSet::default();
+            parsed.add_source(&format!("s3://{bucket}/{key}"), &body, Some(settings));
+            // Kept for the warm-start cache when it is text (manifests are YAML).
+            if let Ok(text) = std::str::from_utf8(&body) {
+                texts.insert(key.clone(), (etag.clone(), Arc::from(text)));
             }
+            next.insert(key.clone(), (etag, Arc::new(parsed)));
         }
         self.cache = next;
         self.texts = texts;

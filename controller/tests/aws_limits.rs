@@ -443,9 +443,9 @@ impl FakeScaling {
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test]
-async fn twenty_five_services_are_listed_over_three_pages_and_described_in_batches_of_ten_ten_and_five(
+async fn two_hundred_and_five_services_are_listed_over_three_pages_of_at_most_a_hundred_and_described_ten_at_a_time(
 ) {
-    let ecs = FakeEcs::new(CLUSTER, foreign_services(25));
+    let ecs = FakeEcs::new(CLUSTER, foreign_services(205));
     let scaling = FakeScaling::new(vec![]);
     let aws = clients(3, &[&ecs.list, &ecs.describe], &[&scaling.targets], &[]);
     let r = Reconciler::new(aws, settings(), ReconcileOptions::default());
@@ -455,21 +455,23 @@ async fn twenty_five_services_are_listed_over_three_pages_and_described_in_batch
         .await
         .expect("the pass observes");
 
-    // Pagination: the second and third ListServices carry the previous page's nextToken, and
-    // no request asks for more than AWS allows.
+    // Pagination: the operator asks for the largest page (100; 10 when unasked), the second
+    // and third ListServices carry the previous page's nextToken, and no request asks for
+    // more than AWS allows.
     let lists = ecs.list_requests.lock().unwrap().clone();
     assert_eq!(ecs.list.num_calls(), 3, "{lists:?}");
     let tokens: Vec<Option<String>> = lists.iter().map(|(t, _)| t.clone()).collect();
-    assert_eq!(tokens, [None, Some("10".into()), Some("20".into())]);
-    assert!(lists
-        .iter()
-        .all(|(_, max)| max.is_none_or(|m| (1..=LIST_MAX_PAGE).contains(&m))));
+    assert_eq!(tokens, [None, Some("100".into()), Some("200".into())]);
+    assert!(lists.iter().all(|(_, max)| *max == Some(LIST_MAX_PAGE)));
 
-    // Batches: 10 + 10 + 5, each with tags, every service exactly once.
+    // Batches: twenty of 10 and one of 5 (several in flight at once), each with tags, every
+    // service exactly once.
     let describes = ecs.describe_requests.lock().unwrap().clone();
-    assert_eq!(ecs.describe.num_calls(), 3, "{describes:?}");
-    let sizes: Vec<usize> = describes.iter().map(|(s, _)| s.len()).collect();
-    assert_eq!(sizes, [10, 10, 5]);
+    assert_eq!(ecs.describe.num_calls(), 21, "{describes:?}");
+    let mut sizes: Vec<usize> = describes.iter().map(|(s, _)| s.len()).collect();
+    sizes.sort();
+    assert_eq!(sizes[0], 5);
+    assert!(sizes[1..].iter().all(|n| *n == 10));
     assert!(describes.iter().all(|(s, _)| s.len() <= DESCRIBE_MAX));
     assert!(
         describes.iter().all(|(_, tags)| *tags),
@@ -477,13 +479,13 @@ async fn twenty_five_services_are_listed_over_three_pages_and_described_in_batch
     );
     let mut described: Vec<String> = describes.into_iter().flat_map(|(s, _)| s).collect();
     described.sort();
-    let expected: Vec<String> = (0..25)
+    let expected: Vec<String> = (0..205)
         .map(|i| service_arn(CLUSTER, &format!("svc-{i:03}")))
         .collect();
     assert_eq!(described, expected, "each service described exactly once");
 
     // The result: all 25 observed with their (foreign) owner, and nothing planned against them.
-    assert_eq!(observed.services.len(), 25);
+    assert_eq!(observed.services.len(), 205);
     assert!(observed
         .services
         .values()
@@ -492,9 +494,10 @@ async fn twenty_five_services_are_listed_over_three_pages_and_described_in_batch
 
     // The operator's own call counter agrees with the fakes.
     assert_eq!(attempts(&r.aws, "ListServices"), 3);
-    assert_eq!(attempts(&r.aws, "DescribeServices"), 3);
-    assert_eq!(attempts(&r.aws, "DescribeScalableTargets"), 1);
-    assert_eq!(scaling.targets.num_calls(), 1);
+    assert_eq!(attempts(&r.aws, "DescribeServices"), 21);
+    // DescribeScalableTargets takes at most 50 resource ids: 205 services, 5 calls.
+    assert_eq!(attempts(&r.aws, "DescribeScalableTargets"), 5);
+    assert_eq!(scaling.targets.num_calls(), 5);
     // No scalable target was found, so policies are not listed at all.
     assert_eq!(scaling.policies.num_calls(), 0);
 }
@@ -562,8 +565,9 @@ async fn scalable_targets_of_120_services_are_described_in_three_calls_of_at_mos
         assert_eq!(target.policies.len(), 1, "{id}");
         assert_eq!(target.policies[0].metric, "ECSServiceAverageCPUUtilization");
     }
-    // And the ECS side of the same pass: 12 pages, 12 batches of 10.
-    assert_eq!(ecs.list.num_calls(), 12);
+    // And the ECS side of the same pass: 2 pages (100 + 20: the operator asks for the
+    // largest page), 12 batches of 10.
+    assert_eq!(ecs.list.num_calls(), 2);
     assert_eq!(ecs.describe.num_calls(), 12);
     assert_eq!(attempts(&aws, "DescribeScalableTargets"), 3);
     assert_eq!(attempts(&aws, "DescribeScalingPolicies"), 6);

@@ -22,10 +22,13 @@ pub async fn list_and_describe(
     cluster: &str,
 ) -> Result<Vec<ObservedService>, AwsError> {
     let mut arns = Vec::new();
+    // ListServices returns 10 ARNs a page unless asked for more; 100 is its maximum
+    // (API reference, ListServices `maxResults`).
     let mut pages = aws
         .ecs
         .list_services()
         .cluster(cluster)
+        .max_results(LIST_SERVICES_PAGE)
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
@@ -43,27 +46,43 @@ pub async fn list_and_describe(
     describe(aws, cluster, &arns).await
 }
 
+/// ListServices page size asked for: the API's maximum.
+pub const LIST_SERVICES_PAGE: i32 = 100;
+/// DescribeServices calls in flight at once: a pass over N services makes N / 10 of them,
+/// and one after another they were most of an idle pass's time.
+pub const DESCRIBE_SERVICES_IN_FLIGHT: usize = 4;
+
 /// DescribeServices (with tags) of services of one cluster by name or ARN, at most ten per
-/// call. Services ECS does not know are left out.
+/// call, [`DESCRIBE_SERVICES_IN_FLIGHT`] calls at a time, in the order asked. Services ECS
+/// does not know are left out; the first failed call fails the whole description.
 pub async fn describe(
     aws: &AwsClients,
     cluster: &str,
     services: &[String],
 ) -> Result<Vec<ObservedService>, AwsError> {
-    let mut found = Vec::new();
-    for batch in services.chunks(DESCRIBE_SERVICES_BATCH) {
-        let out = aws
-            .ecs
-            .describe_services()
-            .cluster(cluster)
-            .set_services(Some(batch.to_vec()))
-            .include(ServiceField::Tags)
-            .send()
-            .await
-            .map_err(aws.error("ecs:DescribeServices"))?;
-        found.extend(out.services().iter().map(|s| normalise_service(cluster, s)));
-    }
-    Ok(found)
+    use futures::{StreamExt, TryStreamExt};
+    let batches: Vec<Vec<ObservedService>> =
+        futures::stream::iter(services.chunks(DESCRIBE_SERVICES_BATCH))
+            .map(|batch| async move {
+                let out = aws
+                    .ecs
+                    .describe_services()
+                    .cluster(cluster)
+                    .set_services(Some(batch.to_vec()))
+                    .include(ServiceField::Tags)
+                    .send()
+                    .await
+                    .map_err(aws.error("ecs:DescribeServices"))?;
+                Ok::<_, AwsError>(
+                    (out.services().iter())
+                        .map(|s| normalise_service(cluster, s))
+                        .collect(),
+                )
+            })
+            .buffered(DESCRIBE_SERVICES_IN_FLIGHT)
+            .try_collect()
+            .await?;
+    Ok(batches.into_iter().flatten().collect())
 }
 
 /// DescribeTaskDefinition by ARN or family (the latest ACTIVE revision). `None` when ECS does
