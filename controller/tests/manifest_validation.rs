@@ -146,6 +146,25 @@ fn an_unknown_top_level_spec_field_is_an_error() {
 }
 
 #[test]
+fn arm64_on_fargate_spot_is_rejected_at_the_architecture_and_an_unknown_one_is_a_type_error() {
+    // BASE has 12 lines: placement is line 13, spot 14, architecture 15.
+    assert_error(
+        &with_spec("  placement:\n    spot: true\n    architecture: arm64\n"),
+        "spec.placement.architecture",
+        15,
+        "Fargate Spot",
+    );
+    assert_error(
+        &with_spec("  placement:\n    architecture: aarch64\n"),
+        "spec.placement.architecture",
+        14,
+        "unknown variant",
+    );
+    let set = load(&with_spec("  placement:\n    architecture: arm64\n"));
+    assert!(set.rejected.is_empty(), "arm64 on Fargate is valid");
+}
+
+#[test]
 fn a_missing_image_is_reported_at_the_container() {
     let text = BASE.replace("    image: pizza:1\n", "");
     assert_error(&text, "spec.container", 6, "missing field `image`");

@@ -501,6 +501,52 @@ async fn a_changed_manifest_registers_one_new_revision_and_updates_the_service()
     assert_eq!(writes, 0);
 }
 
+/// `placement.architecture` becomes the task definition's `runtimePlatform` (read back with
+/// the aws CLI); an unchanged manifest then writes nothing, and moving back to x86_64 is one
+/// new revision.
+#[tokio::test]
+async fn an_arm64_service_runs_an_arm64_task_definition_and_a_second_pass_writes_nothing() {
+    let world = World::new("arm64");
+    let r = world.reconciler().await;
+    let arm = |arch: &str| {
+        manifests(
+            &[(
+                "a.yaml",
+                &manifest(
+                    "graviton",
+                    "nginx:1.27",
+                    &format!("  placement:\n    architecture: {arch}\n"),
+                ),
+            )],
+            &world.settings,
+        )
+    };
+    pass(&r, &arm("arm64"), true).await;
+    let td = describe(&world, "graviton")["taskDefinition"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let described = aws_cli(&["ecs", "describe-task-definition", "--task-definition", &td]);
+    assert_eq!(
+        described["taskDefinition"]["runtimePlatform"],
+        serde_json::json!({"cpuArchitecture": "ARM64", "operatingSystemFamily": "LINUX"}),
+        "{described}"
+    );
+    let (_, writes) = pass(&r, &arm("arm64"), true).await;
+    assert_eq!(writes, 0, "an unchanged arm64 service");
+    let (_, writes) = pass(&r, &arm("x86_64"), true).await;
+    assert_eq!(writes, 3, "RegisterTaskDefinition + UpdateService + TagResource");
+    let td = describe(&world, "graviton")["taskDefinition"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let described = aws_cli(&["ecs", "describe-task-definition", "--task-definition", &td]);
+    assert_eq!(
+        described["taskDefinition"]["runtimePlatform"]["cpuArchitecture"],
+        "X86_64"
+    );
+}
+
 /// `ecs-operator apply` leaves the status records a controller pass writes (issue 17: the
 /// one-shot path wrote none), and an apply that finds nothing new rewrites none of them.
 #[tokio::test(flavor = "multi_thread")]

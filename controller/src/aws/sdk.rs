@@ -130,6 +130,16 @@ pub fn register_task_definition(
         ))
         .execution_role_arn(&td.execution_role_arn)
         .set_task_role_arn(td.task_role_arn.clone())
+        .set_runtime_platform(td.runtime_platform.as_ref().map(|p| {
+            aws_sdk_ecs::types::RuntimePlatform::builder()
+                .cpu_architecture(aws_sdk_ecs::types::CpuArchitecture::from(
+                    p.cpu_architecture.as_str(),
+                ))
+                .operating_system_family(aws_sdk_ecs::types::OsFamily::from(
+                    p.operating_system_family.as_str(),
+                ))
+                .build()
+        }))
         .container_definitions(container_definition(&td.container)?)
         .set_tags(Some(ecs_tags(d))))
 }

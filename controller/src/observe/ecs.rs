@@ -13,7 +13,8 @@ use super::{
 use crate::aws::{AwsClients, AwsError};
 use crate::render::aws::{
     AdvancedConfiguration, ContainerDefinition, ContainerHealthCheck, EcsService,
-    LoadBalancerAttachment, LogConfiguration, PortMapping, TaskDefinition, CONTAINER_NAME,
+    LoadBalancerAttachment, LogConfiguration, PortMapping, RuntimePlatform, TaskDefinition,
+    CONTAINER_NAME,
 };
 
 /// Every service of a cluster; none when the cluster does not exist (yet).
@@ -343,6 +344,15 @@ pub fn normalise_task_definition(td: &aws_sdk_ecs::types::TaskDefinition) -> Tas
             .collect(),
         execution_role_arn: td.execution_role_arn().unwrap_or_default().to_string(),
         task_role_arn: td.task_role_arn().map(str::to_string),
+        runtime_platform: td.runtime_platform().and_then(|p| {
+            Some(RuntimePlatform {
+                cpu_architecture: p.cpu_architecture()?.as_str().to_string(),
+                operating_system_family: p
+                    .operating_system_family()
+                    .map_or("LINUX", |f| f.as_str())
+                    .to_string(),
+            })
+        }),
         container,
     }
 }

@@ -67,7 +67,21 @@ pub struct TaskDefinition {
     pub execution_role_arn: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub task_role_arn: Option<String>,
+    /// Absent unless the manifest names an architecture: a task definition registered without
+    /// one keeps its spec hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_platform: Option<RuntimePlatform>,
     pub container: ContainerDefinition,
+}
+
+/// ECS `runtimePlatform`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimePlatform {
+    /// `X86_64` or `ARM64`.
+    pub cpu_architecture: String,
+    /// `LINUX` (the only family the operator renders).
+    pub operating_system_family: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -341,6 +355,10 @@ pub fn render_service(m: &MonitoredService, settings: &Settings) -> DesiredServi
             .task_role_arn
             .clone()
             .or_else(|| settings.task_role_arn.clone()),
+        runtime_platform: spec.placement.architecture.map(|a| RuntimePlatform {
+            cpu_architecture: a.ecs_name().into(),
+            operating_system_family: "LINUX".into(),
+        }),
         container: ContainerDefinition {
             name: CONTAINER_NAME.into(),
             image: k.image.clone(),

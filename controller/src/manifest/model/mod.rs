@@ -244,6 +244,29 @@ pub struct Placement {
     /// Run on Fargate Spot (cheaper, may be interrupted).
     #[serde(default)]
     pub spot: bool,
+    /// The CPU architecture of the tasks (the task definition's `runtimePlatform`): `arm64`
+    /// (Graviton) or `x86_64`. Unset: ECS's default, x86_64. The image must be built for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<CpuArchitecture>,
+}
+
+/// A task's CPU architecture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum CpuArchitecture {
+    #[serde(rename = "x86_64")]
+    X86_64,
+    #[serde(rename = "arm64")]
+    Arm64,
+}
+
+impl CpuArchitecture {
+    /// ECS's `cpuArchitecture` value.
+    pub fn ecs_name(self) -> &'static str {
+        match self {
+            CpuArchitecture::X86_64 => "X86_64",
+            CpuArchitecture::Arm64 => "ARM64",
+        }
+    }
 }
 
 pub(super) fn yes() -> bool {

@@ -281,6 +281,13 @@ pub(super) fn check_placement(c: &mut Checker, p: &Placement, settings: Option<&
         "spec.placement.subnets",
         || "give either network or subnets, not both".into(),
     );
+    // "Linux tasks with the ARM64 architecture don't support the Fargate Spot capacity
+    // provider." (Amazon ECS Developer Guide, Fargate capacity providers)
+    c.check(
+        !(p.spot && p.architecture == Some(crate::manifest::CpuArchitecture::Arm64)),
+        "spec.placement.architecture",
+        || "arm64 tasks cannot run on Fargate Spot: set spot: false or architecture: x86_64".into(),
+    );
 }
 
 pub(super) fn check_traffic(c: &mut Checker, t: &Traffic) {
