@@ -521,30 +521,31 @@ async fn an_arm64_service_runs_an_arm64_task_definition_and_a_second_pass_writes
             &world.settings,
         )
     };
+    // The runtimePlatform of the task definition the service runs, read with the aws CLI.
+    let platform = || {
+        let td = describe(&world, "graviton")["taskDefinition"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        aws_cli(&["ecs", "describe-task-definition", "--task-definition", &td])["taskDefinition"]
+            ["runtimePlatform"]
+            .clone()
+    };
     pass(&r, &arm("arm64"), true).await;
-    let td = describe(&world, "graviton")["taskDefinition"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let described = aws_cli(&["ecs", "describe-task-definition", "--task-definition", &td]);
+    let described = platform();
     assert_eq!(
-        described["taskDefinition"]["runtimePlatform"],
+        described,
         serde_json::json!({"cpuArchitecture": "ARM64", "operatingSystemFamily": "LINUX"}),
         "{described}"
     );
     let (_, writes) = pass(&r, &arm("arm64"), true).await;
     assert_eq!(writes, 0, "an unchanged arm64 service");
     let (_, writes) = pass(&r, &arm("x86_64"), true).await;
-    assert_eq!(writes, 3, "RegisterTaskDefinition + UpdateService + TagResource");
-    let td = describe(&world, "graviton")["taskDefinition"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let described = aws_cli(&["ecs", "describe-task-definition", "--task-definition", &td]);
     assert_eq!(
-        described["taskDefinition"]["runtimePlatform"]["cpuArchitecture"],
-        "X86_64"
+        writes, 3,
+        "RegisterTaskDefinition + UpdateService + TagResource"
     );
+    assert_eq!(platform()["cpuArchitecture"], "X86_64");
 }
 
 /// `ecs-operator apply` leaves the status records a controller pass writes (issue 17: the
