@@ -83,6 +83,35 @@ async fn moving_a_service_to_spot_forces_the_new_deployment_ecs_requires() {
 }
 
 #[tokio::test]
+async fn switching_ecs_exec_forces_the_new_deployment_running_tasks_need() {
+    let fake = FakeAws::new(Behaviour::default());
+    let r = reconciler(&fake, 1);
+    let exec = |on: bool| {
+        manifest("web", "").replace(
+            "    image: nginx:1.27\n",
+            &format!("    image: nginx:1.27\n    exec: {on}\n"),
+        )
+    };
+    assert_ok(&pass(&r, &[exec(true)]).await);
+    let created = fake.requests("CreateService");
+    assert_eq!(created[0]["enableExecuteCommand"], true, "{created:?}");
+    assert_ok(&pass(&r, &[exec(true)]).await);
+    assert!(
+        fake.requests("UpdateService").is_empty(),
+        "unchanged: no update"
+    );
+    assert_ok(&pass(&r, &[exec(false)]).await);
+    let updates = fake.requests("UpdateService");
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    assert_eq!(updates[0]["enableExecuteCommand"], false);
+    assert_eq!(updates[0]["forceNewDeployment"], true);
+    assert!(
+        updates[0]["taskDefinition"].is_null(),
+        "the task definition is unchanged"
+    );
+}
+
+#[tokio::test]
 async fn an_adopted_service_on_a_launch_type_is_claimed_then_moved_to_a_strategy() {
     let fake = FakeAws::new(Behaviour::default());
     fake.state().services.insert(

@@ -165,6 +165,21 @@ fn arm64_on_fargate_spot_is_rejected_at_the_architecture_and_an_unknown_one_is_a
 }
 
 #[test]
+fn ecs_exec_with_a_read_only_root_filesystem_is_rejected_at_exec() {
+    // Lines 6-10 are the container: exec takes line 10, before the port.
+    let text = with_line(
+        10,
+        "    exec: true\n    readOnlyRootFilesystem: true\n    port: 8080",
+    );
+    assert_error(&text, "spec.container.exec", 10, "writable root filesystem");
+    let text = with_line(10, "    exec: true\n    port: 8080");
+    assert!(
+        load(&text).rejected.is_empty(),
+        "exec with a writable filesystem is valid"
+    );
+}
+
+#[test]
 fn a_missing_image_is_reported_at_the_container() {
     let text = BASE.replace("    image: pizza:1\n", "");
     assert_error(&text, "spec.container", 6, "missing field `image`");

@@ -218,7 +218,8 @@ pub fn create_service(
 /// UpdateService sending only what changed: the task definition when a new revision was
 /// registered, the desired count when it must change (inside the autoscaling range the
 /// autoscaler owns it), and the setting groups in `fields`. A capacity provider change also
-/// forces a new deployment, which ECS requires to move tasks to a new strategy.
+/// forces a new deployment, which ECS requires to move tasks to a new strategy, and so does
+/// switching ECS Exec, which only new tasks pick up.
 pub fn update_service(
     ecs: &EcsClient,
     d: &DesiredService,
@@ -250,7 +251,11 @@ pub fn update_service(
             F::HealthCheckGracePeriod => {
                 request.set_health_check_grace_period_seconds(s.health_check_grace_period_seconds)
             }
-            F::ExecuteCommand => request.enable_execute_command(s.enable_execute_command),
+            // Running tasks get (or lose) the SSM agent only when replaced: "update-service
+            // --enable-execute-command --force-new-deployment" (ECS Developer Guide, ECS Exec).
+            F::ExecuteCommand => request
+                .enable_execute_command(s.enable_execute_command)
+                .force_new_deployment(true),
             F::PropagateTags => {
                 request.propagate_tags(PropagateTags::from(s.propagate_tags.as_str()))
             }

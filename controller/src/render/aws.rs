@@ -432,7 +432,7 @@ pub fn render_service(m: &MonitoredService, settings: &Settings) -> DesiredServi
         health_check_grace_period_seconds: (!load_balancers.is_empty())
             .then(|| secs(hc.grace_period)),
         load_balancers,
-        enable_execute_command: false,
+        enable_execute_command: k.exec,
         propagate_tags: "SERVICE".into(),
         enable_ecs_managed_tags: true,
     };

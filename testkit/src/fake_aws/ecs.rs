@@ -68,6 +68,8 @@ pub struct FakeService {
     /// Ticks until the rollout of a new revision completes (its tasks started and the old
     /// ones stopped); 0 when settled.
     pub rollout_ticks_left: u32,
+    /// `enableExecuteCommand` (ECS Exec).
+    pub enable_execute_command: bool,
 }
 
 impl FakeService {
@@ -93,6 +95,7 @@ impl FakeService {
             previous_task_definition: None,
             failed_deployment: None,
             rollout_ticks_left: 0,
+            enable_execute_command: false,
         }
     }
 
@@ -132,6 +135,7 @@ impl FakeService {
                     .collect(),
             ))
             .set_deployments(Some(self.deployments()))
+            .enable_execute_command(self.enable_execute_command)
             .set_tags(Some(tags(&self.tags)))
             .build()
     }
@@ -266,6 +270,7 @@ pub(super) fn rules(fake: &FakeAws) -> Vec<Rule> {
                 "name": name,
                 "clientToken": req.client_token(),
                 "deploymentConfiguration": deployment::summary(req.deployment_configuration()),
+                "enableExecuteCommand": req.enable_execute_command(),
             }),
         );
         if let Some(why) = deployment::refusal(req.deployment_configuration(), req.load_balancers())
@@ -339,6 +344,7 @@ pub(super) fn rules(fake: &FakeAws) -> Vec<Rule> {
             previous_task_definition: None,
             failed_deployment: None,
             rollout_ticks_left: 0,
+            enable_execute_command: req.enable_execute_command().unwrap_or(false),
         };
         for arn in &service.registry_arns {
             if let Some(d) = state.discovery.values_mut().find(|d| &d.arn == arn) {
@@ -419,6 +425,9 @@ fn update_rule(fake: &FakeAws) -> Rule {
         }
         if let Some(n) = req.desired_count() {
             service.desired = n;
+        }
+        if let Some(on) = req.enable_execute_command() {
+            service.enable_execute_command = on;
         }
         if let Some(network) = req.network_configuration() {
             service.network = Some(network.clone());

@@ -123,6 +123,12 @@ pub struct Container {
     /// Run the root filesystem read-only (recommended).
     #[serde(default)]
     pub read_only_root_filesystem: bool,
+    /// ECS Exec (`aws ecs execute-command`) into the tasks: the service's
+    /// `enableExecuteCommand`. The task role must allow the four `ssmmessages` channel actions
+    /// (`taskRoleArn`: the bootstrap's default task role denies everything), and the SSM agent
+    /// needs a writable root filesystem. Switching it replaces the running tasks.
+    #[serde(default)]
+    pub exec: bool,
 }
 
 fn default_cpu() -> u32 {

@@ -69,6 +69,13 @@ pub(super) fn is_env_name(s: &str) -> bool {
 }
 
 pub(super) fn check_container(c: &mut Checker, k: &Container, settings: Option<&Settings>) {
+    // "ECS Exec ... the SSM agent requires that the container file system is able to be
+    // written to" (ECS Developer Guide, ECS Exec considerations).
+    c.check(
+        !(k.exec && k.read_only_root_filesystem),
+        "spec.container.exec",
+        || "ECS Exec needs a writable root filesystem (its SSM agent writes there): set readOnlyRootFilesystem: false, or exec: false".into(),
+    );
     c.check(
         !k.image.is_empty()
             && k.image.len() <= 255
