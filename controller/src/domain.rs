@@ -346,7 +346,7 @@ impl ServiceField {
     /// of a nested path) belongs to.
     pub fn of(field: &str) -> Option<ServiceField> {
         Some(match field {
-            "capacityProvider" => ServiceField::CapacityProvider,
+            "capacityProvider" | "spotMix" => ServiceField::CapacityProvider,
             "subnets" | "securityGroups" | "assignPublicIp" => ServiceField::Network,
             "minimumHealthyPercent"
             | "maximumPercent"

@@ -83,6 +83,40 @@ async fn moving_a_service_to_spot_forces_the_new_deployment_ecs_requires() {
 }
 
 #[tokio::test]
+async fn a_spot_mix_is_a_two_provider_strategy_kept_as_sent_and_changed_with_a_new_deployment() {
+    let fake = FakeAws::new(Behaviour::default());
+    let r = reconciler(&fake, 1);
+    let spot = |yaml: &str| manifest("web", &format!("  placement:\n    spot: {yaml}\n"));
+    assert_ok(&pass(&r, &[spot("{base: 2, weight: 3}")]).await);
+    let created = fake.requests("CreateService");
+    assert_eq!(
+        created[0]["strategy"],
+        serde_json::json!([["FARGATE", 2, 1], ["FARGATE_SPOT", 0, 3]]),
+        "{created:?}"
+    );
+    assert_ok(&pass(&r, &[spot("{base: 2, weight: 3}")]).await);
+    assert!(
+        fake.requests("UpdateService").is_empty(),
+        "an unchanged mix is in sync"
+    );
+    assert_ok(&pass(&r, &[spot("{base: 1, weight: 3}")]).await);
+    assert_ok(&pass(&r, &[spot("false")]).await);
+    let updates = fake.requests("UpdateService");
+    assert_eq!(updates.len(), 2, "{updates:?}");
+    assert_eq!(
+        updates[0]["strategy"],
+        serde_json::json!([["FARGATE", 1, 1], ["FARGATE_SPOT", 0, 3]])
+    );
+    assert_eq!(
+        updates[1]["strategy"],
+        serde_json::json!([["FARGATE", 0, 1]])
+    );
+    assert!(updates
+        .iter()
+        .all(|u| u["forceNewDeployment"] == true && u["taskDefinition"].is_null()));
+}
+
+#[tokio::test]
 async fn switching_ecs_exec_forces_the_new_deployment_running_tasks_need() {
     let fake = FakeAws::new(Behaviour::default());
     let r = reconciler(&fake, 1);

@@ -165,6 +165,25 @@ fn arm64_on_fargate_spot_is_rejected_at_the_architecture_and_an_unknown_one_is_a
 }
 
 #[test]
+fn a_spot_mix_needs_a_weight_and_is_no_place_for_arm64() {
+    // BASE has 12 lines: placement is line 13, spot 14, base 15, weight 16.
+    assert_error(
+        &with_spec("  placement:\n    spot:\n      base: 2\n      weight: 0\n"),
+        "spec.placement.spot.weight",
+        16,
+        "1 to 1000",
+    );
+    assert_error(
+        &with_spec("  placement:\n    spot: {base: 1, weight: 2}\n    architecture: arm64\n"),
+        "spec.placement.architecture",
+        15,
+        "Fargate Spot",
+    );
+    let set = load(&with_spec("  placement:\n    spot: {weight: 4}\n"));
+    assert!(set.rejected.is_empty(), "a mix with base 0 is valid");
+}
+
+#[test]
 fn ecs_exec_with_a_read_only_root_filesystem_is_rejected_at_exec() {
     // Lines 6-10 are the container: exec takes line 10, before the port.
     let text = with_line(

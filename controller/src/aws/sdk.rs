@@ -19,6 +19,7 @@ use aws_sdk_ecs::types::{
 use super::{AwsClients, AwsError, ErrorKind};
 use crate::render::aws::{
     ContainerDefinition, DesiredService, DiscoveryService, ScalingTarget, TargetTrackingPolicy,
+    FARGATE, FARGATE_SPOT,
 };
 
 mod deployment;
@@ -163,13 +164,24 @@ pub fn network(d: &DesiredService) -> Result<NetworkConfiguration, AwsError> {
         .build())
 }
 
-/// The capacity provider strategy: one provider (FARGATE or FARGATE_SPOT), weight 1.
-pub fn capacity(d: &DesiredService) -> Result<CapacityProviderStrategyItem, AwsError> {
-    CapacityProviderStrategyItem::builder()
-        .capacity_provider(&d.service.capacity_provider)
-        .weight(1)
-        .build()
-        .map_err(invalid("ecs:CreateService"))
+/// The capacity provider strategy: one provider (FARGATE or FARGATE_SPOT), weight 1; or the
+/// Fargate / Fargate Spot mix: FARGATE with the base and weight 1, FARGATE_SPOT with its weight.
+pub fn capacity(d: &DesiredService) -> Result<Vec<CapacityProviderStrategyItem>, AwsError> {
+    let item = |provider: &str, base: i32, weight: i32| {
+        CapacityProviderStrategyItem::builder()
+            .capacity_provider(provider)
+            .base(base)
+            .weight(weight)
+            .build()
+            .map_err(invalid("ecs:CreateService"))
+    };
+    match &d.service.spot_mix {
+        Some(mix) => Ok(vec![
+            item(FARGATE, mix.on_demand_base, 1)?,
+            item(FARGATE_SPOT, 0, mix.spot_weight)?,
+        ]),
+        None => Ok(vec![item(&d.service.capacity_provider, 0, 1)?]),
+    }
 }
 
 /// The Cloud Map registration of the service's application container.
@@ -202,7 +214,7 @@ pub fn create_service(
         .service_name(&s.name)
         .task_definition(task_definition)
         .desired_count(s.desired_count)
-        .capacity_provider_strategy(capacity(d)?)
+        .set_capacity_provider_strategy(Some(capacity(d)?))
         .network_configuration(network(d)?)
         .deployment_configuration(deployment(d, false)?)
         .set_load_balancers(Some(load_balancers(d)))
@@ -237,7 +249,7 @@ pub fn update_service(
     for field in update.fields {
         request = match field {
             F::CapacityProvider => request
-                .capacity_provider_strategy(capacity(d)?)
+                .set_capacity_provider_strategy(Some(capacity(d)?))
                 .force_new_deployment(true),
             F::Network => request.network_configuration(network(d)?),
             // One structure in the request: each group sends the whole desired configuration.

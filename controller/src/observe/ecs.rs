@@ -13,8 +13,8 @@ use super::{
 use crate::aws::{AwsClients, AwsError};
 use crate::render::aws::{
     AdvancedConfiguration, ContainerDefinition, ContainerHealthCheck, EcsService,
-    LoadBalancerAttachment, LogConfiguration, PortMapping, RuntimePlatform, TaskDefinition,
-    CONTAINER_NAME,
+    LoadBalancerAttachment, LogConfiguration, PortMapping, RuntimePlatform, SpotShare,
+    TaskDefinition, CONTAINER_NAME, FARGATE, FARGATE_SPOT,
 };
 
 /// Every service of a cluster; none when the cluster does not exist (yet).
@@ -183,10 +183,19 @@ fn observed_config(s: &aws_sdk_ecs::types::Service) -> ObservedConfig {
     let breaker = deployment.and_then(|d| d.deployment_circuit_breaker());
     // A service on a launch type (made by hand, adopted) has no strategy: it differs from
     // every strategy the operator renders, and moving it to one needs a new deployment.
-    let provider = s
-        .capacity_provider_strategy()
-        .first()
-        .map(|c| c.capacity_provider().to_string())
+    let strategy = s.capacity_provider_strategy();
+    let item = |name: &str| strategy.iter().find(|c| c.capacity_provider() == name);
+    // FARGATE beside FARGATE_SPOT is the operator's mix; anything else is one provider.
+    let spot_mix = match (item(FARGATE), item(FARGATE_SPOT)) {
+        (Some(on_demand), Some(spot)) if strategy.len() == 2 => Some(SpotShare {
+            on_demand_base: on_demand.base(),
+            spot_weight: spot.weight(),
+        }),
+        _ => None,
+    };
+    let provider = (spot_mix.is_some())
+        .then(|| FARGATE.to_string())
+        .or_else(|| strategy.first().map(|c| c.capacity_provider().to_string()))
         .or_else(|| {
             s.launch_type()
                 .map(|t| format!("{}{}", super::LAUNCH_TYPE_PREFIX, t.as_str()))
@@ -225,6 +234,7 @@ fn observed_config(s: &aws_sdk_ecs::types::Service) -> ObservedConfig {
             desired_count: s.desired_count(),
             autoscaled_range: None,
             capacity_provider: provider.unwrap_or_default(),
+            spot_mix,
             subnets: vpc.map(|v| sorted(v.subnets())).unwrap_or_default(),
             security_groups: vpc.map(|v| sorted(v.security_groups())).unwrap_or_default(),
             assign_public_ip: public_ip.is_some_and(|a| a.as_str() == "ENABLED"),

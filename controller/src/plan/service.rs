@@ -199,7 +199,7 @@ const EMPTY_MEANS_NONE: [&str; 1] = ["loadBalancers"];
 
 /// Settings the desired state leaves out when they are off (no deployment alarms, a rolling
 /// update): absent is a statement, so one ECS still reports is drift to remove.
-const ABSENT_MEANS_OFF: [&str; 2] = ["deploymentAlarms", "deploymentStrategy"];
+const ABSENT_MEANS_OFF: [&str; 3] = ["deploymentAlarms", "deploymentStrategy", "spotMix"];
 
 /// Compares the service settings ECS reports with the desired ones, field by field, the way
 /// task definitions are compared. A field ECS does not report is unknown, not drift; a field

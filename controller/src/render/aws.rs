@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::domain::{tags as tag, ScalingResourceId, ServiceKey};
-use crate::manifest::{LogMode, MonitoredService};
+use crate::manifest::{LogMode, MonitoredService, Spot};
 use crate::settings::Settings;
 
 /// Everything one manifest asks for in AWS.
@@ -142,6 +142,11 @@ pub struct EcsService {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub autoscaled_range: Option<(i32, i32)>,
     pub capacity_provider: String,
+    /// With a Fargate / Fargate Spot mix (`capacity_provider` is then FARGATE): the tasks kept
+    /// on FARGATE first and the FARGATE_SPOT weight against 1. Absent for one provider, so
+    /// services without a mix keep their spec hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spot_mix: Option<SpotShare>,
     pub subnets: Vec<String>,
     pub security_groups: Vec<String>,
     pub assign_public_ip: bool,
@@ -164,6 +169,20 @@ pub struct EcsService {
     pub enable_execute_command: bool,
     pub propagate_tags: String,
     pub enable_ecs_managed_tags: bool,
+}
+
+/// ECS's Fargate capacity providers.
+pub const FARGATE: &str = "FARGATE";
+pub const FARGATE_SPOT: &str = "FARGATE_SPOT";
+
+/// The share of a service's tasks on Fargate Spot when it mixes providers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpotShare {
+    /// FARGATE `base`: tasks that never run on Spot.
+    pub on_demand_base: i32,
+    /// FARGATE_SPOT `weight` (FARGATE's is 1).
+    pub spot_weight: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -411,10 +430,17 @@ pub fn render_service(m: &MonitoredService, settings: &Settings) -> DesiredServi
         autoscaled_range: scaling_spec
             .autoscaling()
             .then_some((scaling_spec.min_tasks as i32, scaling_spec.max_tasks as i32)),
-        capacity_provider: if spec.placement.spot {
-            "FARGATE_SPOT"
+        spot_mix: match spec.placement.spot {
+            Spot::Mix(m) => Some(SpotShare {
+                on_demand_base: m.base as i32,
+                spot_weight: m.weight as i32,
+            }),
+            Spot::All(_) => None,
+        },
+        capacity_provider: if spec.placement.spot == Spot::All(true) {
+            FARGATE_SPOT
         } else {
-            "FARGATE"
+            FARGATE
         }
         .into(),
         subnets: sorted(subnets),

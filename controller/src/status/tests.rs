@@ -52,6 +52,7 @@ fn observed(rollout: Option<RolloutState>) -> ObservedService {
                 desired_count: 2,
                 autoscaled_range: None,
                 capacity_provider: String::new(),
+                spot_mix: None,
                 subnets: vec![],
                 security_groups: vec![],
                 assign_public_ip: false,

@@ -51,7 +51,8 @@ pub struct FakeService {
     pub tags: BTreeMap<String, String>,
     pub desired: i32,
     pub task_definition: String,
-    pub capacity_providers: Vec<String>,
+    /// The capacity provider strategy: (provider, base, weight).
+    pub capacity_providers: Vec<(String, i32, i32)>,
     pub launch_type: Option<String>,
     pub network: Option<NetworkConfiguration>,
     pub deployment: Option<DeploymentConfiguration>,
@@ -115,10 +116,11 @@ impl FakeService {
             .set_capacity_provider_strategy(Some(
                 self.capacity_providers
                     .iter()
-                    .map(|p| {
+                    .map(|(p, base, weight)| {
                         CapacityProviderStrategyItem::builder()
                             .capacity_provider(p)
-                            .weight(1)
+                            .base(*base)
+                            .weight(*weight)
                             .build()
                             .unwrap()
                     })
@@ -271,6 +273,7 @@ pub(super) fn rules(fake: &FakeAws) -> Vec<Rule> {
                 "clientToken": req.client_token(),
                 "deploymentConfiguration": deployment::summary(req.deployment_configuration()),
                 "enableExecuteCommand": req.enable_execute_command(),
+                "strategy": strategy_of(req.capacity_provider_strategy()),
             }),
         );
         if let Some(why) = deployment::refusal(req.deployment_configuration(), req.load_balancers())
@@ -324,11 +327,7 @@ pub(super) fn rules(fake: &FakeAws) -> Vec<Rule> {
                 .collect(),
             desired: req.desired_count().unwrap_or(1),
             task_definition: req.task_definition().unwrap_or_default().to_string(),
-            capacity_providers: req
-                .capacity_provider_strategy()
-                .iter()
-                .map(|c| c.capacity_provider().to_string())
-                .collect(),
+            capacity_providers: strategy_of(req.capacity_provider_strategy()),
             launch_type: req.launch_type().map(|l| l.as_str().to_string()),
             network: req.network_configuration().cloned(),
             deployment: req.deployment_configuration().map(deployment::stored),
@@ -382,6 +381,7 @@ fn update_rule(fake: &FakeAws) -> Rule {
                 "taskDefinition": req.task_definition(),
                 "desiredCount": req.desired_count(),
                 "capacityProviderStrategy": req.capacity_provider_strategy().iter().map(|c| c.capacity_provider().to_string()).collect::<Vec<_>>(),
+                "strategy": strategy_of(req.capacity_provider_strategy()),
                 "forceNewDeployment": req.force_new_deployment(),
                 "networkConfiguration": req.network_configuration().is_some(),
                 "deploymentConfiguration": req.deployment_configuration().is_some(),
@@ -399,11 +399,7 @@ fn update_rule(fake: &FakeAws) -> Rule {
         if service.status != "ACTIVE" {
             return aws_error("ServiceNotActiveException", "Service was not ACTIVE.");
         }
-        let strategy: Vec<String> = req
-            .capacity_provider_strategy()
-            .iter()
-            .map(|c| c.capacity_provider().to_string())
-            .collect();
+        let strategy = strategy_of(req.capacity_provider_strategy());
         let strategy_changes = !strategy.is_empty()
             && (strategy != service.capacity_providers || service.launch_type.is_some());
         if strategy_changes && req.force_new_deployment() != Some(true) {
@@ -591,4 +587,13 @@ fn task_definition_rules(fake: &FakeAws) -> Vec<Rule> {
             .build()
     });
     vec![register, describe, list, tasks]
+}
+
+/// A capacity provider strategy as the fake keeps it: (provider, base, weight), ECS's defaults
+/// (base 0, weight 0) for what the request leaves out.
+fn strategy_of(items: &[CapacityProviderStrategyItem]) -> Vec<(String, i32, i32)> {
+    items
+        .iter()
+        .map(|c| (c.capacity_provider().to_string(), c.base(), c.weight()))
+        .collect()
 }

@@ -247,13 +247,56 @@ pub struct Placement {
     /// Give tasks a public IP (only for public subnets without NAT).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assign_public_ip: Option<bool>,
-    /// Run on Fargate Spot (cheaper, may be interrupted).
+    /// Fargate Spot (cheaper, may be interrupted): `true` runs every task on Spot; a mix
+    /// `{base, weight}` runs the first `base` tasks on regular Fargate and then `weight` Spot
+    /// tasks for each regular one (ECS's capacity provider strategy).
     #[serde(default)]
-    pub spot: bool,
+    pub spot: Spot,
     /// The CPU architecture of the tasks (the task definition's `runtimePlatform`): `arm64`
     /// (Graviton) or `x86_64`. Unset: ECS's default, x86_64. The image must be built for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub architecture: Option<CpuArchitecture>,
+}
+
+/// Where tasks run between Fargate and Fargate Spot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(
+    untagged,
+    expecting = "expected true, false, or a mix {base, weight} of Fargate and Fargate Spot"
+)]
+pub enum Spot {
+    /// All tasks on Fargate Spot (`true`) or none (`false`).
+    All(bool),
+    /// Some of each.
+    Mix(SpotMix),
+}
+
+impl Default for Spot {
+    fn default() -> Self {
+        Spot::All(false)
+    }
+}
+
+impl Spot {
+    /// Whether any task may run on Spot.
+    pub fn any(&self) -> bool {
+        match self {
+            Spot::All(on) => *on,
+            Spot::Mix(m) => m.weight > 0,
+        }
+    }
+}
+
+/// A Fargate / Fargate Spot mix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SpotMix {
+    /// Tasks always on regular Fargate, before any goes to Spot (ECS `base`, 0-100000).
+    #[serde(default)]
+    pub base: u32,
+    /// Spot tasks for each regular one beyond the base (ECS `weight` of FARGATE_SPOT against
+    /// 1 for FARGATE; 1-1000).
+    pub weight: u32,
 }
 
 /// A task's CPU architecture.

@@ -288,10 +288,26 @@ pub(super) fn check_placement(c: &mut Checker, p: &Placement, settings: Option<&
         "spec.placement.subnets",
         || "give either network or subnets, not both".into(),
     );
+    if let crate::manifest::Spot::Mix(m) = p.spot {
+        // CapacityProviderStrategyItem: base 0-100000, weight 0-1000 (ECS API reference).
+        c.check(m.base <= 100_000, "spec.placement.spot.base", || {
+            format!("{} tasks is above ECS's base limit of 100000", m.base)
+        });
+        c.check(
+            (1..=1000).contains(&m.weight),
+            "spec.placement.spot.weight",
+            || {
+                format!(
+                    "{} is not a Spot weight of 1 to 1000 (use spot: false for none)",
+                    m.weight
+                )
+            },
+        );
+    }
     // "Linux tasks with the ARM64 architecture don't support the Fargate Spot capacity
     // provider." (Amazon ECS Developer Guide, Fargate capacity providers)
     c.check(
-        !(p.spot && p.architecture == Some(crate::manifest::CpuArchitecture::Arm64)),
+        !(p.spot.any() && p.architecture == Some(crate::manifest::CpuArchitecture::Arm64)),
         "spec.placement.architecture",
         || "arm64 tasks cannot run on Fargate Spot: set spot: false or architecture: x86_64".into(),
     );
