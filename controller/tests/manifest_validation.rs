@@ -184,6 +184,24 @@ fn a_spot_mix_needs_a_weight_and_is_no_place_for_arm64() {
 }
 
 #[test]
+fn task_storage_outside_fargate_s_21_to_200_gib_is_rejected_at_the_field() {
+    for gib in [20, 201] {
+        let text = with_line(
+            10,
+            &format!("    ephemeralStorageGiB: {gib}\n    port: 8080"),
+        );
+        assert_error(
+            &text,
+            "spec.container.ephemeralStorageGiB",
+            10,
+            "21 to 200 GiB",
+        );
+    }
+    let text = with_line(10, "    ephemeralStorageGiB: 200\n    port: 8080");
+    assert!(load(&text).rejected.is_empty());
+}
+
+#[test]
 fn ecs_exec_with_a_read_only_root_filesystem_is_rejected_at_exec() {
     // Lines 6-10 are the container: exec takes line 10, before the port.
     let text = with_line(

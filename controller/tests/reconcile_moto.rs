@@ -548,6 +548,37 @@ async fn an_arm64_service_runs_an_arm64_task_definition_and_a_second_pass_writes
     assert_eq!(platform()["cpuArchitecture"], "X86_64");
 }
 
+/// `container.ephemeralStorageGiB` becomes the task definition's `ephemeralStorage` (read back
+/// with the aws CLI), and an unchanged manifest writes nothing.
+#[tokio::test]
+async fn task_storage_is_registered_as_asked_and_a_second_pass_writes_nothing() {
+    let world = World::new("storage");
+    let r = world.reconciler().await;
+    let set = manifests(
+        &[(
+            "a.yaml",
+            &manifest("big-disk", "nginx:1.27", "").replace(
+                "    image: nginx:1.27\n",
+                "    image: nginx:1.27\n    ephemeralStorageGiB: 50\n",
+            ),
+        )],
+        &world.settings,
+    );
+    pass(&r, &set, true).await;
+    let td = describe(&world, "big-disk")["taskDefinition"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let described = aws_cli(&["ecs", "describe-task-definition", "--task-definition", &td]);
+    assert_eq!(
+        described["taskDefinition"]["ephemeralStorage"],
+        serde_json::json!({"sizeInGiB": 50}),
+        "{described}"
+    );
+    let (_, writes) = pass(&r, &set, true).await;
+    assert_eq!(writes, 0);
+}
+
 /// `ecs-operator apply` leaves the status records a controller pass writes (issue 17: the
 /// one-shot path wrote none), and an apply that finds nothing new rewrites none of them.
 #[tokio::test(flavor = "multi_thread")]

@@ -131,6 +131,11 @@ pub fn register_task_definition(
         ))
         .execution_role_arn(&td.execution_role_arn)
         .set_task_role_arn(td.task_role_arn.clone())
+        .set_ephemeral_storage(td.ephemeral_storage_gib.map(|gib| {
+            aws_sdk_ecs::types::EphemeralStorage::builder()
+                .size_in_gib(gib)
+                .build()
+        }))
         .set_runtime_platform(td.runtime_platform.as_ref().map(|p| {
             aws_sdk_ecs::types::RuntimePlatform::builder()
                 .cpu_architecture(aws_sdk_ecs::types::CpuArchitecture::from(

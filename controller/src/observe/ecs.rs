@@ -354,6 +354,7 @@ pub fn normalise_task_definition(td: &aws_sdk_ecs::types::TaskDefinition) -> Tas
             .collect(),
         execution_role_arn: td.execution_role_arn().unwrap_or_default().to_string(),
         task_role_arn: td.task_role_arn().map(str::to_string),
+        ephemeral_storage_gib: td.ephemeral_storage().map(|e| e.size_in_gib()),
         runtime_platform: td.runtime_platform().and_then(|p| {
             Some(RuntimePlatform {
                 cpu_architecture: p.cpu_architecture()?.as_str().to_string(),

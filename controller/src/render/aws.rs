@@ -1,10 +1,14 @@
 //! The AWS side of the desired state: task definition, ECS service, Cloud Map service and
 //! Application Auto Scaling, as typed values the planner compares field by field.
 
+mod platform;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+pub use platform::{RuntimePlatform, SpotShare, FARGATE, FARGATE_SPOT};
 
 use crate::domain::{tags as tag, ScalingResourceId, ServiceKey};
 use crate::manifest::{LogMode, MonitoredService, Spot};
@@ -71,17 +75,10 @@ pub struct TaskDefinition {
     /// one keeps its spec hash.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime_platform: Option<RuntimePlatform>,
+    /// `ephemeralStorage.sizeInGiB`; absent: Fargate's default 20 GiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ephemeral_storage_gib: Option<i32>,
     pub container: ContainerDefinition,
-}
-
-/// ECS `runtimePlatform`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RuntimePlatform {
-    /// `X86_64` or `ARM64`.
-    pub cpu_architecture: String,
-    /// `LINUX` (the only family the operator renders).
-    pub operating_system_family: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -169,20 +166,6 @@ pub struct EcsService {
     pub enable_execute_command: bool,
     pub propagate_tags: String,
     pub enable_ecs_managed_tags: bool,
-}
-
-/// ECS's Fargate capacity providers.
-pub const FARGATE: &str = "FARGATE";
-pub const FARGATE_SPOT: &str = "FARGATE_SPOT";
-
-/// The share of a service's tasks on Fargate Spot when it mixes providers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SpotShare {
-    /// FARGATE `base`: tasks that never run on Spot.
-    pub on_demand_base: i32,
-    /// FARGATE_SPOT `weight` (FARGATE's is 1).
-    pub spot_weight: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -374,6 +357,7 @@ pub fn render_service(m: &MonitoredService, settings: &Settings) -> DesiredServi
             .task_role_arn
             .clone()
             .or_else(|| settings.task_role_arn.clone()),
+        ephemeral_storage_gib: k.ephemeral_storage_gib.map(|g| g as i32),
         runtime_platform: spec.placement.architecture.map(|a| RuntimePlatform {
             cpu_architecture: a.ecs_name().into(),
             operating_system_family: "LINUX".into(),

@@ -123,6 +123,14 @@ pub struct Container {
     /// Run the root filesystem read-only (recommended).
     #[serde(default)]
     pub read_only_root_filesystem: bool,
+    /// Task storage on Fargate, in GiB (21-200; unset: Fargate's 20 GiB): the task
+    /// definition's `ephemeralStorage.sizeInGiB`.
+    #[serde(
+        default,
+        rename = "ephemeralStorageGiB",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ephemeral_storage_gib: Option<u32>,
     /// ECS Exec (`aws ecs execute-command`) into the tasks: the service's
     /// `enableExecuteCommand`. The task role must allow the four `ssmmessages` channel actions
     /// (`taskRoleArn`: the bootstrap's default task role denies everything), and the SSM agent

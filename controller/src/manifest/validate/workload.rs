@@ -69,6 +69,14 @@ pub(super) fn is_env_name(s: &str) -> bool {
 }
 
 pub(super) fn check_container(c: &mut Checker, k: &Container, settings: Option<&Settings>) {
+    if let Some(gib) = k.ephemeral_storage_gib {
+        // EphemeralStorage `sizeInGiB`: 21-200 (ECS API reference; 20 GiB is the default).
+        c.check(
+            (21..=200).contains(&gib),
+            "spec.container.ephemeralStorageGiB",
+            || format!("{gib} GiB: Fargate task storage is 21 to 200 GiB (leave it out for the default 20)"),
+        );
+    }
     // "ECS Exec ... the SSM agent requires that the container file system is able to be
     // written to" (ECS Developer Guide, ECS Exec considerations).
     c.check(
