@@ -16,6 +16,7 @@ use ecs_operator::reconcile::{ReconcileOptions, Reconciler};
 use ecs_operator::settings::Settings;
 use ecs_operator::source::{Source, SourceLocation};
 use ecs_operator::status::rollout::short_revision;
+use ecs_operator::status::warm::WarmStore;
 use ecs_operator::status::{unix_now, StatusStore};
 
 use super::{parse_duration, print_diagnostics, state_location};
@@ -147,6 +148,13 @@ fn print_plan(plan: &Plan) {
 #[tokio::main]
 pub async fn plan_or_apply(args: ReconcileArgs, apply: bool) -> anyhow::Result<ExitCode> {
     let (reconciler, mut source) = reconciler(&args).await?;
+    // What the controller's leader left in the state bucket: only the manifests and task
+    // definitions that changed since are read again (a one-shot command is a fresh process).
+    let mut warm = WarmStore::new(state_location(&reconciler.settings)?);
+    if let Some(cache) = warm.load(&reconciler.aws).await {
+        source.import(cache.manifests, &reconciler.settings);
+        reconciler.observer.import(cache.task_definitions);
+    }
     let fetched = source
         .fetch(Some(&reconciler.aws), &reconciler.settings)
         .await?;
