@@ -58,6 +58,8 @@ fn only_cluster_scope() -> ObserveScope<'static> {
         clusters: &CLUSTERS,
         discovery: None,
         managed: &|_| false,
+        scaling_trusted: &|_, _| false,
+        scaling_sweep: std::time::Duration::ZERO,
     }
 }
 

@@ -186,7 +186,9 @@ async fn applying_the_examples_creates_every_resource_and_a_second_pass_writes_n
 #[tokio::test]
 async fn drift_behind_the_operators_back_is_detected_and_corrected() {
     let world = World::new("drift");
-    let r = world.reconciler().await;
+    let mut r = world.reconciler().await;
+    // Scaling read every pass, as at each sweep (the sweep itself: tests/scaling_sweep.rs).
+    r.options.scaling_sweep = std::time::Duration::ZERO;
     let text = manifest(
         "drifty",
         "nginx:1.27",

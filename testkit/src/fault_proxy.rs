@@ -33,6 +33,8 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 use rand::Rng;
 
+use crate::aws_pages;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub enum Fault {
     Throttle,
@@ -89,6 +91,8 @@ pub struct Config {
     pub latency_ms: (u64, u64),
     /// Rewrites S3 ListObjectsV2 requests to ask for at most this many keys per page.
     pub s3_max_keys: Option<u32>,
+    /// Pages and limits the AWS JSON APIs as AWS does, not as moto does ([`crate::aws_pages`]).
+    pub aws_pages: bool,
 }
 
 impl Config {
@@ -469,6 +473,15 @@ async fn handle(
         .map_err(|_| Dropped)?
         .to_bytes()
         .to_vec();
+    let (body, page) = match config.aws_pages {
+        true => match aws_pages::prepare(&info.service, &info.operation, body) {
+            aws_pages::Prepared::Forward { body, repage } => (body, repage),
+            aws_pages::Prepared::Refuse(status, code, message) => {
+                return Ok(json_error(status, code, &message))
+            }
+        },
+        false => (body, None),
+    };
     let mut query = info.query.clone();
     if let (Some(max), "ListObjectsV2") = (config.s3_max_keys, info.operation.as_str()) {
         query = query
@@ -512,6 +525,9 @@ async fn handle(
         response = response.header(name, value);
     }
     let mut bytes = upstream.bytes().await.map_err(|_| Dropped)?.to_vec();
+    if let (Some(page), true) = (&page, status.is_success()) {
+        bytes = aws_pages::repage(page, bytes);
+    }
     if fault == Some(Fault::Truncate) {
         bytes.truncate(bytes.len() / 2);
     }

@@ -7,6 +7,7 @@
 //! | [`inventory`] | what exists in moto, read independently, and what is wrong with it |
 //! | [`fake_aws`] | an in-process fake of ECS, Cloud Map and Application Auto Scaling with the behaviours moto lacks |
 //! | [`fault_proxy`] | an HTTP proxy in front of moto that injects throttling, 5xx, drops and cuts |
+//! | [`aws_pages`] | the proxy's option to page and limit requests as AWS does, not as moto does |
 //! | [`metrics`] | reading the operator's `/metrics` text |
 //! | [`passes`] | the controller's pass (`pass::run`) as the leader, carrying its memory |
 //! | [`figures`] | the figures reliability tests record for RELIABILITY.md |
@@ -14,6 +15,7 @@
 //!
 //! Everything is re-exported at the top, so a test says `use testkit::*;`.
 
+pub mod aws_pages;
 pub mod fake_aws;
 pub mod fault_proxy;
 pub mod figures;

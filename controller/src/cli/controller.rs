@@ -31,6 +31,11 @@ pub struct RunArgs {
     /// settings' monitoring.discoveryRefresh, 10s unless set there).
     #[arg(long, value_parser = parse_duration)]
     pub sd_refresh: Option<std::time::Duration>,
+    /// How often every scalable target and scaling policy is read, to find changes made
+    /// behind the operator's back (a changed manifest's scaling is read at once); 0 reads
+    /// them every pass.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub scaling_sweep: std::time::Duration,
     /// Leader lease time to live.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub lease_ttl: std::time::Duration,
@@ -77,6 +82,7 @@ pub async fn run_controller(args: RunArgs) -> anyhow::Result<ExitCode> {
             allow_empty: args.reconcile.allow_empty,
             max_prune: args.reconcile.max_prune.unwrap_or(settings.max_prune),
             concurrency: args.reconcile.concurrency,
+            scaling_sweep: args.scaling_sweep,
         },
         sd_refresh: args
             .sd_refresh

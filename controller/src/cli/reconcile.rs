@@ -77,6 +77,7 @@ async fn reconciler(args: &ReconcileArgs) -> anyhow::Result<(Reconciler, Source)
         allow_empty: args.allow_empty,
         max_prune: args.max_prune.unwrap_or(settings.max_prune),
         concurrency: args.concurrency,
+        ..ReconcileOptions::default()
     };
     Ok((
         Reconciler::new(aws, settings, options),

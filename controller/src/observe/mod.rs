@@ -5,7 +5,7 @@
 //! | --- | --- |
 //! | [`ecs`] | ListServices per cluster (paginated), DescribeServices in batches of at most 10 with tags, DescribeTaskDefinition once per revision per process |
 //! | [`discovery`] | one paginated Cloud Map ListServices for the namespace |
-//! | [`scaling`] | DescribeScalableTargets in batches of at most 50 resource ids, one paginated DescribeScalingPolicies |
+//! | [`scaling`] | DescribeScalableTargets in batches of at most 50 resource ids, one paginated DescribeScalingPolicies; remembered between sweeps, re-read per service where the manifest wants a change |
 //! | [`tasks`] | ListTasks / DescribeTasks of stopped tasks, only for services short of tasks or rolling out |
 //! | [`instances`] | Cloud Map DiscoverInstances: the tasks Prometheus scrapes |
 //!
@@ -273,6 +273,10 @@ pub struct ObserveScope<'a> {
     pub discovery: Option<DiscoveryScope<'a>>,
     /// Which services get their task definition described (owned, or adoptable).
     pub managed: &'a (dyn Fn(&ObservedService) -> bool + Sync),
+    /// Whether a remembered scaling read may stand in for a fresh one (see [`scaling`]).
+    pub scaling_trusted: &'a (dyn Fn(&ObservedService, Option<&ObservedScaling>) -> bool + Sync),
+    /// The longest a remembered scaling read is used.
+    pub scaling_sweep: std::time::Duration,
 }
 
 /// Reads the world. Holds the per-process caches (task definitions, stopped tasks already
@@ -280,6 +284,8 @@ pub struct ObserveScope<'a> {
 #[derive(Debug, Default)]
 pub struct Observer {
     task_definitions: Mutex<HashMap<String, TaskDefinition>>,
+    /// Scalable targets and policies as last read, swept whole now and then.
+    pub scaling: scaling::ScalingMemory,
     pub(crate) seen_stopped: Mutex<HashSet<String>>,
 }
 
@@ -321,13 +327,24 @@ impl Observer {
                 }
             }
         }
-        let resource_ids: Vec<ScalingResourceId> = observed
+        let by_resource: BTreeMap<ScalingResourceId, &ObservedService> = observed
             .services
             .values()
             .filter(|s| s.is_active())
-            .map(|s| s.key().scaling_resource_id())
+            .map(|s| (s.key().scaling_resource_id(), s))
             .collect();
-        observed.scaling = scaling::describe(aws, &resource_ids).await?;
+        let resource_ids: Vec<ScalingResourceId> = by_resource.keys().cloned().collect();
+        let trusted = |id: &ScalingResourceId, have: Option<&ObservedScaling>| {
+            by_resource
+                .get(id)
+                .is_some_and(|s| (scope.scaling_trusted)(s, have))
+        };
+        let scaling_scope = scaling::ScalingScope {
+            resource_ids: &resource_ids,
+            trusted: &trusted,
+            sweep: scope.scaling_sweep,
+        };
+        observed.scaling = self.scaling.observe(aws, &scaling_scope).await?;
         Ok(observed)
     }
 

@@ -17,7 +17,7 @@
 //! - An unchanged world plans no step at all: an idle pass makes zero writes.
 
 mod prune;
-mod scaling;
+pub mod scaling;
 mod service;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,7 +1,7 @@
 //! Planning the scalable target and target-tracking policies of one service.
 
-use super::{change, ServicePlan, Step};
-use crate::observe::Observed;
+use super::{change, Change, ServicePlan, Step};
+use crate::observe::{Observed, ObservedScaling};
 use crate::render::aws::{DesiredService, TargetTrackingPolicy};
 
 fn same_policy(a: &TargetTrackingPolicy, b: &TargetTrackingPolicy) -> bool {
@@ -14,8 +14,22 @@ fn same_policy(a: &TargetTrackingPolicy, b: &TargetTrackingPolicy) -> bool {
 }
 
 pub(super) fn plan_scaling(sp: &mut ServicePlan, d: &DesiredService, observed: &Observed) {
+    let have = observed.scaling.get(&d.key().scaling_resource_id());
+    let (changes, steps) = diff(d, have);
+    sp.changes.extend(changes);
+    sp.steps.extend(steps);
+}
+
+/// Whether `have` (a scalable target and its policies as last read) is what `d` wants: the
+/// planner would write nothing. The observer trusts a remembered read only when it is.
+pub fn in_sync(d: &DesiredService, have: Option<&ObservedScaling>) -> bool {
+    diff(d, have).1.is_empty()
+}
+
+/// The changes and steps that make `have` what `d` wants.
+fn diff(d: &DesiredService, have: Option<&ObservedScaling>) -> (Vec<Change>, Vec<Step>) {
     let resource_id = d.key().scaling_resource_id();
-    let have = observed.scaling.get(&resource_id);
+    let mut sp = Diff::default();
     match (&d.scaling, have) {
         (None, None) => {}
         (None, Some(_)) => {
@@ -75,4 +89,12 @@ pub(super) fn plan_scaling(sp: &mut ServicePlan, d: &DesiredService, observed: &
             }
         }
     }
+    (sp.changes, sp.steps)
+}
+
+/// What [`diff`] collects, named like a [`ServicePlan`]'s fields.
+#[derive(Default)]
+struct Diff {
+    changes: Vec<Change>,
+    steps: Vec<Step>,
 }

@@ -13,19 +13,25 @@ pub mod pass;
 pub mod rollback;
 pub mod rollout;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::actuate::aws::{Applier, Fence};
 use crate::aws::AwsClients;
-use crate::domain::annotations;
+use crate::domain::{annotations, ServiceKey};
 use crate::manifest::ManifestSet;
-use crate::observe::{DiscoveryScope, ObserveScope, Observed, ObservedService, Observer};
+use crate::observe::{
+    DiscoveryScope, ObserveScope, Observed, ObservedScaling, ObservedService, Observer,
+};
 use crate::plan::{self, discovery_description, Plan, PlanOptions};
 use crate::render::{render_services, DesiredService};
 use crate::settings::Settings;
 
 pub use crate::actuate::aws::ServiceResult;
 pub use crate::error::{ErrorClass, ReconcileError};
+
+/// How often an idle controller reads every scalable target and policy (drift found behind
+/// the operator's back waits at most this long).
+pub const DEFAULT_SCALING_SWEEP: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Knobs of a pass.
 #[derive(Debug, Clone)]
@@ -34,6 +40,9 @@ pub struct ReconcileOptions {
     pub max_prune: usize,
     /// Services applied at once.
     pub concurrency: usize,
+    /// Scalable targets and policies whose manifest is unchanged are read whole this often
+    /// (`observe::scaling`); zero reads them every pass.
+    pub scaling_sweep: std::time::Duration,
 }
 
 impl Default for ReconcileOptions {
@@ -42,6 +51,7 @@ impl Default for ReconcileOptions {
             allow_empty: false,
             max_prune: 3,
             concurrency: 8,
+            scaling_sweep: DEFAULT_SCALING_SWEEP,
         }
     }
 }
@@ -107,6 +117,16 @@ impl Reconciler {
         let description = self.discovery_description();
         let managed =
             |s: &ObservedService| s.owner() == Some(operator_id) || wanted.contains(&s.key());
+        let by_key: BTreeMap<ServiceKey, &DesiredService> =
+            desired.iter().map(|d| (d.key(), d)).collect();
+        // A remembered read stands in where the planner would write nothing: a wanted service
+        // in sync, or a foreign one (never planned). An owned service nothing wants any more
+        // (a prune) is always read afresh.
+        let trusted =
+            |s: &ObservedService, have: Option<&ObservedScaling>| match by_key.get(&s.key()) {
+                Some(d) => plan::scaling::in_sync(d, have),
+                None => s.owner() != Some(operator_id),
+            };
         let scope = ObserveScope {
             clusters: &clusters,
             discovery: self.settings.service_discovery_namespace_id.as_deref().map(
@@ -117,6 +137,8 @@ impl Reconciler {
                 },
             ),
             managed: &managed,
+            scaling_trusted: &trusted,
+            scaling_sweep: self.options.scaling_sweep,
         };
         Ok(self.observer.observe(&self.aws, &scope).await?)
     }
