@@ -420,6 +420,11 @@ impl Applier<'_> {
     /// Keeps the newest `keep_revisions` revisions of a family and deregisters older ones that
     /// this operator registered. Best effort: hygiene never fails a reconcile.
     async fn deregister_old_revisions(&self, family: &str, keep_arn: &str) {
+        // Revisions are numbered from 1 in each family: revision r leaves at most r - 1 older
+        // ones, so a young family has nothing to deregister and needs no listing.
+        if revision_of(keep_arn).is_some_and(|r| r <= u64::from(self.keep_revisions.max(1))) {
+            return;
+        }
         let mut arns = Vec::new();
         let mut pages = self
             .aws
@@ -563,6 +568,11 @@ fn base36(mut n: u64) -> String {
     }
     out.reverse();
     String::from_utf8(out).unwrap_or_default()
+}
+
+/// The revision number of a task definition ARN (`...:task-definition/family:7` -> 7).
+fn revision_of(arn: &str) -> Option<u64> {
+    arn.rsplit(':').next()?.parse().ok()
 }
 
 fn family_of(arn: &str) -> &str {
