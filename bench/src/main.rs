@@ -8,6 +8,7 @@ mod events;
 mod floor;
 mod manifests;
 mod operator;
+mod pages;
 mod report;
 mod results;
 mod rss;
@@ -70,8 +71,13 @@ pub struct SizeResult {
     pub n: usize,
     pub scaled: usize,
     pub first: operator::Pass,
+    /// The last idle pass: between scaling sweeps, as a long-running controller's.
     pub idle: operator::Pass,
     pub idle_secs: Vec<f64>,
+    /// An idle pass that sweeps every scalable target and policy (every `--scaling-sweep`).
+    pub idle_sweep: operator::Pass,
+    /// Both idle passes again on AWS's page sizes (`testkit::aws_pages`).
+    pub pages: Result<pages::RealPages, String>,
     pub changed: operator::Pass,
     pub cold: operator::Pass,
     /// A fresh process that read the warm-start cache first (its GetObject counted).
@@ -124,15 +130,42 @@ async fn measure_size(args: &Args, n: usize, index: usize) -> Result<SizeResult>
     check(&first, "first apply")?;
     log(format!("N={n}: converged in {:.2} s", first.secs));
 
+    // The pass after the first apply reads back what it wrote; the idle passes follow.
+    let read_back = operator::pass(&reconciler, &mut source).await?;
+    check(&read_back, "read-back pass")?;
     let mut idle = None;
     let mut idle_secs = Vec::new();
     for _ in 0..args.idle_passes.max(1) {
         let p = operator::pass(&reconciler, &mut source).await?;
         check(&p, "idle pass")?;
         idle_secs.push(p.secs);
-        idle.get_or_insert(p);
+        idle = Some(p);
     }
     let idle = idle.unwrap_or_default();
+    reconciler.observer.scaling.forget();
+    let idle_sweep = operator::pass(&reconciler, &mut source).await?;
+    check(&idle_sweep, "idle pass with a scaling sweep")?;
+    let running: std::collections::BTreeSet<String> =
+        (idle.observed_task_definitions.iter()).cloned().collect();
+    let pages = pages::measure(
+        &args.endpoint,
+        &w.settings,
+        args.concurrency,
+        pages::Caches {
+            task_definitions: reconciler.observer.export(&running),
+            manifests: source.export(),
+        },
+        location.clone(),
+    )
+    .await
+    .map_err(|e| format!("{e:#}"));
+    if let Ok(p) = &pages {
+        log(format!(
+            "N={n}: on AWS page sizes an idle pass makes {} calls, {} at a scaling sweep",
+            stats::Split::of(&p.between_sweeps.calls).total(),
+            stats::Split::of(&p.at_sweep.calls).total()
+        ));
+    }
     log(format!(
         "N={n}: idle pass {:.3} s, {} calls",
         stats::median(&idle_secs),
@@ -250,6 +283,8 @@ async fn measure_size(args: &Args, n: usize, index: usize) -> Result<SizeResult>
         first,
         idle,
         idle_secs,
+        idle_sweep,
+        pages,
         changed,
         cold,
         warm,

@@ -159,28 +159,43 @@ pub fn render(
     );
     let _ = writeln!(
         tables,
-        "| N | ours, idle pass (measured) | ours, fresh process (measured) | ours on real AWS page sizes (derived) | Terraform-style refresh (derived) | ecspresso-style, one service per call (derived) | ours, first apply r / w (measured) | Terraform-style apply r / w (derived) |"
+        "| N | ours, idle pass (measured) | ours, idle pass at a scaling sweep (measured) | ours on AWS page sizes: idle / at a sweep (measured) | ours, fresh process (measured) | Terraform-style refresh (derived) | ecspresso-style, one service per call (derived) | ours, first apply r / w (measured) | Terraform-style apply r / w (derived) |"
     );
-    let _ = writeln!(tables, "|---:|---|---|---|---|---|---|---|");
+    let _ = writeln!(tables, "|---:|---|---|---|---|---|---|---|---|");
     for s in sizes {
         let (n, scaled) = (s.n as u64, s.scaled as u64);
         let idle = Split::of(&s.idle.calls);
+        let sweep = Split::of(&s.idle_sweep.calls);
         let cold = Split::of(&s.cold.calls);
-        let aws = stats::idle_reads(n, scaled, PageSizes::AWS);
+        let real = match &s.pages {
+            Ok(p) => {
+                let (idle, sweep) = (
+                    Split::of(&p.between_sweeps.calls).total(),
+                    Split::of(&p.at_sweep.calls).total(),
+                );
+                format!(
+                    "**{idle} ({})** / {sweep} ({})",
+                    per(idle, s.n),
+                    per(sweep, s.n)
+                )
+            }
+            Err(why) => format!("not measured: {why}"),
+        };
         let tf = stats::terraform_refresh_reads(n, scaled);
         let ecspresso = stats::ecspresso_reads(n);
         let first = Split::of(&s.first.calls);
         let tf_apply = stats::terraform_first_apply(n, scaled);
         let _ = writeln!(
             tables,
-            "| {} | {} ({}) | {} ({}) | {} ({}) | {} ({}) | {} ({}) | {} | {} |",
+            "| {} | {} ({}) | {} ({}) | {} | {} ({}) | {} ({}) | {} ({}) | {} | {} |",
             s.n,
             idle.total(),
             per(idle.total(), s.n),
+            sweep.total(),
+            per(sweep.total(), s.n),
+            real,
             cold.total(),
             per(cold.total(), s.n),
-            aws,
-            per(aws, s.n),
             tf,
             per(tf, s.n),
             ecspresso,
@@ -191,7 +206,14 @@ pub fn render(
     }
     let _ = writeln!(
         tables,
-        "\nHow the peer columns are derived (N services, S = N/2 autoscaled, one policy each):\n\
+        "\nAn idle pass between scaling sweeps reads no scalable target or policy (the observer \
+         remembers them; a manifest that changes them has them read in its own pass); every \
+         `--scaling-sweep` (5 minutes; passes come every `--interval`, 60 s) one pass reads \
+         them all. *On AWS page sizes* is measured, not derived: the same world read through \
+         `testkit::aws_pages`, which pages moto's answers as the API references say (ECS \
+         ListServices 10 unless asked for up to 100, DescribeScalingPolicies 10, Cloud Map \
+         ListServices 100) and refuses any request over a limit (none was).\n\n\
+         How the peer columns are derived (N services, S = N/2 autoscaled, one policy each):\n\
          - *Terraform-style refresh*: one read per resource per run (`terraform plan` refreshes every \
          resource in state): DescribeServices, DescribeTaskDefinition and Cloud Map GetService per \
          service, plus DescribeScalableTargets and DescribeScalingPolicies per autoscaled service = \
@@ -200,14 +222,8 @@ pub fn render(
          ends each Create with its Read (3N + 2S reads); waiters (e.g. for the ECS service to be \
          ACTIVE) would add more, so this is a lower bound.\n\
          - *ecspresso-style*: one service per invocation, DescribeServices + DescribeTaskDefinition \
-         per service = 2N (Cloud Map and scaling not read).\n\
-         - *ours on real AWS page sizes*: the reads the observe module's batching implies with the \
-         page sizes of the API references instead of moto's, warm caches: ECS ListServices ⌈N/10⌉ \
-         (10 per page when MaxResults is not set; moto returns all in one page) + DescribeServices \
-         ⌈N/10⌉ + Cloud Map ListServices ⌈N/100⌉ (moto: one page) + DescribeScalableTargets ⌈N/50⌉ \
-         + DescribeScalingPolicies ⌈S/10⌉ (10 per page at most; moto: 100) + ListObjectsV2 \
-         ⌈N/1000⌉. The same formula with moto's page sizes predicts the measured idle column \
-         exactly (checked below, under Findings)."    );
+         per service = 2N (Cloud Map and scaling not read)."
+    );
 
     let _ = writeln!(
         tables,
@@ -493,16 +509,20 @@ pub fn findings(sizes: &[SizeResult], t: &Throughput) -> Vec<String> {
     let predicted: Vec<String> = sizes
         .iter()
         .map(|s| {
-            let measured = Split::of(&s.idle.calls).reads;
-            let predicted = stats::idle_reads(s.n as u64, s.scaled as u64, PageSizes::MOTO);
+            let (n, scaled) = (s.n as u64, s.scaled as u64);
+            let idle = Split::of(&s.idle.calls).reads;
+            let sweep = Split::of(&s.idle_sweep.calls).reads;
+            let (idle_p, sweep_p) = (
+                stats::idle_reads(n, scaled, PageSizes::MOTO, false),
+                stats::idle_reads(n, scaled, PageSizes::MOTO, true),
+            );
+            let mark = |m: u64, p: u64| if m == p { "" } else { " (differs)" };
             format!(
-                "N = {}: {measured} measured, {predicted} predicted{}",
+                "N = {}: {idle} measured, {idle_p} predicted{}; at a sweep {sweep} measured, \
+                 {sweep_p} predicted{}",
                 s.n,
-                if measured == predicted {
-                    ""
-                } else {
-                    " (differs)"
-                }
+                mark(idle, idle_p),
+                mark(sweep, sweep_p)
             )
         })
         .collect();
@@ -513,27 +533,34 @@ pub fn findings(sizes: &[SizeResult], t: &Throughput) -> Vec<String> {
     let idle = Split::of(&largest.idle.calls);
     let idle_per = stats::per_service(idle.total(), n);
     let (dominant, dominant_calls) = stats::dominant(&largest.idle.calls).unwrap_or_default();
-    let aws = stats::idle_reads(n64, s64, PageSizes::AWS);
-    let aws_fixed = stats::idle_reads(n64, s64, PageSizes::AWS_LIST_100);
+    let real = match &largest.pages {
+        Ok(p) => {
+            let idle = Split::of(&p.between_sweeps.calls).total();
+            let sweep = Split::of(&p.at_sweep.calls).total();
+            let ops = stats::by_operation(&p.at_sweep.calls);
+            format!(
+                "On AWS's page sizes (measured through `testkit::aws_pages`) the idle pass makes \
+                 {idle} calls ({:.3} per service; predicted {}) and a sweeping one {sweep} ({:.3}; \
+                 {} of them DescribeScalingPolicies, 10 a page, and these list every ECS policy of \
+                 the region, not only the operator's). At the defaults (a pass a minute, a sweep \
+                 every 5) that averages {:.3} calls per service per pass. Reading policies every \
+                 pass, as before, would cost the sweep's figure on every pass.",
+                stats::per_service(idle, n),
+                stats::idle_reads(n64, s64, PageSizes::AWS_LIST_100, false),
+                stats::per_service(sweep, n),
+                op_count(&ops, "Application Auto Scaling:DescribeScalingPolicies"),
+                (4.0 * idle as f64 + sweep as f64) / 5.0 / n.max(1) as f64,
+            )
+        }
+        Err(why) => format!("The pass on AWS's page sizes was not measured: {why}."),
+    };
     out.push(format!(
         "Idle pass at N = {n}: {} calls, {idle_per:.2} per service, none of them writes, with \
          exactly one ListObjectsV2 and no GetObject for the source. The dominant call is \
          {dominant} ({dominant_calls}): DescribeServices takes at most 10 names, so ⌈N/10⌉ is the \
          least any reader pays that checks each service's live state (a Terraform-style refresh \
-         pays N for it alone). Worse than it looks on moto (which returns every ARN in one page): \
-         on real AWS, had the operator left ListServices' MaxResults unset, the same pass would \
-         make about {aws} calls ({:.2} per service: {} ListServices pages of 10 instead of 1) \
-         and DescribeScalingPolicies returns at most 10 policies per page ({} calls) and lists \
-         every ECS policy in the region, not only the operator's. The operator asks ListServices \
-         for pages of 100 (`observe/ecs.rs`), so on AWS it makes about {aws_fixed} ({:.2} per \
-         service; derived, not measured); the policy listing is at its API maximum, and could \
-         only shrink by filtering on the operator's policy names or by reading policies only \
-         for targets whose service changed.",
+         pays N for it alone). {real}",
         idle.total(),
-        stats::per_service(aws, n),
-        stats::pages(n64, 10),
-        stats::pages(s64, 10),
-        stats::per_service(aws_fixed, n),
     ));
 
     // Fresh process.

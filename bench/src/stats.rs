@@ -179,20 +179,22 @@ impl PageSizes {
 
 /// Reads of one idle pass over `n` services (`scaled` of them autoscaled, one policy each)
 /// with warm caches, given the page sizes: what the observe module's batching implies.
-pub fn idle_reads(n: u64, scaled: u64, sizes: PageSizes) -> u64 {
+/// Scalable targets and policies are read only by a pass that `sweep`s them.
+pub fn idle_reads(n: u64, scaled: u64, sizes: PageSizes, sweep: bool) -> u64 {
     if n == 0 {
         return 2;
     }
     let list = |items: u64, page: Option<u64>| page.map_or(1, |p| pages(items, p));
-    list(n, sizes.ecs_list_services)
-        + n.div_ceil(sizes.describe_services)
-        + list(n, sizes.cloud_map_list_services)
-        + n.div_ceil(sizes.describe_scalable_targets)
+    let scaling = n.div_ceil(sizes.describe_scalable_targets)
         + if scaled > 0 {
             pages(scaled, sizes.describe_scaling_policies)
         } else {
             0
-        }
+        };
+    list(n, sizes.ecs_list_services)
+        + n.div_ceil(sizes.describe_services)
+        + list(n, sizes.cloud_map_list_services)
+        + if sweep { scaling } else { 0 }
         + pages(n, sizes.list_objects)
 }
 
@@ -277,13 +279,15 @@ mod tests {
 
     #[test]
     fn idle_reads_follow_the_batch_and_page_sizes() {
-        // moto, 500 services, 250 scaled: 1 + 50 + 1 + 10 + 3 + 1.
-        assert_eq!(idle_reads(500, 250, PageSizes::MOTO), 66);
+        // moto, 500 services, 250 scaled: 1 + 50 + 1 + 10 + 3 + 1 at a sweep, 53 between.
+        assert_eq!(idle_reads(500, 250, PageSizes::MOTO, true), 66);
+        assert_eq!(idle_reads(500, 250, PageSizes::MOTO, false), 53);
         // real AWS: 50 + 50 + 5 + 10 + 25 + 1, and 5 ListServices with MaxResults 100.
-        assert_eq!(idle_reads(500, 250, PageSizes::AWS), 141);
-        assert_eq!(idle_reads(500, 250, PageSizes::AWS_LIST_100), 96);
+        assert_eq!(idle_reads(500, 250, PageSizes::AWS, true), 141);
+        assert_eq!(idle_reads(500, 250, PageSizes::AWS_LIST_100, true), 96);
+        assert_eq!(idle_reads(500, 250, PageSizes::AWS_LIST_100, false), 61);
         // 10 services, 5 scaled, moto: 1 + 1 + 1 + 1 + 1 + 1.
-        assert_eq!(idle_reads(10, 5, PageSizes::MOTO), 6);
+        assert_eq!(idle_reads(10, 5, PageSizes::MOTO, true), 6);
     }
 
     #[test]
