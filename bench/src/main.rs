@@ -35,7 +35,7 @@ pub struct Args {
     #[arg(long, env = "MOTO_ENDPOINT")]
     endpoint: String,
     /// Numbers of MonitoredServices to reconcile.
-    #[arg(long, value_delimiter = ',', default_value = "10,100,500")]
+    #[arg(long, value_delimiter = ',', default_value = "10,100,500,1000")]
     sizes: Vec<usize>,
     /// Manifests for the in-process render + plan throughput.
     #[arg(long, default_value_t = 10_000)]
@@ -61,6 +61,13 @@ pub struct Args {
     /// A latency file written by the pizza demo (default: searched for).
     #[arg(long)]
     demo_latency: Option<PathBuf>,
+    /// Measure only the render + plan throughput and write it to this JSON file (for a run of
+    /// the other build profile to show beside its own).
+    #[arg(long)]
+    throughput_only: Option<PathBuf>,
+    /// Throughput figures of the other build profile (written by `--throughput-only`).
+    #[arg(long)]
+    also_throughput: Option<PathBuf>,
     /// Scratch directory (settings files and logs of the measured `run` processes).
     #[arg(long, default_value = ".work/bench")]
     work: PathBuf,
@@ -341,6 +348,22 @@ async fn main() -> Result<()> {
     let docs = manifests::generate("t-", args.render_n);
     let throughput = throughput::measure(&docs, &settings)?;
     drop(docs);
+    if let Some(out) = &args.throughput_only {
+        std::fs::write(out, serde_json::to_string_pretty(&throughput)? + "\n")?;
+        log(format!(
+            "{} profile: {:.0} manifests per second; wrote {}",
+            throughput.profile,
+            throughput.rate(throughput.total_secs()),
+            out.display()
+        ));
+        return Ok(());
+    }
+    let mut throughputs = vec![throughput];
+    if let Some(path) = &args.also_throughput {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        throughputs.push(serde_json::from_str(&text).context("--also-throughput")?);
+    }
 
     let mut sizes = Vec::new();
     for (index, n) in args.sizes.iter().copied().enumerate() {
@@ -352,10 +375,10 @@ async fn main() -> Result<()> {
 
     let demo = demo::find_each_timing(args.demo_latency.as_deref());
     let context = report::Context::gather(&args, started.elapsed().as_secs_f64(), load_before);
-    let (tables, document) = report::render(&context, &sizes, &throughput, &demo);
+    let (tables, document) = report::render(&context, &sizes, &throughputs, &demo);
     println!("{tables}");
     std::fs::write(&args.out, document)?;
-    let results = results::write(&args.work, &sizes, &throughput)?;
+    let results = results::write(&args.work, &sizes, &throughputs)?;
     log(format!("wrote {}", results.display()));
     log(format!(
         "wrote {} in {:.0} s",

@@ -117,9 +117,10 @@ fn op_count(calls: &BTreeMap<String, u64>, op: &str) -> u64 {
 pub fn render(
     ctx: &Context,
     sizes: &[SizeResult],
-    t: &Throughput,
+    throughputs: &[Throughput],
     demo: &[Demo],
 ) -> (String, String) {
+    let t = &throughputs[0];
     let mut tables = String::new();
     let _ = writeln!(
         tables,
@@ -295,44 +296,11 @@ pub fn render(
     );
     let _ = writeln!(
         tables,
-        "| phase | time | manifests per second | µs per manifest | resident memory it keeps, KiB per manifest |\n|---|---|---|---|---|"
+        "| build profile | phase | time | manifests per second | µs per manifest | resident memory it keeps, KiB per manifest |\n|---|---|---|---|---|---|"
     );
-    let kib = |i: usize| {
-        t.rss_kib
-            .map(|m| format!("{:.1}", m[i] as f64 / t.n.max(1) as f64))
-            .unwrap_or_else(|| "n/a".into())
-    };
-    let all_kib = t
-        .rss_kib
-        .map(|m| format!("{:.1}", m.iter().sum::<i64>() as f64 / t.n.max(1) as f64))
-        .unwrap_or_else(|| "n/a".into());
-    for (phase, s, mem) in [
-        (
-            "parse + validate (ManifestSet::add_source)",
-            t.parse_secs,
-            kib(0),
-        ),
-        ("render (render_service)", t.render_secs, kib(1)),
-        (
-            "plan (reconcile::plan::plan, every field compared)",
-            t.plan_secs,
-            format!(
-                "{} (+ {} for the Observed it compares with)",
-                kib(3),
-                kib(2)
-            ),
-        ),
-        ("**whole CPU cost of a pass**", t.total_secs(), all_kib),
-    ] {
-        let _ = writeln!(
-            tables,
-            "| {phase} | {} | {:.0} | {:.0} | {mem} |",
-            secs(s),
-            t.rate(s),
-            s * 1e6 / t.n.max(1) as f64
-        );
+    for t in throughputs {
+        throughput_rows(&mut tables, t);
     }
-
     // --- the document ---
     let mut doc = String::new();
     let _ = writeln!(doc, "# Benchmarks\n");
@@ -475,11 +443,52 @@ pub fn render(
          VmHWM polled from `/proc/<pid>/status` every 10 ms until it exits.\n\
          - **Render + plan**: generated manifests through `ManifestSet::add_source`, `render_service`, and \
          `reconcile::plan::plan` against an `Observed` built from the rendered desired state, so \
-         every field is compared and every service comes out in sync (checked). Built with the dev \
-         profile: the operator crate itself is unoptimised here, so a release build is faster.",
+         every field is compared and every service comes out in sync (checked), in each build \
+         profile measured (`scripts/bench` runs the release binary for everything and the dev \
+         one for this table only).",
         c = ctx.concurrency
     );
     (tables, doc)
+}
+
+/// The rows of one build profile's throughput.
+fn throughput_rows(tables: &mut String, t: &Throughput) {
+    let kib = |i: usize| {
+        t.rss_kib
+            .map(|m| format!("{:.1}", m[i] as f64 / t.n.max(1) as f64))
+            .unwrap_or_else(|| "n/a".into())
+    };
+    let all_kib = t
+        .rss_kib
+        .map(|m| format!("{:.1}", m.iter().sum::<i64>() as f64 / t.n.max(1) as f64))
+        .unwrap_or_else(|| "n/a".into());
+    for (phase, s, mem) in [
+        (
+            "parse + validate (ManifestSet::add_source)",
+            t.parse_secs,
+            kib(0),
+        ),
+        ("render (render_service)", t.render_secs, kib(1)),
+        (
+            "plan (reconcile::plan::plan, every field compared)",
+            t.plan_secs,
+            format!(
+                "{} (+ {} for the Observed it compares with)",
+                kib(3),
+                kib(2)
+            ),
+        ),
+        ("**whole CPU cost of a pass**", t.total_secs(), all_kib),
+    ] {
+        let _ = writeln!(
+            tables,
+            "| {} | {phase} | {} | {:.0} | {:.0} | {mem} |",
+            t.profile,
+            secs(s),
+            t.rate(s),
+            s * 1e6 / t.n.max(1) as f64
+        );
+    }
 }
 
 /// Remarks on the figures, with the reason for any that is worse than expected and an
@@ -708,16 +717,17 @@ pub fn findings(sizes: &[SizeResult], t: &Throughput) -> Vec<String> {
     // CPU cost of a pass.
     let share = |s: f64| 100.0 * s / t.total_secs().max(1e-9);
     out.push(format!(
-        "CPU cost of a pass: {:.0} manifests per second end to end at N = {} in the dev profile \
+        "CPU cost of a pass: {:.0} manifests per second end to end at N = {} in the {} profile \
          (parse + validate {:.0}%, render {:.0}%, plan {:.0}%), so a {}-service pass spends \
          {:.1} s of CPU before any I/O. Parsing dominates a pass that parses; since the S3 source \
          keeps each object's parsed and checked documents per ETag (`Source::fetch`), an idle \
          pass parses nothing (its source time above is the listing, merging the kept documents \
          and the cross-file checks). The cost is memory: the parsed documents are kept instead of \
          the bytes. Next: share them with the controller's last valid manifests instead of \
-         holding both, and measure the release build.",
+         holding both.",
         t.rate(t.total_secs()),
         t.n,
+        t.profile,
         share(t.parse_secs),
         share(t.render_secs),
         share(t.plan_secs),

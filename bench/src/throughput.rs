@@ -12,7 +12,10 @@ use ecs_operator::plan::{self, discovery_description, Outcome, PlanOptions};
 use ecs_operator::render::{render_service, DesiredService};
 use ecs_operator::settings::Settings;
 
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Throughput {
+    /// The build profile that measured it: `release` or `dev`.
+    pub profile: String,
     pub n: usize,
     pub parse_secs: f64,
     pub render_secs: f64,
@@ -20,6 +23,15 @@ pub struct Throughput {
     /// Resident memory each retained structure added, KiB: (parsed set, desired states,
     /// observed world, plan).
     pub rss_kib: Option<[i64; 4]>,
+}
+
+/// The profile this binary was built with.
+pub fn profile() -> &'static str {
+    if cfg!(debug_assertions) {
+        "dev"
+    } else {
+        "release"
+    }
 }
 
 /// This process's resident set, KiB.
@@ -156,6 +168,7 @@ pub fn measure(docs: &[(String, String)], settings: &Settings) -> Result<Through
         bail!("plan against a matching world is not all in sync: {outcomes:?}");
     }
     Ok(Throughput {
+        profile: profile().into(),
         n: docs.len(),
         parse_secs,
         render_secs,

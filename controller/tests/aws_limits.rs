@@ -60,6 +60,7 @@ fn only_cluster_scope() -> ObserveScope<'static> {
         managed: &|_| false,
         scaling_trusted: &|_, _| false,
         scaling_sweep: std::time::Duration::ZERO,
+        only: None,
     }
 }
 

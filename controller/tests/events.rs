@@ -63,6 +63,12 @@ async fn a_pushed_manifest_is_reconciled_long_before_the_next_poll_and_its_event
     .await;
     let first = task_definition();
 
+    let calls = |metrics: &str, operation: &str| {
+        metric_sum(metrics, "ecs_operator_aws_calls_total", |l| {
+            l.contains("service=\"ECS\"") && l.contains(&format!("operation=\"{operation}\""))
+        })
+    };
+    let before = operator.metrics().await;
     let pushed = Instant::now();
     upload("nginx:1.28");
     eventually(
@@ -74,6 +80,27 @@ async fn a_pushed_manifest_is_reconciled_long_before_the_next_poll_and_its_event
     eprintln!(
         "pushed -> applied in {:.2} s (poll interval 5m)",
         pushed.elapsed().as_secs_f64()
+    );
+    // Only the changed manifest's service was reconciled: described by name, nothing listed.
+    eventually(
+        "the scoped pass's calls are counted",
+        Duration::from_secs(10),
+        async || {
+            let after = operator.metrics().await;
+            calls(&after, "DescribeServices") > calls(&before, "DescribeServices")
+        },
+    )
+    .await;
+    let after = operator.metrics().await;
+    assert_eq!(
+        calls(&after, "ListServices"),
+        calls(&before, "ListServices"),
+        "a scoped pass lists no ECS services"
+    );
+    assert!(
+        operator.log_text().contains("scoped pass"),
+        "{}",
+        operator.log_text()
     );
     eventually(
         "the event is counted and deleted",

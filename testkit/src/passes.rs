@@ -25,6 +25,7 @@ pub async fn leader_pass(
         held: &|_: &str| false,
         now,
         retries,
+        only: None,
     };
     pass::run(r, input, memory, &mut [])
         .await

@@ -135,14 +135,18 @@ pub async fn run(
     let mut scheduler = Scheduler::with_os_rng(config.interval, Instant::now())
         .with_rollout_interval(config.rollout_interval);
     let mut passes = 0u64;
+    let mut full_passes = 0u64;
     loop {
         let polled = runtime.poll().await;
         // An ECS event (a service changed) makes a pass due and refreshes discovery at once.
         let ecs_event = events.take_service_changes();
-        let due = scheduler.due(Instant::now(), polled.changed || ecs_event);
-        if runtime.last_good.is_some() && due {
+        let full_due = scheduler.due(Instant::now(), ecs_event);
+        if runtime.last_good.is_some() && (full_due || polled.changed) {
+            // A few changed manifests and nothing else due: a pass for their services only.
+            let only = polled.scope.filter(|_| !full_due && full_passes > 0);
+            let scoped = only.is_some();
             runtime
-                .pass(polled.source_ok, fence(), &mut scheduler)
+                .pass(polled.source_ok, fence(), &mut scheduler, only.as_ref())
                 .await;
             let scrape = runtime.memory.discovery_lookup(&config.settings);
             targets.send_if_modified(|current| {
@@ -150,7 +154,11 @@ pub async fn run(
                 *current = scrape;
                 changed
             });
-            scheduler.passed(Instant::now(), runtime.memory.rolling_out());
+            if !scoped {
+                // A scoped pass leaves the next full pass where it was.
+                scheduler.passed(Instant::now(), runtime.memory.rolling_out());
+                full_passes += 1;
+            }
             passes += 1;
             if config.max_passes.is_some_and(|max| passes >= max) {
                 break;
@@ -178,6 +186,9 @@ pub async fn run(
 struct Polled {
     source_ok: bool,
     changed: bool,
+    /// The services whose manifests changed, when a scoped pass can take them
+    /// ([`pass::changed_services`]).
+    scope: Option<BTreeSet<String>>,
 }
 
 /// The runtime's state between passes.
@@ -219,10 +230,14 @@ impl Runtime {
                         "manifests changed"
                     );
                 }
+                let scope = (self.last_good.as_ref())
+                    .filter(|_| changed)
+                    .and_then(|old| pass::changed_services(old, &fetched.set));
                 self.last_good = Some(fetched.set);
                 Polled {
                     source_ok: true,
                     changed,
+                    scope,
                 }
             }
             Err(e) => {
@@ -231,13 +246,20 @@ impl Runtime {
                 Polled {
                     source_ok: false,
                     changed: false,
+                    scope: None,
                 }
             }
         }
     }
 
     /// One pass over the last good manifests, then metrics, status records and backoff.
-    async fn pass(&mut self, source_ok: bool, leader: bool, scheduler: &mut Scheduler) {
+    async fn pass(
+        &mut self,
+        source_ok: bool,
+        leader: bool,
+        scheduler: &mut Scheduler,
+        only: Option<&BTreeSet<String>>,
+    ) {
         let Some(set) = self.last_good.as_ref() else {
             return;
         };
@@ -253,6 +275,7 @@ impl Runtime {
             held: &|name: &str| scheduler.holds(name, Instant::now()),
             now: unix_now(),
             retries: &retries,
+            only,
         };
         let outcome = pass::run(&self.reconciler, input, &mut self.memory, &mut self.sinks).await;
         let metrics = &self.shared.metrics;
@@ -261,7 +284,12 @@ impl Runtime {
             .observe(started.elapsed().as_secs_f64());
         match outcome {
             Ok(report) => {
-                metrics.record_pass(&report, set, &self.reconciler.settings);
+                if report.scoped {
+                    tracing::info!(services = ?only, "scoped pass");
+                } else {
+                    // Gauges of every service come from full passes only.
+                    metrics.record_pass(&report, set, &self.reconciler.settings);
+                }
                 metrics.record_rollouts(&self.memory.statuses);
                 for r in report
                     .results
@@ -295,6 +323,9 @@ impl Runtime {
                     for e in self.status_store.flush(&self.reconciler.aws).await {
                         tracing::warn!(error = %e, "status record");
                     }
+                }
+                // The warm-start cache names the revisions of every service: full passes only.
+                if leader && !report.scoped {
                     let running: BTreeSet<String> = (report.plan.services.iter())
                         .filter_map(|sp| sp.observed.as_ref())
                         .map(|o| o.task_definition_arn.clone())

@@ -277,6 +277,10 @@ pub struct ObserveScope<'a> {
     pub scaling_trusted: &'a (dyn Fn(&ObservedService, Option<&ObservedScaling>) -> bool + Sync),
     /// The longest a remembered scaling read is used.
     pub scaling_sweep: std::time::Duration,
+    /// Observe only these services (a pass for the manifests an event named): described by
+    /// name, no listing, and of Cloud Map only their names, so nothing else can look like a
+    /// leftover. `None`: everything.
+    pub only: Option<&'a BTreeSet<ServiceKey>>,
 }
 
 /// Reads the world. Holds the per-process caches (task definitions, stopped tasks already
@@ -298,9 +302,31 @@ impl Observer {
         scope: &ObserveScope<'_>,
     ) -> Result<Observed, AwsError> {
         let mut observed = Observed::default();
-        for cluster in scope.clusters {
-            for service in ecs::list_and_describe(aws, cluster).await? {
-                observed.services.insert(service.key(), service);
+        match scope.only {
+            None => {
+                for cluster in scope.clusters {
+                    for service in ecs::list_and_describe(aws, cluster).await? {
+                        observed.services.insert(service.key(), service);
+                    }
+                }
+            }
+            Some(only) => {
+                let mut by_cluster: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+                for key in only {
+                    by_cluster
+                        .entry(&key.cluster)
+                        .or_default()
+                        .push(key.name.clone());
+                }
+                for (cluster, names) in by_cluster {
+                    // DescribeServices also answers for services deleted long ago (INACTIVE),
+                    // which ListServices never lists: they count as absent here too.
+                    for service in ecs::describe(aws, cluster, &names).await? {
+                        if service.state != ServiceState::Inactive {
+                            observed.services.insert(service.key(), service);
+                        }
+                    }
+                }
             }
         }
         for service in observed.services.values_mut() {
@@ -312,6 +338,9 @@ impl Observer {
         }
         if let Some(d) = &scope.discovery {
             observed.discovery = discovery::list(aws, d).await?;
+            if scope.only.is_some() {
+                observed.discovery.retain(|name, _| d.wanted.contains(name));
+            }
             let referenced: BTreeSet<String> = observed
                 .services
                 .values()

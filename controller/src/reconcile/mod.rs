@@ -101,6 +101,15 @@ impl Reconciler {
     /// Step 2: reads what exists in every permitted cluster and the Cloud Map namespace.
     /// Task definitions are described for services this operator owns or may take over.
     pub async fn observe(&self, desired: &[DesiredService]) -> Result<Observed, ReconcileError> {
+        self.observe_only(desired, None).await
+    }
+
+    /// Step 2 for some services only (`only`): those described by name, nothing listed.
+    pub async fn observe_only(
+        &self,
+        desired: &[DesiredService],
+        only: Option<&BTreeSet<ServiceKey>>,
+    ) -> Result<Observed, ReconcileError> {
         let mut clusters: Vec<String> = self
             .settings
             .permitted_clusters()
@@ -139,6 +148,7 @@ impl Reconciler {
             managed: &managed,
             scaling_trusted: &trusted,
             scaling_sweep: self.options.scaling_sweep,
+            only,
         };
         Ok(self.observer.observe(&self.aws, &scope).await?)
     }

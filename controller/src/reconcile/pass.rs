@@ -10,8 +10,13 @@
 //!
 //! What a pass hands to the next one lives in [`Memory`]; the runtime owns it and decides when
 //! passes run (the controller module).
+//!
+//! A pass may be *scoped* ([`PassInput::only`]): when a few manifests changed and nothing else
+//! made a full pass due, only their services are observed (described by name), planned and
+//! applied; nothing is pruned, and what the pass learned is merged into [`Memory`] rather than
+//! replacing it. The next full pass (every `--interval`) looks at everything again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::guard;
 use super::rollback::{self, RetryRequest};
@@ -95,6 +100,35 @@ pub struct PassInput<'a> {
     pub now: u64,
     /// `ecs-operator retry` requests of held services ([`rollback`]), by name.
     pub retries: &'a BTreeMap<String, RetryRequest>,
+    /// Only these services ([`changed_services`]); `None`: every service, and prunes.
+    pub only: Option<&'a BTreeSet<String>>,
+}
+
+/// A scoped pass takes at most this many services (one DescribeServices call).
+pub const MAX_SCOPED: usize = 10;
+
+/// The services whose manifests changed from `old` to `new`, when a scoped pass can reconcile
+/// them: at most [`MAX_SCOPED`], none removed (a prune needs the full picture), and the same
+/// rejected documents (a newly broken manifest's status comes from a full pass). `None`: a
+/// full pass is needed, or nothing changed.
+pub fn changed_services(old: &ManifestSet, new: &ManifestSet) -> Option<BTreeSet<String>> {
+    let diagnostics =
+        |set: &ManifestSet| -> Vec<String> { set.diagnostics().map(ToString::to_string).collect() };
+    if diagnostics(old) != diagnostics(new) {
+        return None;
+    }
+    let before: BTreeMap<&str, &MonitoredService> = (old.manifests.iter())
+        .map(|m| (m.name(), &m.manifest))
+        .collect();
+    let now: BTreeSet<&str> = new.manifests.iter().map(|m| m.name()).collect();
+    if before.keys().any(|name| !now.contains(name)) {
+        return None;
+    }
+    let changed: BTreeSet<String> = (new.manifests.iter())
+        .filter(|m| before.get(m.name()) != Some(&&m.manifest))
+        .map(|m| m.name().to_string())
+        .collect();
+    (1..=MAX_SCOPED).contains(&changed.len()).then_some(changed)
 }
 
 /// Everything a pass learned and did, for metrics and logs.
@@ -108,6 +142,8 @@ pub struct PassReport {
     /// Empty when this replica is not the leader.
     pub results: Vec<ServiceResult>,
     pub sinks: Vec<(&'static str, SinkReport)>,
+    /// A scoped pass: its observation and plan cover only some services.
+    pub scoped: bool,
 }
 
 /// Services whose desired state is unchanged (same spec hash) but that no longer match it:
@@ -142,9 +178,15 @@ pub async fn run(
     memory: &mut Memory,
     sinks: &mut [Box<dyn MonitoringSink>],
 ) -> Result<PassReport, ReconcileError> {
-    let desired: Vec<DesiredService> = ctx.render(input.set);
-    let observed = ctx.observe(&desired).await?;
-    let mut plan = ctx.plan_for(input.set, &desired, &observed, input.source_ok);
+    let mut desired: Vec<DesiredService> = ctx.render(input.set);
+    let only = input.only.map(|names| {
+        desired.retain(|d| names.contains(&d.name));
+        desired.iter().map(DesiredService::key).collect()
+    });
+    let observed = ctx.observe_only(&desired, only.as_ref()).await?;
+    // A scoped observation is not the whole world: nothing may be pruned on its basis.
+    let complete = input.source_ok && only.is_none();
+    let mut plan = ctx.plan_for(input.set, &desired, &observed, complete);
     let stopped = ctx
         .observer
         .stopped_tasks(
@@ -160,6 +202,7 @@ pub async fn run(
         stopped,
         results: Vec::new(),
         sinks: Vec::new(),
+        scoped: only.is_some(),
     };
     // The SLO guard judges rollouts under way and rolls back the worse ones (leader only).
     let guarded = if input.leader {
@@ -185,15 +228,13 @@ pub async fn run(
     }
     report.plan = plan;
     memory.remember(input.set, ctx.options.allow_empty);
-    memory.revisions = (report.plan.services.iter())
+    let revisions = (report.plan.services.iter())
         .filter(|sp| sp.desired.is_some())
-        .filter_map(|sp| Some((sp.name.clone(), TaskRevisions::of(sp.observed.as_ref()?))))
-        .collect();
-    memory.fingerprints = (report.plan.services.iter())
+        .filter_map(|sp| Some((sp.name.clone(), TaskRevisions::of(sp.observed.as_ref()?))));
+    let fingerprints = (report.plan.services.iter())
         .filter(|sp| sp.desired.is_some())
-        .filter_map(|sp| Some((sp.name.clone(), task_fingerprint(sp.observed.as_ref()?))))
-        .collect();
-    memory.statuses = status::derive(
+        .filter_map(|sp| Some((sp.name.clone(), task_fingerprint(sp.observed.as_ref()?))));
+    let statuses = status::derive(
         &memory.statuses,
         input.set,
         &report.results,
@@ -205,6 +246,15 @@ pub async fn run(
             .collect(),
         input.now,
     );
+    if report.scoped {
+        memory.revisions.extend(revisions);
+        memory.fingerprints.extend(fingerprints);
+        memory.statuses.extend(statuses);
+    } else {
+        memory.revisions = revisions.collect();
+        memory.fingerprints = fingerprints.collect();
+        memory.statuses = statuses;
+    }
     if input.leader && !sinks.is_empty() {
         let manifests: Vec<&MonitoredService> = memory.last_valid.values().collect();
         let output = render::monitoring::render(&manifests, &ctx.settings);
@@ -215,4 +265,62 @@ pub async fn run(
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(docs: &[(&str, &str)]) -> ManifestSet {
+        let mut set = ManifestSet::default();
+        for (name, image) in docs {
+            let text = format!(
+                "apiVersion: ecs-operator.io/v1alpha1\nkind: MonitoredService\nmetadata:\n  name: {name}\nspec:\n  container:\n    image: {image}\n  notify:\n    team: t\n"
+            );
+            set.add_source(&format!("{name}.yaml"), text.as_bytes(), None);
+        }
+        set.finish();
+        assert!(set.rejected.is_empty());
+        set
+    }
+
+    fn names(list: &[&str]) -> Option<BTreeSet<String>> {
+        Some(list.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn a_changed_or_added_manifest_scopes_the_pass_to_its_service() {
+        let old = set(&[("a", "nginx:1"), ("b", "nginx:1")]);
+        assert_eq!(
+            changed_services(&old, &set(&[("a", "nginx:2"), ("b", "nginx:1")])),
+            names(&["a"])
+        );
+        assert_eq!(
+            changed_services(
+                &old,
+                &set(&[("a", "nginx:1"), ("b", "nginx:1"), ("c", "x:1")])
+            ),
+            names(&["c"])
+        );
+    }
+
+    #[test]
+    fn a_removal_nothing_changed_or_too_many_changes_need_a_full_pass() {
+        let old = set(&[("a", "nginx:1"), ("b", "nginx:1")]);
+        assert_eq!(changed_services(&old, &set(&[("a", "nginx:1")])), None);
+        assert_eq!(changed_services(&old, &old.clone()), None);
+        let many: Vec<(String, &str)> =
+            (0..=MAX_SCOPED).map(|i| (format!("s{i}"), "x:1")).collect();
+        let refs: Vec<(&str, &str)> = many.iter().map(|(n, i)| (n.as_str(), *i)).collect();
+        assert_eq!(changed_services(&old, &set(&refs)), None);
+    }
+
+    #[test]
+    fn a_manifest_that_turns_invalid_needs_a_full_pass() {
+        let old = set(&[("a", "nginx:1")]);
+        let mut broken = set(&[("a", "nginx:1")]);
+        broken.add_source("b.yaml", b"kind: MonitoredService\nspec: [", None);
+        broken.finish();
+        assert_eq!(changed_services(&old, &broken), None);
+    }
 }
