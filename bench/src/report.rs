@@ -656,7 +656,7 @@ pub fn findings(sizes: &[SizeResult], t: &Throughput) -> Vec<String> {
     let describe_batches = (n64).div_ceil(10);
     out.push(format!(
         "An idle pass at N = {n} takes {} (median): {} in the source (one listing of {n} keys, then \
-         re-parsing every cached manifest), {} observing and planning, {} applying nothing. The \
+         merging the documents kept parsed per ETag and the cross-file checks), {} observing and planning, {} applying nothing. The \
          observe time is mostly the {describe_batches} DescribeServices batches, 4 in flight at a \
          time (`observe/ecs.rs`; on AWS that divides their wall time by about 4, less on moto, \
          which shares these 2 cores).",
@@ -699,16 +699,19 @@ pub fn findings(sizes: &[SizeResult], t: &Throughput) -> Vec<String> {
                 if kib > retained {
                     note.push_str(&format!(
                         " Together {retained:.0} of the {kib:.0} KiB; the rest is the results' \
-                         second clones, the source's parsed documents, the SDK's response buffers during \
-                         a pass and the allocator arenas of the multi-threaded runtime (freed \
-                         memory is kept for reuse, and VmHWM counts it)."
+                         second clones, the source's parsed documents and the copy of them the \
+                         controller keeps as its last good set, the position index of every \
+                         parsed document, and the status records. (Not the allocator's arenas: \
+                         `MALLOC_ARENA_MAX=1` left the figure unchanged; `heaptrack` on \
+                         `ecs-operator run` gives the same breakdown by call site.)"
                     ));
                 }
             }
             note.push_str(
-                " Fix if it matters (issue-sized): keep the plan's and results' `desired` / \
-                 `observed` as `Arc`s instead of clones, and share the source's parsed documents \
-                 (kept per ETag) with the controller's last valid manifests.",
+                " Fix (issue-sized): keep the plan's and results' `desired` / `observed` as \
+                 `Arc`s instead of clones, share the source's parsed documents (kept per ETag) \
+                 with the controller's last good set and last valid manifests, and index YAML \
+                 positions only when a diagnostic needs one.",
             );
             out.push(note);
         }
