@@ -205,6 +205,7 @@ async fn measure_size(args: &Args, n: usize, index: usize) -> Result<SizeResult>
         version: ecs_operator::status::warm::VERSION,
         manifests: source.export(),
         task_definitions: reconciler.observer.export(&running),
+        statuses: Default::default(),
     };
     ecs_operator::status::warm::WarmStore::new(Some(state.clone()))
         .save(&reconciler.aws, &cache)

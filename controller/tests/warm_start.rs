@@ -7,6 +7,7 @@ use ecs_operator::aws::CallCounter;
 use ecs_operator::domain::S3Location;
 use ecs_operator::source::{Source, SourceLocation};
 use ecs_operator::status::warm::{WarmCache, WarmStore, VERSION};
+use ecs_operator::status::{ServiceStatus, StatusStore};
 use std::collections::BTreeSet;
 use testkit::*;
 
@@ -67,11 +68,24 @@ async fn a_new_process_reads_the_cache_once_and_only_what_changed_since() {
         .map(|o| o.task_definition_arn.clone())
         .collect();
     assert_eq!(running.len(), 3);
+    // The leader's status records, as its passes write them.
+    let mut records = StatusStore::new(Some(state.clone()));
+    for n in &names {
+        let status = ServiceStatus {
+            name: n.clone(),
+            last_error: Some("first".into()),
+            ..ServiceStatus::default()
+        };
+        records.statuses.insert(n.clone(), status);
+    }
+    assert!(records.flush(&first.aws).await.is_empty());
     let cache = WarmCache {
         version: VERSION,
         manifests: source.export(),
         task_definitions: first.observer.export(&running),
+        statuses: records.export(),
     };
+    assert_eq!(cache.statuses.len(), 3);
     assert_eq!(cache.manifests.len(), 3);
     assert_eq!(cache.task_definitions.len(), 3);
     let mut store = WarmStore::new(Some(state.clone()));
@@ -84,8 +98,26 @@ async fn a_new_process_reads_the_cache_once_and_only_what_changed_since() {
         "an unchanged cache is not written again"
     );
 
-    // One manifest changes while no process runs.
+    // One manifest changes while no process runs, and another writer (a replica,
+    // `ecs-operator retry`) rewrites one status record.
     upload(&names[0], "nginx:1.28");
+    let rewritten = work.path().join("status.json");
+    let status = ServiceStatus {
+        name: names[2].clone(),
+        last_error: Some("rewritten".into()),
+        ..ServiceStatus::default()
+    };
+    std::fs::write(&rewritten, serde_json::to_vec(&status).unwrap()).unwrap();
+    aws_cli(&[
+        "s3api",
+        "put-object",
+        "--bucket",
+        &bucket,
+        "--key",
+        &format!("state/status/{}.json", names[2]),
+        "--body",
+        rewritten.to_str().unwrap(),
+    ]);
 
     // A new process: the cache (one GetObject), then only the changed manifest and no
     // task definition it already knows.
@@ -104,6 +136,18 @@ async fn a_new_process_reads_the_cache_once_and_only_what_changed_since() {
     let mut source = Source::new(location.clone());
     source.import(loaded.manifests, &settings);
     second.observer.import(loaded.task_definitions);
+    let mut statuses = StatusStore::new(Some(state.clone()));
+    statuses.load_known(&second.aws, loaded.statuses).await;
+    assert_eq!(statuses.statuses.len(), 3, "every record is known");
+    assert_eq!(
+        statuses.statuses[&names[2]].last_error.as_deref(),
+        Some("rewritten"),
+        "a record rewritten since the cache is read from S3"
+    );
+    assert_eq!(
+        statuses.statuses[&names[1]].last_error.as_deref(),
+        Some("first")
+    );
     let fetched = source.fetch(Some(&second.aws), &settings).await.unwrap();
     assert_eq!(
         fetched.downloaded, 1,
@@ -113,8 +157,8 @@ async fn a_new_process_reads_the_cache_once_and_only_what_changed_since() {
     let after = second.aws.calls.snapshot();
     assert_eq!(
         calls_of(&before, &after, "S3", "GetObject"),
-        2,
-        "the cache and one manifest"
+        3,
+        "the cache, one manifest and one status record"
     );
     assert_eq!(
         calls_of(&before, &after, "ECS", "DescribeTaskDefinition"),

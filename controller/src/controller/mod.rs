@@ -119,16 +119,7 @@ pub async fn run(
         reconciler,
         shared,
     };
-    runtime.status_store.load(&aws).await;
-    if let Some(cache) = runtime.warm.load(&aws).await {
-        tracing::info!(
-            manifests = cache.manifests.len(),
-            task_definitions = cache.task_definitions.len(),
-            "warm start"
-        );
-        runtime.source.import(cache.manifests, &config.settings);
-        runtime.reconciler.observer.import(cache.task_definitions);
-    }
+    runtime.start_warm(&aws).await;
     // Transition times and the last applied spec carry on from the records (a restart, a
     // new leader, or an `ecs-operator apply` before).
     runtime.memory.statuses = runtime.status_store.statuses.clone();
@@ -206,6 +197,25 @@ struct Runtime {
 }
 
 impl Runtime {
+    /// Reads what a predecessor left: the warm-start cache, then the status records (only
+    /// those the cache does not hold as S3 lists them).
+    async fn start_warm(&mut self, aws: &AwsClients) {
+        let mut known_statuses = Default::default();
+        if let Some(cache) = self.warm.load(aws).await {
+            tracing::info!(
+                manifests = cache.manifests.len(),
+                task_definitions = cache.task_definitions.len(),
+                statuses = cache.statuses.len(),
+                "warm start"
+            );
+            self.source
+                .import(cache.manifests, &self.reconciler.settings);
+            self.reconciler.observer.import(cache.task_definitions);
+            known_statuses = cache.statuses;
+        }
+        self.status_store.load_known(aws, known_statuses).await;
+    }
+
     /// Fetches the source; a failure keeps the last good manifests.
     async fn poll(&mut self) -> Polled {
         let settings = &self.reconciler.settings;
@@ -334,6 +344,7 @@ impl Runtime {
                         version: warm::VERSION,
                         manifests: self.source.export(),
                         task_definitions: self.reconciler.observer.export(&running),
+                        statuses: self.status_store.export(),
                     };
                     if let Err(e) = self.warm.save(&self.reconciler.aws, &cache).await {
                         tracing::warn!(error = %e, "warm-start cache not written");

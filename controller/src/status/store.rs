@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_s3::primitives::ByteStream;
 
+use super::warm::CachedRecord;
 use super::{HeldRollout, RetryRequest};
 use super::{ServiceStatus, StopReasons};
 use crate::actuate::aws::ServiceResult;
@@ -38,6 +39,13 @@ impl StatusStore {
 
     /// Loads existing records (so transition times and ETags survive a restart).
     pub async fn load(&mut self, aws: &AwsClients) {
+        self.load_known(aws, BTreeMap::new()).await
+    }
+
+    /// Like [`load`](Self::load), reading only the records `known` (from the warm-start
+    /// cache) does not hold with the ETag S3 lists: one listing instead of one GetObject per
+    /// service.
+    pub async fn load_known(&mut self, aws: &AwsClients, known: BTreeMap<String, CachedRecord>) {
         let Some(location) = self.location.clone() else {
             return;
         };
@@ -49,27 +57,54 @@ impl StatusStore {
             .prefix(location.key("status/"))
             .into_paginator()
             .send();
-        let mut keys = Vec::new();
+        let mut listed = Vec::new();
         while let Some(Ok(page)) = pages.next().await {
-            keys.extend(
-                page.contents()
-                    .iter()
-                    .filter_map(|o| o.key().map(str::to_string)),
-            );
+            listed.extend(page.contents().iter().filter_map(|o| {
+                Some((
+                    o.key()?.to_string(),
+                    o.e_tag().unwrap_or_default().to_string(),
+                ))
+            }));
         }
-        for key in keys {
-            let Ok(out) = aws.s3.get_object().bucket(bucket).key(&key).send().await else {
-                continue;
-            };
-            let etag = out.e_tag().unwrap_or_default().to_string();
-            let Ok(bytes) = out.body.collect().await.map(|b| b.into_bytes().to_vec()) else {
-                continue;
+        let prefix = location.key("status/");
+        for (key, etag) in listed {
+            let name = (key.strip_prefix(&prefix)).and_then(|k| k.strip_suffix(".json"));
+            let cached = name
+                .and_then(|name| known.get(name))
+                .filter(|record| !etag.is_empty() && record.etag == etag);
+            let (etag, bytes) = match cached {
+                Some(record) => (etag, record.body.clone().into_bytes()),
+                _ => {
+                    let Ok(out) = aws.s3.get_object().bucket(bucket).key(&key).send().await else {
+                        continue;
+                    };
+                    let etag = out.e_tag().unwrap_or_default().to_string();
+                    let Ok(bytes) = out.body.collect().await.map(|b| b.into_bytes().to_vec())
+                    else {
+                        continue;
+                    };
+                    (etag, bytes)
+                }
             };
             if let Ok(status) = serde_json::from_slice::<ServiceStatus>(&bytes) {
                 self.written.insert(status.name.clone(), (etag, bytes));
                 self.statuses.insert(status.name.clone(), status);
             }
         }
+    }
+
+    /// The records as last read or written, for the warm-start cache.
+    pub fn export(&self) -> BTreeMap<String, CachedRecord> {
+        (self.written.iter())
+            .filter_map(|(name, (etag, body))| {
+                let body = String::from_utf8(body.clone()).ok()?;
+                let record = CachedRecord {
+                    etag: etag.clone(),
+                    body,
+                };
+                Some((name.clone(), record))
+            })
+            .collect()
     }
 
     /// Reads one service's record (one GetObject), for commands about one service: `None`

@@ -1,12 +1,14 @@
 //! The warm-start cache, kept beside the status records: `<stateLocation>cache/warm.json`
 //! holds what a successor process (a restart, a new leader) would otherwise read again: the
-//! manifest objects of the last fetch (key, ETag, text) and the task definitions the services
-//! run. The leader writes it after a pass when it changed; a process reads it once at start.
+//! manifest objects of the last fetch (key, ETag, text), the task definitions the services
+//! run, and the status records as last written (name, ETag, body). The leader writes it after a pass when it changed; a process reads it once at start.
 //!
 //! # Guarantees
 //! - It only saves reads, never decides anything: a manifest whose ETag S3 no longer lists is
-//!   downloaded as before, and a task definition ARN names one immutable revision. A missing,
-//!   unreadable or other-version cache is ignored.
+//!   downloaded as before, a task definition ARN names one immutable revision, and a status
+//!   record is used only while S3 still lists it with the same ETag (a record another replica
+//!   or `ecs-operator retry` rewrote is read again). A missing, unreadable or other-version
+//!   cache is ignored.
 //! - An unchanged world writes nothing: the body is compared with the last one read or
 //!   written.
 //!
@@ -36,6 +38,17 @@ pub struct WarmCache {
     pub manifests: BTreeMap<String, CachedObject>,
     /// ARN -> the task definition as the operator observes it.
     pub task_definitions: BTreeMap<String, TaskDefinition>,
+    /// Service name -> its status record as written (caches written before it have none).
+    #[serde(default)]
+    pub statuses: BTreeMap<String, CachedRecord>,
+}
+
+/// A status record as the state bucket holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CachedRecord {
+    pub etag: String,
+    /// The record's JSON, as written.
+    pub body: String,
 }
 
 /// Reads and writes the cache object.
