@@ -11,6 +11,20 @@ use std::str::FromStr;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// Longest environment name (`spec.environments.<name>`, the settings' `environment`).
+pub const MAX_ENVIRONMENT_LEN: usize = 32;
+
+/// Whether `name` can name an environment: a DNS label of at most 32 characters. Manifests
+/// and settings both name environments, so both check them here.
+pub fn is_environment_name(name: &str) -> bool {
+    (1..=MAX_ENVIRONMENT_LEN).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
 /// Tag keys the operator writes on every resource it creates.
 pub mod tags {
     /// Marks a resource as owned by one operator instance; its value is the settings'

@@ -22,6 +22,12 @@ pub struct Settings {
     /// Names this operator instance; the value of the ownership tag on everything it creates.
     /// Two operators with different ids can share an account without touching each other.
     pub operator_id: String,
+    /// The environment this operator deploys (`prod`, `staging`): a manifest's
+    /// `spec.environments.<environment>` overrides are merged into its spec before it is
+    /// rendered, planned and applied. A manifest without an override for it, or an operator
+    /// without `environment`, uses the base spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
     /// AWS region (falls back to the standard AWS chain when absent).
     #[serde(default)]
     pub region: Option<String>,
@@ -371,6 +377,7 @@ impl Settings {
     pub fn local_defaults() -> Self {
         Settings {
             operator_id: "local".into(),
+            environment: None,
             region: Some("us-east-1".into()),
             cluster: "default".into(),
             allowed_clusters: vec![],
@@ -424,6 +431,14 @@ impl Settings {
                 "operatorId: {:?} must be 1-64 characters of [A-Za-z0-9_-]",
                 self.operator_id
             ));
+        }
+        if let Some(environment) = &self.environment {
+            if !crate::domain::is_environment_name(environment) {
+                return Err(format!(
+                    "environment: {environment:?} must be lower-case letters, digits and '-', at most {} characters",
+                    crate::domain::MAX_ENVIRONMENT_LEN
+                ));
+            }
         }
         if self.cluster.is_empty() {
             return Err("cluster: must not be empty".into());

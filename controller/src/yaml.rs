@@ -11,6 +11,9 @@ use serde::de::DeserializeOwned;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::Marker;
 
+mod tree;
+pub use tree::{parse_trees, Scalar, Tree};
+
 /// A 1-based line and column in a source file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Position {
@@ -52,6 +55,22 @@ impl PositionIndex {
     /// Whether the document spells out `path` itself (as opposed to taking a default).
     pub fn contains(&self, path: &str) -> bool {
         self.positions.contains_key(path)
+    }
+
+    /// This index with what is written under `from` also found under `onto`
+    /// (`spec.environments.prod.scaling` -> `spec.scaling`), so the fields of a merged
+    /// document are found where they were written.
+    pub fn overlay(&self, from: &str, onto: &str) -> PositionIndex {
+        let mut merged = self.clone();
+        for (path, position) in &self.positions {
+            let Some(rest) = path.strip_prefix(from) else {
+                continue;
+            };
+            if rest.is_empty() || rest.starts_with(['.', '[']) {
+                merged.positions.insert(format!("{onto}{rest}"), *position);
+            }
+        }
+        merged
     }
 }
 
@@ -159,6 +178,17 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
     let de = serde_yaml::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de)
         .map_err(|e| convert_error(e.inner(), &e.path().to_string(), &PositionIndex::default()))
+}
+
+/// Reads a tree (a merged document) as a `T`, exactly as its text would be read. The error's
+/// position is unknown (the text is generated): callers place it by its path.
+pub fn from_tree<T: DeserializeOwned>(tree: &Tree) -> Result<T, YamlError> {
+    let text = tree.to_yaml();
+    let de = serde_yaml::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize(de).map_err(|e| YamlError {
+        position: Position::default(),
+        ..convert_error(e.inner(), &e.path().to_string(), &PositionIndex::default())
+    })
 }
 
 /// Serialises a value as YAML (for `render --output yaml`).

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::ValueEnum;
 
+use ecs_operator::domain::is_environment_name;
 use ecs_operator::manifest::{self, ManifestSet};
 use ecs_operator::render::monitoring::alertmanager::receivers_of;
 use ecs_operator::render::render_service;
@@ -40,6 +41,10 @@ pub struct RenderArgs {
     /// Write the monitoring files (Prometheus, Alertmanager, Grafana) into this directory.
     #[arg(long)]
     pub write: Option<PathBuf>,
+    /// Render with this environment's overrides (`spec.environments.NAME`) merged in; default:
+    /// the settings' `environment`, else the base spec.
+    #[arg(long, value_name = "NAME")]
+    pub environment: Option<String>,
 }
 
 /// Warns about services whose alerts would reach nobody (a warning: they still deploy).
@@ -95,7 +100,14 @@ pub fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
     // Platform checks only against a real settings file; without one, render with
     // placeholder platform values.
     let given = load_settings(args.settings.as_ref())?;
-    let set = manifest::load_paths(&args.paths, given.as_ref())?;
+    let environment =
+        (args.environment.as_deref()).or(given.as_ref().and_then(|s| s.environment.as_deref()));
+    if let Some(name) = environment.filter(|n| !is_environment_name(n)) {
+        anyhow::bail!(
+            "--environment {name:?}: lower-case letters, digits and '-', at most 32 characters"
+        );
+    }
+    let set = manifest::load_paths_in(&args.paths, given.as_ref(), environment)?;
     let settings = given.unwrap_or_else(Settings::local_defaults);
     print_diagnostics(&set);
     if !set.rejected.is_empty() {

@@ -7,11 +7,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use super::environments::{self, Source};
 use super::model::MonitoredService;
 use super::validate::validate;
 use crate::diagnostics::Diagnostic;
 use crate::settings::Settings;
-use crate::yaml::{self, Position, PositionIndex};
+use crate::yaml::{self, Position, PositionIndex, Tree};
 
 /// Files larger than this are rejected unread: no real manifest is anywhere near it.
 pub const MAX_FILE_BYTES: usize = 1024 * 1024;
@@ -83,8 +84,22 @@ impl ManifestSet {
         self.rejected.extend(other.rejected.iter().cloned());
     }
 
-    /// Parses and checks one file's bytes; `source` names it in diagnostics.
+    /// Parses and checks one file's bytes; `source` names it in diagnostics. A manifest with
+    /// overrides is kept as the settings' `environment` sees it.
     pub fn add_source(&mut self, source: &str, bytes: &[u8], settings: Option<&Settings>) {
+        let environment = settings.and_then(|s| s.environment.as_deref());
+        self.add_source_in(source, bytes, settings, environment);
+    }
+
+    /// [`Self::add_source`] for the given environment (`None`: the base spec), whatever the
+    /// settings name (`render --environment`).
+    pub fn add_source_in(
+        &mut self,
+        source: &str,
+        bytes: &[u8],
+        settings: Option<&Settings>,
+        environment: Option<&str>,
+    ) {
         let file_error = |message: String, position: Position| RejectedManifest {
             source: source.to_string(),
             document: None,
@@ -147,6 +162,8 @@ impl ManifestSet {
             ));
             return;
         }
+        // Trees are read only for a file with overrides, once.
+        let mut trees: Option<Vec<Tree>> = None;
         for doc in documents {
             let name = doc.positions.name.clone();
             match doc.value {
@@ -158,6 +175,44 @@ impl ManifestSet {
                         source, doc.index, e.path, e.position, e.message,
                     )],
                 }),
+                Ok(manifest) if !manifest.spec.environments.is_empty() => {
+                    let trees =
+                        trees.get_or_insert_with(|| yaml::parse_trees(text).unwrap_or_default());
+                    let named = |t: &&Tree| {
+                        let name = t.get("metadata").and_then(|m| m.get("name"));
+                        matches!(name, Some(Tree::Scalar(s)) if s.value == manifest.metadata.name)
+                    };
+                    let Some(tree) = trees.get(doc.index).filter(named) else {
+                        // Cannot happen: both readings skip the same empty documents.
+                        self.rejected.push(file_error(
+                            "document could not be read for its environments".into(),
+                            doc.positions.start,
+                        ));
+                        continue;
+                    };
+                    let at = Source {
+                        file: source,
+                        document: doc.index,
+                        positions: &doc.positions,
+                        tree,
+                    };
+                    let name = manifest.metadata.name.clone();
+                    let checked = environments::check(&at, manifest, settings, environment);
+                    match checked.manifest {
+                        Some((manifest, positions)) => self.manifests.push(LoadedManifest {
+                            source: source.to_string(),
+                            document: doc.index,
+                            positions,
+                            manifest,
+                        }),
+                        None => self.rejected.push(RejectedManifest {
+                            source: source.to_string(),
+                            document: Some(doc.index),
+                            name: Some(name),
+                            diagnostics: checked.diagnostics,
+                        }),
+                    }
+                }
                 Ok(manifest) => {
                     let errors = validate(&manifest, settings);
                     if errors.is_empty() {
@@ -359,12 +414,22 @@ pub fn is_manifest_file(path: &Path) -> bool {
     )
 }
 
-/// Loads and checks every manifest under `paths`.
+/// Loads and checks every manifest under `paths`, for the settings' environment.
 pub fn load_paths(paths: &[PathBuf], settings: Option<&Settings>) -> std::io::Result<ManifestSet> {
+    let environment = settings.and_then(|s| s.environment.as_deref());
+    load_paths_in(paths, settings, environment)
+}
+
+/// [`load_paths`] for the given environment (`None`: the base spec).
+pub fn load_paths_in(
+    paths: &[PathBuf],
+    settings: Option<&Settings>,
+    environment: Option<&str>,
+) -> std::io::Result<ManifestSet> {
     let mut set = ManifestSet::default();
     for file in manifest_files(paths)? {
         let bytes = std::fs::read(&file)?;
-        set.add_source(&file.display().to_string(), &bytes, settings);
+        set.add_source_in(&file.display().to_string(), &bytes, settings, environment);
     }
     set.finish();
     Ok(set)

@@ -1,10 +1,11 @@
 //! The `MonitoredService` manifest: its types, how it is read, and how it is checked.
 
+pub mod environments;
 pub mod load;
 pub mod model;
 pub mod validate;
 
-pub use load::{load_paths, LoadedManifest, ManifestSet, RejectedManifest};
+pub use load::{load_paths, load_paths_in, LoadedManifest, ManifestSet, RejectedManifest};
 pub use model::*;
 
 /// The JSON Schema of a manifest, as published in `manifests/schema/`.

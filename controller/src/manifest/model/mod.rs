@@ -80,7 +80,21 @@ pub struct Spec {
     pub notify: Notify,
     #[serde(default)]
     pub lifecycle: Lifecycle,
+    /// Overrides per environment, by environment name (lower-case letters, digits and `-`, at
+    /// most 32 characters): the operator whose settings say `environment: NAME` deploys this
+    /// spec with `environments.NAME` merged in. An override holds any fields of `spec` except
+    /// `environments` (typically `container.image`, `container.cpu` / `memory`,
+    /// `container.env`, `scaling.minTasks` / `maxTasks`, `alerts`, `healthAlerts`,
+    /// `notify.receivers`); mappings merge key by key, lists and values replace. Each
+    /// environment's result is validated like a whole manifest.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub environments: BTreeMap<String, EnvironmentOverride>,
 }
+
+/// Fields of `spec` that one environment changes (checked once merged into the spec).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct EnvironmentOverride(pub BTreeMap<String, serde_json::Value>);
 
 /// The single application container of the task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
