@@ -39,7 +39,7 @@ fn examples() -> Vec<MonitoredService> {
         set.rejected
     );
     assert!(set.manifests.len() >= 3);
-    set.manifests.into_iter().map(|m| m.manifest).collect()
+    set.manifests.iter().map(|m| m.manifest.clone()).collect()
 }
 
 fn write(out: &MonitoringOutput, dir: &Path) {

@@ -8,6 +8,8 @@
 //!   family's latest revision reuses that revision.
 //! - Deletes treat "not found" as done.
 
+use std::sync::Arc;
+
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
@@ -49,10 +51,11 @@ pub struct ServiceResult {
     pub task_definition_arn: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service_arn: Option<String>,
+    /// Shared with the plan's entry (no copy per result).
     #[serde(skip)]
-    pub desired: Option<DesiredService>,
+    pub desired: Option<Arc<DesiredService>>,
     #[serde(skip)]
-    pub observed: Option<ObservedService>,
+    pub observed: Option<Arc<ObservedService>>,
 }
 
 impl ServiceResult {

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::environments::{self, Source};
 use super::model::MonitoredService;
@@ -52,7 +53,9 @@ pub struct RejectedManifest {
 /// Everything read from one source, good and bad.
 #[derive(Debug, Clone, Default)]
 pub struct ManifestSet {
-    pub manifests: Vec<LoadedManifest>,
+    /// Shared: a fetch merges every file's kept documents into a new set each poll, and a
+    /// deep copy of every manifest per poll was most of the controller's memory churn.
+    pub manifests: Vec<Arc<LoadedManifest>>,
     pub rejected: Vec<RejectedManifest>,
 }
 
@@ -199,12 +202,14 @@ impl ManifestSet {
                     let name = manifest.metadata.name.clone();
                     let checked = environments::check(&at, manifest, settings, environment);
                     match checked.manifest {
-                        Some((manifest, positions)) => self.manifests.push(LoadedManifest {
-                            source: source.to_string(),
-                            document: doc.index,
-                            positions,
-                            manifest,
-                        }),
+                        Some((manifest, positions)) => {
+                            self.manifests.push(Arc::new(LoadedManifest {
+                                source: source.to_string(),
+                                document: doc.index,
+                                positions,
+                                manifest,
+                            }))
+                        }
                         None => self.rejected.push(RejectedManifest {
                             source: source.to_string(),
                             document: Some(doc.index),
@@ -216,12 +221,12 @@ impl ManifestSet {
                 Ok(manifest) => {
                     let errors = validate(&manifest, settings);
                     if errors.is_empty() {
-                        self.manifests.push(LoadedManifest {
+                        self.manifests.push(Arc::new(LoadedManifest {
                             source: source.to_string(),
                             document: doc.index,
                             positions: doc.positions,
                             manifest,
-                        });
+                        }));
                     } else {
                         let diagnostics = errors
                             .into_iter()

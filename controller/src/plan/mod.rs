@@ -21,6 +21,7 @@ pub mod scaling;
 mod service;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -118,9 +119,9 @@ pub struct ServicePlan {
     /// Dependency wave: services in wave n are applied after wave n-1.
     pub wave: usize,
     #[serde(skip)]
-    pub desired: Option<DesiredService>,
+    pub desired: Option<Arc<DesiredService>>,
     #[serde(skip)]
-    pub observed: Option<ObservedService>,
+    pub observed: Option<Arc<ObservedService>>,
     /// The Cloud Map service ARN, if one exists already.
     #[serde(skip)]
     pub registry_arn: Option<String>,

@@ -1,5 +1,7 @@
 //! Pruning: owned services whose manifest is gone, deleted only when every guard allows it.
 
+use std::sync::Arc;
+
 use std::collections::BTreeSet;
 
 use super::{change, owned_by, Outcome, Plan, PlanOptions, ServicePlan, Step};
@@ -155,7 +157,7 @@ pub(super) fn plan_prune(
             steps: Vec::new(),
             wave: 0,
             desired: None,
-            observed: Some(s.clone()),
+            observed: Some(Arc::new(s.clone())),
             registry_arn: None,
         };
         let prune_allowed = s.tags.get(tags::PRUNE).map(String::as_str) == Some("true");

@@ -1,6 +1,8 @@
 //! Planning one manifest: Cloud Map first, then the task definition and the ECS service,
 //! compared field by field with what ECS reports, then the tags.
 
+use std::sync::Arc;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::scaling::plan_scaling;
@@ -24,7 +26,7 @@ pub(super) fn plan_service(
         changes: Vec::new(),
         steps: Vec::new(),
         wave,
-        desired: Some(d.clone()),
+        desired: Some(Arc::new(d.clone())),
         observed: None,
         registry_arn: None,
     };
@@ -43,7 +45,7 @@ pub(super) fn plan_service(
     }
     let existing = observed.active(&d.key());
     if let Some(s) = existing {
-        sp.observed = Some(s.clone());
+        sp.observed = Some(Arc::new(s.clone()));
         // Adopting takes over hand-made services only, never another operator's.
         let adoptable = options.adopt.contains(&d.name) && s.owner().is_none();
         if !owned_by(s, options.operator_id) && !adoptable {

@@ -17,12 +17,13 @@
 //! replacing it. The next full pass (every `--interval`) looks at everything again.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use super::guard;
 use super::rollback::{self, RetryRequest};
 use super::{ReconcileError, Reconciler, ServiceResult};
 use crate::actuate::{MonitoringSink, SinkReport};
-use crate::manifest::{ManifestSet, MonitoredService};
+use crate::manifest::{LoadedManifest, ManifestSet, MonitoredService};
 use crate::observe::instances::{task_fingerprint, Lookup, TaskRevisions};
 use crate::observe::tasks::StoppedTask;
 use crate::observe::Observed;
@@ -36,7 +37,7 @@ use crate::status::{self, ServiceStatus, StopReasons};
 pub struct Memory {
     /// The last valid manifest of every service the source still names: a manifest that
     /// turns invalid keeps its monitoring until it is fixed or removed.
-    pub last_valid: BTreeMap<String, MonitoredService>,
+    pub last_valid: BTreeMap<String, Arc<LoadedManifest>>,
     pub stops: StopReasons,
     pub statuses: BTreeMap<String, ServiceStatus>,
     /// Which revisions each service's tasks ran at the last pass (for service discovery).
@@ -60,7 +61,7 @@ impl Memory {
     pub fn scrape_targets(&self, settings: &crate::Settings) -> Vec<ScrapeTarget> {
         self.last_valid
             .values()
-            .filter_map(|m| render::render_service(m, settings).scrape)
+            .filter_map(|m| render::render_service(&m.manifest, settings).scrape)
             .collect()
     }
 
@@ -77,8 +78,7 @@ impl Memory {
     /// the source is empty and emptying was not allowed (the plan's guard).
     fn remember(&mut self, set: &ManifestSet, allow_empty: bool) {
         for m in &set.manifests {
-            self.last_valid
-                .insert(m.name().to_string(), m.manifest.clone());
+            self.last_valid.insert(m.name().to_string(), m.clone());
         }
         let names = set.all_names();
         if !names.is_empty() || allow_empty {
@@ -191,7 +191,7 @@ pub async fn run(
         .observer
         .stopped_tasks(
             &ctx.aws,
-            plan.services.iter().filter_map(|sp| sp.observed.as_ref()),
+            plan.services.iter().filter_map(|sp| sp.observed.as_deref()),
         )
         .await;
     memory.stops.record(&stopped);
@@ -256,7 +256,8 @@ pub async fn run(
         memory.statuses = statuses;
     }
     if input.leader && !sinks.is_empty() {
-        let manifests: Vec<&MonitoredService> = memory.last_valid.values().collect();
+        let manifests: Vec<&MonitoredService> =
+            memory.last_valid.values().map(|m| &m.manifest).collect();
         let output = render::monitoring::render(&manifests, &ctx.settings);
         let prune = input.source_ok && !input.set.has_unnamed_rejects();
         for sink in sinks.iter_mut() {

@@ -195,7 +195,7 @@ fn a_failed_rollout_is_stalled_and_names_why_its_tasks_stopped() {
         reason: "exit 1".into(),
     }]);
     let mut r = result("web", Outcome::InSync);
-    r.observed = Some(observed(Some(RolloutState::Failed)));
+    r.observed = Some(observed(Some(RolloutState::Failed)).into());
     let next = derive(
         &BTreeMap::new(),
         &set,
@@ -223,7 +223,7 @@ fn a_failed_rollout_is_stalled_and_names_why_its_tasks_stopped() {
 fn a_deployment_in_progress_is_reconciling() {
     let set = set_of(&["web"]);
     let mut r = result("web", Outcome::InSync);
-    r.observed = Some(observed(Some(RolloutState::InProgress)));
+    r.observed = Some(observed(Some(RolloutState::InProgress)).into());
     let next = derive(
         &BTreeMap::new(),
         &set,

@@ -71,7 +71,7 @@ fn examples(settings: &Settings) -> Vec<MonitoredService> {
         "the examples are valid on the bootstrap: {problems:?}"
     );
     assert_eq!(set.manifests.len(), docs.len());
-    set.manifests.into_iter().map(|m| m.manifest).collect()
+    set.manifests.iter().map(|m| m.manifest.clone()).collect()
 }
 
 /// The requests ECS makes with the execution role to start one task of `d`.
