@@ -177,6 +177,9 @@ fn diff_task_definition(d: &DesiredService, s: &ObservedService) -> Vec<Change> 
             s.task_definition_arn.as_str(),
             "(a new revision)",
         )),
+        // Equal values serialise equally: the field-by-field diff is only for the others
+        // (most services in a pass are in sync, and serialising both was most of a plan).
+        Some(current) if *current == d.task_definition => {}
         Some(current) => {
             let a = serde_json::to_value(current).unwrap_or_default();
             let b = serde_json::to_value(&d.task_definition).unwrap_or_default();
@@ -227,6 +230,38 @@ fn diff_service(
     if let Some(count) = desired_count {
         changes.push(change("service.desiredCount", have, count));
     }
+    // Equal but for the fields never compared, with nothing unknown: no field can differ,
+    // so the serialising diff below (most of a plan's time) is left out.
+    let same = s.config.unknown.is_empty() && {
+        let mut have = s.config.service.clone();
+        have.name.clone_from(&want.name);
+        have.desired_count = want.desired_count;
+        have.autoscaled_range = want.autoscaled_range;
+        have.enable_ecs_managed_tags = want.enable_ecs_managed_tags;
+        have == *want
+    };
+    if !same {
+        diff_service_fields(want, s, moving_off_launch_type, &mut changes);
+    }
+    if let Some(arn) = registry_arn {
+        if s.registry_arns != [arn.to_string()] {
+            changes.push(change(
+                "service.serviceRegistries",
+                s.registry_arns.join(","),
+                arn,
+            ));
+        }
+    }
+    (changes, desired_count)
+}
+
+/// The field-by-field part of [`diff_service`].
+fn diff_service_fields(
+    want: &crate::render::aws::EcsService,
+    s: &ObservedService,
+    moving_off_launch_type: bool,
+    changes: &mut Vec<Change>,
+) {
     let mut desired_fields = serde_json::to_value(want).unwrap_or_default();
     let mut observed_fields = serde_json::to_value(&s.config.service).unwrap_or_default();
     if let (Some(desired_map), Some(observed_map)) = (
@@ -257,15 +292,5 @@ fn diff_service(
         }
         observed_map.retain(|field, _| desired_map.contains_key(field));
     }
-    diff_values("service", &observed_fields, &desired_fields, &mut changes);
-    if let Some(arn) = registry_arn {
-        if s.registry_arns != [arn.to_string()] {
-            changes.push(change(
-                "service.serviceRegistries",
-                s.registry_arns.join(","),
-                arn,
-            ));
-        }
-    }
-    (changes, desired_count)
+    diff_values("service", &observed_fields, &desired_fields, changes);
 }
