@@ -244,6 +244,29 @@ fn render_with_environment_shows_the_override() {
         render(&[]),
         (serde_json::json!("pizza:1.0.0"), serde_json::json!(6))
     );
+    // An environment no manifest overrides renders the base spec, with a warning naming it.
+    let out = Command::new(env!("CARGO_BIN_EXE_ecs-operator"))
+        .args(["render", "--environment", "qa"])
+        .arg(dir.path())
+        .env_remove("ECS_OPERATOR_SETTINGS")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no manifest overrides environment \"qa\""),
+        "{stderr}"
+    );
+    let warned = |environment: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_ecs-operator"))
+            .args(["render", "--environment", environment])
+            .arg(dir.path())
+            .env_remove("ECS_OPERATOR_SETTINGS")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stderr).contains("no manifest overrides")
+    };
+    assert!(!warned("staging"), "staging is overridden: no warning");
     let out = Command::new(env!("CARGO_BIN_EXE_ecs-operator"))
         .args(["render", "--environment", "Bad_Name"])
         .arg(dir.path())

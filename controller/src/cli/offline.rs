@@ -108,6 +108,15 @@ pub fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let set = manifest::load_paths_in(&args.paths, given.as_ref(), environment)?;
+    // A misspelt environment would silently render the base spec of every manifest.
+    if let Some(name) = environment {
+        let key = format!("spec.environments.{name}");
+        if !set.manifests.is_empty() && !set.manifests.iter().any(|m| m.positions.contains(&key)) {
+            eprintln!(
+                "warning: no manifest overrides environment {name:?}: every service renders its base spec"
+            );
+        }
+    }
     let settings = given.unwrap_or_else(Settings::local_defaults);
     print_diagnostics(&set);
     if !set.rejected.is_empty() {
