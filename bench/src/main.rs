@@ -5,6 +5,7 @@
 mod demo;
 mod discovery;
 mod events;
+mod findings;
 mod floor;
 mod manifests;
 mod operator;
