@@ -54,14 +54,16 @@ pub async fn measure(
 
     let at_sweep = operator::pass(&reconciler, &mut source).await?;
     let between_sweeps = operator::pass(&reconciler, &mut source).await?;
-    let refused: u64 = (proxy.stats().answered.iter())
+    let stats = proxy.stats();
+    let failed: u64 = (stats.answered.iter())
         .filter(|((_, status), _)| *status >= 400)
         .map(|(_, n)| n)
         .sum();
-    if refused > 0 {
+    if failed + stats.refused_total() > 0 {
         bail!(
-            "{refused} requests broke an AWS limit: {:?}",
-            proxy.stats().answered
+            "requests broke an AWS limit: refused {:?}, failed upstream {:?}",
+            stats.refused,
+            stats.answered
         );
     }
     for (what, p) in [("sweep", &at_sweep), ("idle", &between_sweeps)] {

@@ -59,6 +59,12 @@ async fn every_page_is_followed_and_no_request_exceeds_an_aws_limit() {
         "no request broke an AWS limit: {:?}",
         stats.answered
     );
+    assert_eq!(
+        stats.refused_total(),
+        0,
+        "the layer refused none: {:?}",
+        stats.refused
+    );
     let forwarded = |key: &str| stats.forwarded.get(key).copied().unwrap_or(0);
     // DescribeScalingPolicies lists every ECS policy of the region (other tests' too).
     let policies = aws_cli(&[

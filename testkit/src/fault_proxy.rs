@@ -124,6 +124,8 @@ pub struct Stats {
     pub forwarded: BTreeMap<String, u64>,
     /// (service/operation, upstream status) -> answers relayed.
     pub answered: BTreeMap<(String, u16), u64>,
+    /// service/operation -> requests `Config::aws_pages` refused, as AWS would (never forwarded).
+    pub refused: BTreeMap<String, u64>,
 }
 
 impl Stats {
@@ -150,6 +152,10 @@ impl Stats {
             })
             .map(|(_, n)| n)
             .sum()
+    }
+
+    pub fn refused_total(&self) -> u64 {
+        self.refused.values().sum()
     }
 
     pub fn forwarded_total(&self) -> u64 {
@@ -477,7 +483,8 @@ async fn handle(
         true => match aws_pages::prepare(&info.service, &info.operation, body) {
             aws_pages::Prepared::Forward { body, repage } => (body, repage),
             aws_pages::Prepared::Refuse(status, code, message) => {
-                return Ok(json_error(status, code, &message))
+                *state.stats.lock().unwrap().refused.entry(key).or_default() += 1;
+                return Ok(json_error(status, code, &message));
             }
         },
         false => (body, None),
