@@ -372,6 +372,7 @@ impl Observer {
             resource_ids: &resource_ids,
             trusted: &trusted,
             sweep: scope.scaling_sweep,
+            whole: scope.only.is_none(),
         };
         observed.scaling = self.scaling.observe(aws, &scaling_scope).await?;
         Ok(observed)

@@ -6,8 +6,9 @@
 //! - A write is only ever planned on a fresh read: a service whose remembered scaling differs
 //!   from what its manifest wants (a new or changed manifest, a write not yet read back, an
 //!   owned service nothing wants any more) is read again before the planner sees it.
-//! - The whole namespace is read again (a *sweep*) at least every `sweep` interval, and at
-//!   once when re-reading services one by one would cost more calls than the sweep.
+//! - The whole namespace is read again (a *sweep*) by the first full observation after each
+//!   `sweep` interval, and at once when re-reading services one by one would cost more calls
+//!   than the sweep. A scoped observation (a few changed manifests) never sweeps.
 //!
 //! # Caveats
 //! - A scalable target or policy changed behind the operator's back while its manifest is
@@ -168,6 +169,10 @@ pub struct ScalingScope<'a> {
     pub trusted: &'a (dyn Fn(&ScalingResourceId, Option<&ObservedScaling>) -> bool + Sync),
     /// The longest a remembered read is used (zero: read everything every pass).
     pub sweep: Duration,
+    /// `resource_ids` are every service's: a sweep may replace what is remembered. A scoped
+    /// pass (`false`) never sweeps; it reads its services that need it one by one, so the
+    /// memory of the others (and the time of the next sweep) stays as it was.
+    pub whole: bool,
 }
 
 impl ScalingMemory {
@@ -203,7 +208,8 @@ impl ScalingMemory {
             // One call per stale service against the pages of a sweep.
             let sweep_cost = memory.policies_seen.div_ceil(10).max(1)
                 + scope.resource_ids.len().div_ceil(DESCRIBE_TARGETS_BATCH);
-            (stale.clone(), due || stale.len() > sweep_cost)
+            let sweep = scope.whole && (due || stale.len() > sweep_cost);
+            (stale, sweep)
         };
         if sweep {
             let found = describe(aws, scope.resource_ids).await?;
