@@ -281,6 +281,15 @@ fn marker_position(mark: &Marker) -> Position {
     }
 }
 
+/// The error for text the YAML scanner cannot read, at its position.
+fn scan_error(e: yaml_rust2::ScanError) -> YamlError {
+    YamlError {
+        path: String::new(),
+        message: format!("invalid YAML: {}", e.info()),
+        position: marker_position(e.marker()),
+    }
+}
+
 /// Walks the event stream once and records where every mapping key and sequence item starts.
 /// Deeper nesting than any manifest needs is refused before anything recurses over it.
 pub const MAX_NESTING: usize = 64;
@@ -300,11 +309,7 @@ fn index_documents(text: &str) -> Result<Vec<PositionIndex>, YamlError> {
     let mut anchored: HashMap<usize, usize> = HashMap::new();
     let mut open: Vec<(usize, usize)> = Vec::new();
     loop {
-        let (event, mark) = parser.next_token().map_err(|e| YamlError {
-            path: String::new(),
-            message: format!("invalid YAML: {}", e.info()),
-            position: marker_position(e.marker()),
-        })?;
+        let (event, mark) = parser.next_token().map_err(scan_error)?;
         match &event {
             Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _) => {
                 depth += 1;

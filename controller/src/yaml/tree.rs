@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use yaml_rust2::parser::{Event, Parser, Tag};
 use yaml_rust2::scanner::TScalarStyle;
 
-use super::{marker_position, YamlError};
+use super::{marker_position, scan_error, YamlError};
 
 /// One node: a mapping (merged key by key), a sequence or a scalar (both replaced whole).
 #[derive(Debug, Clone, PartialEq)]
@@ -180,11 +180,7 @@ pub fn parse_trees(text: &str) -> Result<Vec<Tree>, YamlError> {
     let mut stack: Vec<Open> = Vec::new();
     let mut root: Option<Tree> = None;
     loop {
-        let (event, mark) = parser.next_token().map_err(|e| YamlError {
-            path: String::new(),
-            message: format!("invalid YAML: {}", e.info()),
-            position: marker_position(e.marker()),
-        })?;
+        let (event, mark) = parser.next_token().map_err(scan_error)?;
         let not_a_key = || YamlError {
             path: String::new(),
             message: "mapping keys must be scalars".into(),
