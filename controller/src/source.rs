@@ -116,16 +116,16 @@ impl Source {
             return;
         };
         for (key, object) in objects {
+            let text: Arc<str> = Arc::from(object.text);
             let mut parsed = ManifestSet::default();
-            parsed.add_source(
+            parsed.add_text(
                 &format!("s3://{bucket}/{key}"),
-                object.text.as_bytes(),
+                Arc::clone(&text),
                 Some(settings),
             );
             self.cache
                 .insert(key.clone(), (object.etag.clone(), Arc::new(parsed)));
-            self.texts
-                .insert(key, (object.etag, Arc::from(object.text.as_str())));
+            self.texts.insert(key, (object.etag, text));
         }
     }
 
@@ -228,10 +228,16 @@ impl Source {
         let downloaded = bodies.len();
         for (key, etag, body) in bodies {
             let mut parsed = ManifestSet::default();
-            parsed.add_source(&format!("s3://{bucket}/{key}"), &body, Some(settings));
-            // Kept for the warm-start cache when it is text (manifests are YAML).
-            if let Ok(text) = std::str::from_utf8(&body) {
-                texts.insert(key.clone(), (etag.clone(), Arc::from(text)));
+            let name = format!("s3://{bucket}/{key}");
+            match std::str::from_utf8(&body) {
+                // One copy of the text, shared by the parsed manifests (which place problems
+                // found later on their lines) and the warm-start cache.
+                Ok(text) => {
+                    let text: Arc<str> = Arc::from(text);
+                    parsed.add_text(&name, Arc::clone(&text), Some(settings));
+                    texts.insert(key.clone(), (etag.clone(), text));
+                }
+                Err(_) => parsed.add_source(&name, &body, Some(settings)),
             }
             next.insert(key.clone(), (etag, Arc::new(parsed)));
         }

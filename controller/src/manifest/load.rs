@@ -13,19 +13,29 @@ use super::model::MonitoredService;
 use super::validate::validate;
 use crate::diagnostics::Diagnostic;
 use crate::settings::Settings;
-use crate::yaml::{self, Position, PositionIndex, Tree};
+use crate::yaml::{self, Position, Positions, Tree};
 
 /// Files larger than this are rejected unread: no real manifest is anywhere near it.
 pub const MAX_FILE_BYTES: usize = 1024 * 1024;
 /// At most this many documents per file.
 pub const MAX_DOCUMENTS_PER_FILE: usize = 200;
 
+/// A problem with a whole file, before any document of it could be attributed.
+fn file_error(source: &str, message: String, position: Position) -> RejectedManifest {
+    RejectedManifest {
+        source: source.to_string(),
+        document: None,
+        name: None,
+        diagnostics: vec![Diagnostic::new(source, 0, "", position, message)],
+    }
+}
+
 /// A manifest that passed every check.
 #[derive(Debug, Clone)]
 pub struct LoadedManifest {
     pub source: String,
     pub document: usize,
-    pub positions: PositionIndex,
+    pub positions: Positions,
     pub manifest: MonitoredService,
 }
 
@@ -36,7 +46,7 @@ impl LoadedManifest {
 
     /// `file:line` of the document, for messages.
     pub fn location(&self) -> String {
-        format!("{}:{}", self.source, self.positions.start.line.max(1))
+        format!("{}:{}", self.source, self.positions.start().line.max(1))
     }
 }
 
@@ -94,6 +104,28 @@ impl ManifestSet {
         self.add_source_in(source, bytes, settings, environment);
     }
 
+    /// [`Self::add_source`] for a file already decoded; the manifests keep `text` (shared, not
+    /// copied) to place a problem found later on its line.
+    pub fn add_text(&mut self, source: &str, text: Arc<str>, settings: Option<&Settings>) {
+        let environment = settings.and_then(|s| s.environment.as_deref());
+        match text.strip_prefix('\u{feff}') {
+            Some(unmarked) => {
+                self.add_checked_text(source, Arc::from(unmarked), settings, environment)
+            }
+            None => self.add_checked_text(source, text, settings, environment),
+        }
+    }
+
+    /// Records a file of `len` bytes as rejected, unread, if it is too large.
+    fn refused_for_size(&mut self, source: &str, len: usize) -> bool {
+        let refused = len > MAX_FILE_BYTES;
+        if refused {
+            let message = format!("file is {len} bytes; manifests are limited to {MAX_FILE_BYTES}");
+            (self.rejected).push(file_error(source, message, Position::default()));
+        }
+        refused
+    }
+
     /// [`Self::add_source`] for the given environment (`None`: the base spec), whatever the
     /// settings name (`render --environment`).
     pub fn add_source_in(
@@ -103,22 +135,11 @@ impl ManifestSet {
         settings: Option<&Settings>,
         environment: Option<&str>,
     ) {
-        let file_error = |message: String, position: Position| RejectedManifest {
-            source: source.to_string(),
-            document: None,
-            name: None,
-            diagnostics: vec![Diagnostic::new(source, 0, "", position, message)],
-        };
-        if bytes.len() > MAX_FILE_BYTES {
-            self.rejected.push(file_error(
-                format!(
-                    "file is {} bytes; manifests are limited to {MAX_FILE_BYTES}",
-                    bytes.len()
-                ),
-                Position::default(),
-            ));
+        if self.refused_for_size(source, bytes.len()) {
             return;
         }
+        let file_error =
+            |message: String, position: Position| file_error(source, message, position);
         if let Some(encoding) = yaml::utf16_encoding(bytes) {
             self.rejected.push(file_error(
                 format!("file is UTF-16 ({encoding}), not UTF-8: save it as UTF-8"),
@@ -148,7 +169,23 @@ impl ManifestSet {
                 return;
             }
         };
-        let documents = match yaml::parse_stream::<MonitoredService>(text) {
+        self.add_checked_text(source, Arc::from(text), settings, environment);
+    }
+
+    /// Parses and checks one file's text, within the size limit and without a byte-order mark.
+    fn add_checked_text(
+        &mut self,
+        source: &str,
+        text: Arc<str>,
+        settings: Option<&Settings>,
+        environment: Option<&str>,
+    ) {
+        if self.refused_for_size(source, text.len()) {
+            return;
+        }
+        let file_error =
+            |message: String, position: Position| file_error(source, message, position);
+        let documents = match yaml::parse_stream::<MonitoredService>(&text) {
             Ok(documents) => documents,
             Err(e) => {
                 self.rejected.push(file_error(e.message, e.position));
@@ -168,7 +205,7 @@ impl ManifestSet {
         // Trees are read only for a file with overrides, once.
         let mut trees: Option<Vec<Tree>> = None;
         for doc in documents {
-            let name = doc.positions.name.clone();
+            let name = doc.positions.name().map(str::to_string);
             match doc.value {
                 Err(e) => self.rejected.push(RejectedManifest {
                     source: source.to_string(),
@@ -180,7 +217,7 @@ impl ManifestSet {
                 }),
                 Ok(manifest) if !manifest.spec.environments.is_empty() => {
                     let trees =
-                        trees.get_or_insert_with(|| yaml::parse_trees(text).unwrap_or_default());
+                        trees.get_or_insert_with(|| yaml::parse_trees(&text).unwrap_or_default());
                     let named = |t: &&Tree| {
                         let name = t.get("metadata").and_then(|m| m.get("name"));
                         matches!(name, Some(Tree::Scalar(s)) if s.value == manifest.metadata.name)
@@ -189,14 +226,23 @@ impl ManifestSet {
                         // Cannot happen: both readings skip the same empty documents.
                         self.rejected.push(file_error(
                             "document could not be read for its environments".into(),
-                            doc.positions.start,
+                            doc.positions.start(),
                         ));
                         continue;
+                    };
+                    // Overrides are placed by their own lines: the index is needed now.
+                    let index = match doc.positions.index() {
+                        Ok(index) => index,
+                        Err(e) => {
+                            self.rejected
+                                .push(file_error(e.message.clone(), e.position));
+                            continue;
+                        }
                     };
                     let at = Source {
                         file: source,
                         document: doc.index,
-                        positions: &doc.positions,
+                        positions: index,
                         tree,
                     };
                     let name = manifest.metadata.name.clone();
@@ -206,7 +252,7 @@ impl ManifestSet {
                             self.manifests.push(Arc::new(LoadedManifest {
                                 source: source.to_string(),
                                 document: doc.index,
-                                positions,
+                                positions: Positions::indexed(positions),
                                 manifest,
                             }))
                         }

@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use yaml_rust2::parser::{Event, Parser, Tag};
 use yaml_rust2::scanner::TScalarStyle;
 
-use super::{marker_position, scan_error, YamlError};
+use super::index::{marker_position, scan_error};
+use super::YamlError;
 
 /// One node: a mapping (merged key by key), a sequence or a scalar (both replaced whole).
 #[derive(Debug, Clone, PartialEq)]

@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use super::*;
 use crate::manifest::ManifestSet;
 
@@ -95,8 +97,8 @@ fn environments_cannot_be_overridden_and_names_are_dns_labels() {
 
 #[test]
 fn a_field_the_override_sets_is_located_at_the_override() {
-    let docs = yaml::parse_stream::<MonitoredService>(DOC).unwrap();
-    let positions = &docs[0].positions;
+    let docs = yaml::parse_stream::<MonitoredService>(&Arc::from(DOC)).unwrap();
+    let positions = docs[0].positions.index().unwrap();
     let at = locate(positions, "staging", "spec.scaling.maxTasks");
     assert_eq!(at.path, "spec.environments.staging.scaling.maxTasks");
     assert_eq!(at.position.line, 26);

@@ -14,6 +14,7 @@ use crate::duration::PromDuration;
 mod deployment;
 mod guard;
 mod monitoring;
+pub mod unique_keys;
 pub use deployment::*;
 pub use guard::RolloutGuard;
 pub use monitoring::*;
@@ -43,11 +44,19 @@ pub struct Metadata {
     /// dashboard.
     pub name: String,
     /// Free-form labels; copied to AWS tags and to every alert.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "unique_keys::map"
+    )]
     pub labels: BTreeMap<String, String>,
     /// Free-form annotations. `ecs-operator.io/adopt: "true"` lets the operator take over an
     /// existing service of the same name that it did not create.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "unique_keys::map"
+    )]
     pub annotations: BTreeMap<String, String>,
 }
 
@@ -87,14 +96,20 @@ pub struct Spec {
     /// `container.env`, `scaling.minTasks` / `maxTasks`, `alerts`, `healthAlerts`,
     /// `notify.receivers`); mappings merge key by key, lists and values replace. Each
     /// environment's result is validated like a whole manifest.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "unique_keys::map"
+    )]
     pub environments: BTreeMap<String, EnvironmentOverride>,
 }
 
 /// Fields of `spec` that one environment changes (checked once merged into the spec).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]
-pub struct EnvironmentOverride(pub BTreeMap<String, serde_json::Value>);
+pub struct EnvironmentOverride(
+    #[serde(deserialize_with = "unique_keys::json_map")] pub BTreeMap<String, serde_json::Value>,
+);
 
 /// The single application container of the task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -120,11 +135,19 @@ pub struct Container {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,
     /// Plain environment variables. Never put secrets here: use `secrets`.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "unique_keys::map"
+    )]
     pub env: BTreeMap<String, String>,
     /// Environment variables filled from Secrets Manager or SSM Parameter Store, by ARN.
     /// Values are never written anywhere by the operator.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "unique_keys::map"
+    )]
     pub secrets: BTreeMap<String, String>,
     #[serde(default)]
     pub health_check: HealthCheck,
