@@ -622,6 +622,16 @@ fn the_repeated_key_cases_cover_every_map_of_the_schema() {
 }
 
 #[test]
+fn a_clean_manifest_is_read_once_and_indexed_only_when_a_position_is_asked_for() {
+    let set = load(&format!("# leading comment\n{BASE}"));
+    let m = &set.manifests[0];
+    assert!(!m.positions.is_indexed(), "a clean read must not index");
+    assert_eq!(m.location(), "case.yaml:2");
+    assert_eq!(m.positions.lookup("spec.container.port").line, 11);
+    assert!(m.positions.is_indexed());
+}
+
+#[test]
 fn a_yaml_syntax_error_names_the_line() {
     let set = load("apiVersion: x\nmetadata: [\n  name: a\n");
     let d = set.diagnostics().next().expect("an error");

@@ -205,12 +205,12 @@ impl ManifestSet {
         // Trees are read only for a file with overrides, once.
         let mut trees: Option<Vec<Tree>> = None;
         for doc in documents {
-            let name = doc.positions.name().map(str::to_string);
             match doc.value {
                 Err(e) => self.rejected.push(RejectedManifest {
                     source: source.to_string(),
                     document: Some(doc.index),
-                    name,
+                    // Read from the index: a document that does not deserialise is indexed.
+                    name: doc.positions.name().map(str::to_string),
                     diagnostics: vec![Diagnostic::new(
                         source, doc.index, e.path, e.position, e.message,
                     )],

@@ -68,6 +68,11 @@ impl Positions {
         built.as_ref().map(|index| &**index)
     }
 
+    /// Whether the field index was built (up front or since).
+    pub fn is_indexed(&self) -> bool {
+        self.index.get().is_some()
+    }
+
     /// The position of `path`, or of its nearest written ancestor, or the document's start.
     pub fn lookup(&self, path: &str) -> Position {
         self.index()
