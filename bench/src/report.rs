@@ -443,7 +443,8 @@ pub fn render(
          VmHWM polled from `/proc/<pid>/status` every 10 ms until it exits.\n\
          - **Render + plan**: generated manifests through `ManifestSet::add_source`, `render_service`, and \
          `reconcile::plan::plan` against an `Observed` built from the rendered desired state, so \
-         every field is compared and every service comes out in sync (checked), in each build \
+         every field is compared and every service comes out in sync (checked); each phase's time is the fastest of three \
+         rounds (memory: the first round's), in each build \
          profile measured (`scripts/bench` runs the release binary for everything and the dev \
          one for this table only).",
         c = ctx.concurrency
