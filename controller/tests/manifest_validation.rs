@@ -756,3 +756,6 @@ fn a_metrics_port_prometheus_may_not_reach_is_rejected_with_settings() {
         "without settings nothing is known about it"
     );
 }
+
+#[path = "manifest_validation/task_shape.rs"]
+mod task_shape;
