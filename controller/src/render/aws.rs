@@ -516,7 +516,9 @@ pub fn render_service(m: &MonitoredService, settings: &Settings) -> DesiredServi
     tags.insert(tag::TEAM.into(), spec.notify.team.clone());
     tags.insert(tag::PRUNE.into(), spec.lifecycle.prune.to_string());
 
-    let scrape = match (&discovery, spec.metrics.enabled) {
+    // Sidecar metrics are scraped on the same tasks, so they need the targets too.
+    let scraped = spec.metrics.enabled || spec.sidecars.iter().any(|s| s.metrics.is_some());
+    let scrape = match (&discovery, scraped) {
         (Some(discovery), true) => Some(ScrapeTarget {
             service: name.clone(),
             team: spec.notify.team.clone(),

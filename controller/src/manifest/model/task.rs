@@ -66,7 +66,8 @@ pub struct Sidecar {
     /// Run the root filesystem read-only.
     #[serde(default)]
     pub read_only_root_filesystem: bool,
-    /// Prometheus metrics this sidecar serves (its own scrape job, `<service>-<sidecar>`).
+    /// Prometheus metrics this sidecar serves: its own scrape job, `<service>/<sidecar>`, of
+    /// the service's tasks on this port, labelled `container: <sidecar>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<SidecarMetrics>,
     /// Makes this sidecar the task's FireLens log router (ECS `firelensConfiguration`): the
