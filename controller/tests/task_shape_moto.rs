@@ -115,9 +115,13 @@ async fn sidecars_firelens_and_efs_are_registered_as_asked_and_changed_one_revis
     let td = registered(&world);
     let revision = td["revision"].as_i64().unwrap();
     let app = container(&td, "app");
+    // The application logs through the router: it waits for it to start, as ECS would.
     assert_eq!(
         app["dependsOn"],
-        json!([{"containerName": "envoy", "condition": "HEALTHY"}])
+        json!([
+            {"containerName": "envoy", "condition": "HEALTHY"},
+            {"containerName": "log_router", "condition": "START"}
+        ])
     );
     assert_eq!(app["logConfiguration"]["logDriver"], "awsfirelens");
     assert_eq!(
@@ -162,6 +166,9 @@ async fn sidecars_firelens_and_efs_are_registered_as_asked_and_changed_one_revis
     );
     assert_eq!(td["taskRoleArn"], TASK_ROLE);
 
+    // A fresh process remembers no task definition: it describes the registered one and
+    // reads it back through the observer, which must find it equal to the manifest's.
+    let r = world.reconciler().await;
     let (plan, _, writes) =
         apply_counted(&r, &set(&world, &shaped("envoy:1.31", true)), true).await;
     assert_eq!(
@@ -207,6 +214,11 @@ async fn sidecars_firelens_and_efs_are_registered_as_asked_and_changed_one_revis
         .map(|c| c["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["app", "log_router"]);
+    assert_eq!(
+        container(&td, "app")["dependsOn"],
+        json!([{"containerName": "log_router", "condition": "START"}])
+    );
+    let r = world.reconciler().await;
     let (_, _, writes) = apply_counted(&r, &set(&world, &shaped("envoy:1.32", false)), true).await;
     assert_eq!(writes, 0);
 }

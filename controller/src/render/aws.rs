@@ -343,7 +343,7 @@ pub fn render_service(m: &MonitoredService, settings: &Settings) -> DesiredServi
         });
     }
 
-    let task_definition = TaskDefinition {
+    let mut task_definition = TaskDefinition {
         family: name.clone(),
         cpu: k.cpu.to_string(),
         memory: k.memory.to_string(),
@@ -381,6 +381,7 @@ pub fn render_service(m: &MonitoredService, settings: &Settings) -> DesiredServi
         sidecars: containers::sidecars(spec, &name, settings),
         volumes: containers::volumes(spec),
     };
+    containers::wait_for_log_router(&mut task_definition);
 
     let network = spec
         .placement

@@ -172,6 +172,15 @@ fn every_port_of_the_task_is_unique_and_sidecar_metrics_use_one_of_its_ports() {
         18,
         "also spec.container.port",
     );
+    let router =
+        "    - name: log_router\n      image: fluent-bit:3\n      firelens: {type: fluentd}\n";
+    let text = with_sidecar(router).replace("ports: [9901]", "ports: [24224]");
+    assert_error(
+        &text,
+        "spec.sidecars[0].ports[0]",
+        18,
+        "FireLens router spec.sidecars[1]",
+    );
     let text = with_sidecar("      metrics: {port: 9902}\n");
     assert_error(
         &text,

@@ -316,28 +316,40 @@ fn check_firelens(c: &mut Checker, spec: &Spec, all: &[Member<'_>]) {
     }
 }
 
-/// awsvpc: host ports equal container ports, so every port is unique across the task.
+/// Where a FireLens router listens inside the task ("FireLens listens on port 24224", ECS
+/// Developer Guide, FireLens task definition example).
+pub const FIRELENS_PORT: u16 = 24224;
+
+/// awsvpc: host ports equal container ports, so every port is unique across the task (the
+/// FireLens router's included).
 fn check_ports(c: &mut Checker, spec: &Spec) {
     let mut used: BTreeMap<u16, String> = BTreeMap::new();
-    used.insert(spec.container.port, "spec.container.port".into());
-    if let Some(p) = spec
-        .metrics
-        .port
-        .filter(|p| spec.metrics.enabled && *p != spec.container.port)
+    if let Some(i) = spec.sidecars.iter().position(|s| s.firelens.is_some()) {
+        used.insert(
+            FIRELENS_PORT,
+            format!("the port of the FireLens router spec.sidecars[{i}]"),
+        );
+    }
+    let mut claim = |c: &mut Checker, port: u16, path: String| {
+        match used.get(&port) {
+        Some(first) => c.fail(
+            &path,
+            format!("port {port} is also {first}: in awsvpc mode every container port of a task is a port of the task, so each is unique"),
+        ),
+        None => {
+            used.insert(port, path);
+        }
+    }
+    };
+    claim(c, spec.container.port, "spec.container.port".into());
+    if let Some(p) =
+        (spec.metrics.port).filter(|p| spec.metrics.enabled && *p != spec.container.port)
     {
-        used.insert(p, "spec.metrics.port".into());
+        claim(c, p, "spec.metrics.port".into());
     }
     for (i, s) in spec.sidecars.iter().enumerate() {
         for (j, port) in s.ports.iter().enumerate() {
-            let path = format!("spec.sidecars[{i}].ports[{j}]");
-            if let Some(first) = used.get(port) {
-                c.fail(
-                    &path,
-                    format!("port {port} is also {first}: in awsvpc mode every container port of a task is a port of the task, so each is unique"),
-                );
-            } else {
-                used.insert(*port, path);
-            }
+            claim(c, *port, format!("spec.sidecars[{i}].ports[{j}]"));
         }
     }
 }

@@ -204,6 +204,30 @@ pub(super) fn sidecars(
     out
 }
 
+/// "By default, Amazon ECS configures the container dependency so that the Firelens container
+/// starts before any container that uses it" (ECS Developer Guide, FireLens): written out for
+/// every container logging through the router that does not already wait for it, so the task
+/// definition says what runs and reads back the same whether or not ECS stores its default.
+pub(super) fn wait_for_log_router(td: &mut super::TaskDefinition) {
+    let Some(router) = (td.sidecars.iter())
+        .find(|s| s.firelens_configuration.is_some())
+        .map(|s| s.name.clone())
+    else {
+        return;
+    };
+    for c in std::iter::once(&mut td.container).chain(td.sidecars.iter_mut()) {
+        let logs_through_router = c.log_configuration.log_driver == "awsfirelens";
+        if logs_through_router && !c.depends_on.iter().any(|d| d.container_name == router) {
+            c.depends_on.push(ContainerDependency {
+                container_name: router.clone(),
+                condition: manifest::DependencyCondition::Start.ecs_name().into(),
+            });
+            c.depends_on
+                .sort_by(|a, b| a.container_name.cmp(&b.container_name));
+        }
+    }
+}
+
 /// The EFS volumes of the task, sorted by name. `rootDirectory: /` is written as absent,
 /// which ECS treats the same.
 pub(super) fn volumes(spec: &Spec) -> Vec<Volume> {
