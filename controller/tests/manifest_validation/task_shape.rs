@@ -300,3 +300,27 @@ fn efs_iam_authorisation_needs_a_task_role() {
         + "        iam: true\n";
     assert_error_with(&text, &settings, "spec.volumes[0].efs.iam", 20, "task role");
 }
+
+#[test]
+fn a_sidecar_s_env_and_secrets_are_checked_like_the_application_s() {
+    let secret = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:envoy-token";
+    let text = with_sidecar(&format!(
+        "      env:\n        ADMIN_PASSWORD: hunter2\n      secrets:\n        TOKEN: {secret}\n"
+    ));
+    assert_error(
+        &text,
+        "spec.sidecars[0].env.ADMIN_PASSWORD",
+        20,
+        "spec.sidecars[0].secrets",
+    );
+    let mut settings = ecs_operator::Settings::local_defaults();
+    settings.allowed_secret_arns =
+        vec!["arn:aws:secretsmanager:eu-west-1:123456789012:secret:checkout/*".into()];
+    assert_error_with(
+        &text,
+        &settings,
+        "spec.sidecars[0].secrets.TOKEN",
+        22,
+        "allowedSecretArns",
+    );
+}
