@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use cli::controller::RunArgs;
-use cli::offline::{RenderArgs, ValidateArgs};
+use cli::offline::{RenderArgs, TaskPolicyArgs, ValidateArgs};
 use cli::reconcile::ReconcileArgs;
 use cli::rollout::{RetryArgs, RolloutCommand, ServiceArgs};
 
@@ -43,6 +43,8 @@ enum Command {
     },
     /// Print the complete desired state the operator would create for the manifests.
     Render(RenderArgs),
+    /// Print the IAM policy each service's task role needs for EFS mounts and ECS Exec.
+    TaskPolicy(TaskPolicyArgs),
     /// Show what apply would change. Exit code: 0 in sync, 2 changes pending, 1 error.
     Plan(ReconcileArgs),
     /// Make AWS match the manifests once, and print what was done.
@@ -83,5 +85,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate(args) => cli::offline::validate(args),
         Command::Schema { settings } => cli::offline::schema(settings),
         Command::Render(args) => cli::offline::render(args),
+        Command::TaskPolicy(args) => cli::offline::task_policy(args),
     }
 }

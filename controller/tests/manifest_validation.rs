@@ -529,6 +529,11 @@ fn repeated_key_cases() -> Vec<(&'static str, String, usize)> {
             &format!("    port: 8080\n    {field}:\n      k: a\n      k: b"),
         )
     };
+    let sidecar = |field: &str| {
+        with_spec(&format!(
+            "  sidecars:\n    - name: s\n      image: s:1\n      {field}\n"
+        ))
+    };
     vec![
         ("metadata.labels", meta("labels"), 7),
         ("metadata.annotations", meta("annotations"), 7),
@@ -538,6 +543,23 @@ fn repeated_key_cases() -> Vec<(&'static str, String, usize)> {
             "spec.alerts[].labels",
             with_spec("  alerts:\n  - name: Orders\n    labels:\n      k: a\n      k: b\n"),
             17,
+        ),
+        (
+            "spec.container.logging.options",
+            with_line(10, "    port: 8080\n    logging:\n      options:\n        k: a\n        k: b"),
+            14,
+        ),
+        ("spec.sidecars[].env", sidecar("env:\n        k: a\n        k: b"), 18),
+        ("spec.sidecars[].secrets", sidecar("secrets:\n        k: a\n        k: b"), 18),
+        (
+            "spec.sidecars[].logging.options",
+            sidecar("logging:\n        options:\n          k: a\n          k: b"),
+            19,
+        ),
+        (
+            "spec.sidecars[].firelens.options",
+            sidecar("firelens:\n        type: fluentbit\n        options:\n          k: a\n          k: b"),
+            20,
         ),
         (
             "spec.environments",
@@ -869,3 +891,6 @@ fn a_metrics_port_prometheus_may_not_reach_is_rejected_with_settings() {
         "without settings nothing is known about it"
     );
 }
+
+#[path = "manifest_validation/task_shape.rs"]
+mod task_shape;

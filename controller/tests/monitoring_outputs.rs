@@ -518,3 +518,6 @@ fn the_dashboard_provider_loads_team_folders_from_the_dashboards_directory() {
         .unwrap()
         .ends_with("/grafana/dashboards"));
 }
+
+#[path = "monitoring_outputs/sidecars.rs"]
+mod sidecars;

@@ -31,3 +31,21 @@ pub async fn leader_pass(
         .await
         .expect("observation succeeds")
 }
+
+/// One plan and apply over `set` (`complete`: the source is whole, so pruning may happen),
+/// asserting every service applied cleanly; returns the plan and the (reads, writes) made.
+pub async fn apply_counted(
+    r: &Reconciler,
+    set: &ManifestSet,
+    complete: bool,
+) -> (ecs_operator::plan::Plan, u64, u64) {
+    use ecs_operator::aws::CallCounter;
+    let before = r.aws.calls.snapshot();
+    let (plan, _) = r.plan(set, complete).await.unwrap();
+    let results = r.apply(&plan).await;
+    for res in &results {
+        assert!(res.error.is_none(), "{}: {:?}", res.name, res.error);
+    }
+    let totals = CallCounter::totals(&CallCounter::since(&before, &r.aws.calls.snapshot()), None);
+    (plan, totals.reads, totals.writes)
+}

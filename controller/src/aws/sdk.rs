@@ -78,6 +78,53 @@ pub fn container_definition(
                 .build()
                 .map_err(invalid(OP))?,
         );
+    container = container
+        .set_cpu(c.cpu)
+        .set_memory(c.memory)
+        .set_memory_reservation(c.memory_reservation);
+    if !c.depends_on.is_empty() {
+        let deps = c
+            .depends_on
+            .iter()
+            .map(|d| {
+                aws_sdk_ecs::types::ContainerDependency::builder()
+                    .container_name(&d.container_name)
+                    .condition(aws_sdk_ecs::types::ContainerCondition::from(
+                        d.condition.as_str(),
+                    ))
+                    .build()
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(invalid(OP))?;
+        container = container.set_depends_on(Some(deps));
+    }
+    if !c.mount_points.is_empty() {
+        container = container.set_mount_points(Some(
+            c.mount_points
+                .iter()
+                .map(|m| {
+                    aws_sdk_ecs::types::MountPoint::builder()
+                        .source_volume(&m.source_volume)
+                        .container_path(&m.container_path)
+                        .read_only(m.read_only)
+                        .build()
+                })
+                .collect(),
+        ));
+    }
+    if let Some(f) = &c.firelens_configuration {
+        container = container.firelens_configuration(
+            aws_sdk_ecs::types::FirelensConfiguration::builder()
+                .r#type(aws_sdk_ecs::types::FirelensConfigurationType::from(
+                    f.router.as_str(),
+                ))
+                .set_options(
+                    (!f.options.is_empty()).then(|| f.options.clone().into_iter().collect()),
+                )
+                .build()
+                .map_err(invalid(OP))?,
+        );
+    }
     if !c.entry_point.is_empty() {
         container = container.set_entry_point(Some(c.entry_point.clone()));
     }
@@ -146,8 +193,50 @@ pub fn register_task_definition(
                 ))
                 .build()
         }))
-        .container_definitions(container_definition(&td.container)?)
+        .set_container_definitions(Some(
+            td.containers()
+                .map(container_definition)
+                .collect::<Result<Vec<_>, _>>()?,
+        ))
+        .set_volumes(if td.volumes.is_empty() {
+            None
+        } else {
+            Some(
+                td.volumes
+                    .iter()
+                    .map(volume)
+                    .collect::<Result<Vec<_>, _>>()?,
+            )
+        })
         .set_tags(Some(ecs_tags(d))))
+}
+
+/// An EFS volume of a task definition.
+pub fn volume(v: &crate::render::aws::Volume) -> Result<aws_sdk_ecs::types::Volume, AwsError> {
+    use aws_sdk_ecs::types::{
+        EfsAuthorizationConfig, EfsAuthorizationConfigIam, EfsTransitEncryption,
+        EfsVolumeConfiguration,
+    };
+    let on = |yes: bool| if yes { "ENABLED" } else { "DISABLED" };
+    let efs = &v.efs;
+    let authorization = (efs.iam || efs.access_point_id.is_some()).then(|| {
+        EfsAuthorizationConfig::builder()
+            .set_access_point_id(efs.access_point_id.clone())
+            .iam(EfsAuthorizationConfigIam::from(on(efs.iam)))
+            .build()
+    });
+    Ok(aws_sdk_ecs::types::Volume::builder()
+        .name(&v.name)
+        .efs_volume_configuration(
+            EfsVolumeConfiguration::builder()
+                .file_system_id(&efs.file_system_id)
+                .set_root_directory(efs.root_directory.clone())
+                .transit_encryption(EfsTransitEncryption::from(on(efs.transit_encryption)))
+                .set_authorization_config(authorization)
+                .build()
+                .map_err(invalid("ecs:RegisterTaskDefinition"))?,
+        )
+        .build())
 }
 
 /// The awsvpc network of the service.

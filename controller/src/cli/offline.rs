@@ -1,4 +1,4 @@
-//! Commands that need no AWS: `validate`, `schema` and `render`.
+//! Commands that need no AWS: `validate`, `schema`, `render` and `task-policy`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,6 +9,7 @@ use ecs_operator::domain::is_environment_name;
 use ecs_operator::manifest::{self, ManifestSet};
 use ecs_operator::render::monitoring::alertmanager::receivers_of;
 use ecs_operator::render::render_service;
+use ecs_operator::render::task_policy::task_role_policy;
 use ecs_operator::settings::Settings;
 
 use super::{load_settings, print_diagnostics};
@@ -45,6 +46,43 @@ pub struct RenderArgs {
     /// the settings' `environment`, else the base spec.
     #[arg(long, value_name = "NAME")]
     pub environment: Option<String>,
+}
+
+/// Flags of `task-policy`.
+#[derive(clap::Args)]
+pub struct TaskPolicyArgs {
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// The operator's settings (region, the default task role, the deployed environment).
+    #[arg(long, env = "ECS_OPERATOR_SETTINGS")]
+    pub settings: PathBuf,
+}
+
+/// Prints, per service, its task role and the least-privilege policy that role needs for
+/// what the manifest asks of ECS (EFS mounts with IAM authorisation, ECS Exec): one JSON
+/// object by service name, services needing nothing left out.
+pub fn task_policy(args: TaskPolicyArgs) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load(&args.settings)?;
+    let set = manifest::load_paths_in(
+        &args.paths,
+        Some(&settings),
+        settings.environment.as_deref(),
+    )?;
+    print_diagnostics(&set);
+    if !set.rejected.is_empty() {
+        return Ok(ExitCode::from(1));
+    }
+    let mut out = serde_json::Map::new();
+    for m in &set.manifests {
+        if let Some(p) = task_role_policy(&m.manifest, &settings)? {
+            out.insert(
+                m.manifest.metadata.name.clone(),
+                serde_json::json!({"taskRoleArn": p.role_arn, "policy": p.policy}),
+            );
+        }
+    }
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Warns about services whose alerts would reach nobody (a warning: they still deploy).

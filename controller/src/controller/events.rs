@@ -39,6 +39,9 @@ pub enum Event {
     Service(String),
     /// A task of an ECS service started or stopped (the service's name).
     Task(String),
+    /// A container of a running task exited: a non-essential one, since an essential one's
+    /// exit stops the task (its task then stops, and TasksStopping counts it).
+    ContainerExited(ContainerExit),
     /// S3's test message on a new notification configuration: nothing to do.
     Test,
     /// Not a message the operator knows.
@@ -51,10 +54,41 @@ impl Event {
             Event::Manifest(_) => "manifest",
             Event::Service(_) => "service",
             Event::Task(_) => "task",
+            Event::ContainerExited(_) => "container",
             Event::Test => "test",
             Event::Unknown => "unknown",
         }
     }
+}
+
+/// A container that exited while its task ran on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerExit {
+    pub service: String,
+    pub task: String,
+    pub container: String,
+    pub exit_code: i32,
+}
+
+/// The containers a RUNNING task's state change reports STOPPED with an exit code. ECS
+/// reports every container in every change of the task, so one exit is reported again by
+/// later changes: [`ContainerExit::task`] and the name identify it.
+fn container_exits(service: &str, detail: &serde_json::Value) -> Vec<Event> {
+    if detail["lastStatus"] != "RUNNING" {
+        return Vec::new();
+    }
+    let task = detail["taskArn"].as_str().unwrap_or_default();
+    (detail["containers"].as_array().into_iter().flatten())
+        .filter(|c| c["lastStatus"] == "STOPPED")
+        .filter_map(|c| {
+            Some(Event::ContainerExited(ContainerExit {
+                service: service.to_string(),
+                task: task.to_string(),
+                container: c["name"].as_str()?.to_string(),
+                exit_code: i32::try_from(c["exitCode"].as_i64()?).ok()?,
+            }))
+        })
+        .collect()
 }
 
 /// The events of one message body: an S3 notification (one event per record), an S3 test
@@ -91,7 +125,12 @@ pub fn parse(body: &str) -> Vec<Event> {
                 .as_str()
                 .and_then(|g| g.strip_prefix("service:"))
                 .map(str::to_string);
-            vec![service.map_or(Event::Unknown, Event::Task)]
+            let Some(service) = service else {
+                return vec![Event::Unknown];
+            };
+            let mut events = container_exits(&service, &v["detail"]);
+            events.insert(0, Event::Task(service));
+            events
         }
         (Some("aws.s3"), "Object Created" | "Object Deleted") => {
             match v["detail"]["object"]["key"].as_str() {
@@ -286,6 +325,32 @@ mod tests {
         ] {
             assert_eq!(parse(other), [Event::Unknown], "{other}");
         }
+    }
+
+    #[test]
+    fn a_container_that_exits_while_its_task_runs_on_is_an_event_of_its_own() {
+        let body = r#"{"source":"aws.ecs","detail-type":"ECS Task State Change",
+            "detail":{"group":"service:pizza","lastStatus":"RUNNING","taskArn":"arn:t/1",
+            "containers":[{"name":"app","lastStatus":"RUNNING"},
+                          {"name":"warmup","lastStatus":"STOPPED","exitCode":3}]}}"#;
+        assert_eq!(
+            parse(body),
+            vec![
+                Event::Task("pizza".into()),
+                Event::ContainerExited(ContainerExit {
+                    service: "pizza".into(),
+                    task: "arn:t/1".into(),
+                    container: "warmup".into(),
+                    exit_code: 3,
+                })
+            ]
+        );
+        // A stopped task's containers are the task's stop, not exits of their own.
+        let stopped = body.replace(
+            r#""lastStatus":"RUNNING","taskArn""#,
+            r#""lastStatus":"STOPPED","taskArn""#,
+        );
+        assert_eq!(parse(&stopped), vec![Event::Task("pizza".into())]);
     }
 
     #[tokio::test]

@@ -47,6 +47,8 @@ pub struct ServiceLabels {
 pub struct StoppedLabels {
     pub service: String,
     pub reason: String,
+    /// The essential container whose exit stopped the task (`EssentialContainerExited`).
+    pub container: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -61,6 +63,12 @@ pub struct RevisionLabels {
     pub service: String,
     pub revision: String,
     pub image: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ContainerLabels {
+    pub service: String,
+    pub container: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -97,6 +105,10 @@ pub struct Metrics {
     pub deployed_at: Family<RevisionLabels, Gauge>,
     pub rolled_back: Family<RevisionLabels, Gauge>,
     pub events: Family<KindLabels, Counter>,
+    pub container_failures: Family<ContainerLabels, Counter>,
+    /// (task, container) of the exits counted: ECS reports an exit again in every later
+    /// change of its task.
+    exits_seen: Mutex<std::collections::BTreeSet<(String, String)>>,
     last_calls: Mutex<BTreeMap<CallKey, u64>>,
 }
 
@@ -132,13 +144,20 @@ impl Metrics {
             deployed_at: Family::default(),
             rolled_back: Family::default(),
             events: Family::default(),
+            container_failures: Family::default(),
+            exits_seen: Mutex::new(Default::default()),
             last_calls: Mutex::new(BTreeMap::new()),
             registry: Registry::default(),
         };
         registry.register(
             "ecs_operator_events",
-            "Messages of the events queue by kind (manifest, service, test, unknown)",
+            "Events of the events queue by kind (manifest, service, task, container, test, unknown)",
             m.events.clone(),
+        );
+        registry.register(
+            "ecs_operator_service_container_failures",
+            "Containers that exited non-zero while their task ran on (non-essential sidecars: ECS does not stop the task, so it does not count as a stopped task), from ECS task state change events",
+            m.container_failures.clone(),
         );
         registry.register(
             "ecs_operator_service_rollout",
@@ -242,7 +261,7 @@ impl Metrics {
         );
         registry.register(
             "ecs_operator_service_stopped_tasks",
-            "Stopped tasks of a managed service by stop code",
+            "Stopped tasks of a managed service by stop code (and, for EssentialContainerExited, the essential container that exited: the application or a sidecar)",
             m.stopped_tasks.clone(),
         );
         Metrics { registry, ..m }
@@ -325,6 +344,7 @@ impl Metrics {
                 .get_or_create(&StoppedLabels {
                     service: task.service.clone(),
                     reason: task.stop_code.clone(),
+                    container: task.container.clone(),
                 })
                 .inc();
         }
@@ -395,6 +415,26 @@ impl Metrics {
         }
     }
 
+    /// Counts one event of the events queue, and a container's non-zero exit once.
+    pub fn record_event(&self, event: &super::events::Event) {
+        self.count_event(event.kind());
+        let super::events::Event::ContainerExited(exit) = event else {
+            return;
+        };
+        let mut seen = self.exits_seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() > 100_000 {
+            seen.clear();
+        }
+        if exit.exit_code != 0 && seen.insert((exit.task.clone(), exit.container.clone())) {
+            self.container_failures
+                .get_or_create(&ContainerLabels {
+                    service: exit.service.clone(),
+                    container: exit.container.clone(),
+                })
+                .inc();
+        }
+    }
+
     /// Counts one event of the events queue.
     pub fn count_event(&self, kind: &str) {
         self.events
@@ -426,5 +466,38 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::events::{ContainerExit, Event};
+    use super::Metrics;
+
+    #[test]
+    fn a_container_failure_is_counted_once_however_often_ecs_reports_it() {
+        let m = Metrics::new();
+        let exit = |task: &str, code: i32| {
+            Event::ContainerExited(ContainerExit {
+                service: "pizza".into(),
+                task: task.into(),
+                container: "warmup".into(),
+                exit_code: code,
+            })
+        };
+        for event in [exit("t1", 3), exit("t1", 3), exit("t2", 0), exit("t3", 1)] {
+            m.record_event(&event);
+        }
+        let text = m.encode();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("ecs_operator_service_container_failures_total{"))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(line.contains(r#"container="warmup""#) && line.contains(r#"service="pizza""#));
+        assert!(line.ends_with(" 2"), "t1 once and t3; t2 exited 0: {line}");
+        assert!(
+            text.contains(r#"ecs_operator_events_total{kind="container"} 4"#),
+            "{text}"
+        );
     }
 }

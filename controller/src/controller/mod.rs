@@ -91,7 +91,7 @@ pub async fn run(
     let (events, events_task) = events::listen(
         &aws,
         config.events_queue_url.clone(),
-        move |e| counted.metrics.count_event(e.kind()),
+        move |e| counted.metrics.record_event(e),
         cancel.clone(),
     );
     let sd_task = discovery::refresh(

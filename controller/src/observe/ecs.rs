@@ -12,9 +12,10 @@ use super::{
 };
 use crate::aws::{AwsClients, AwsError};
 use crate::render::aws::{
-    AdvancedConfiguration, ContainerDefinition, ContainerHealthCheck, EcsService,
-    LoadBalancerAttachment, LogConfiguration, PortMapping, RuntimePlatform, SpotShare,
-    TaskDefinition, CONTAINER_NAME, FARGATE, FARGATE_SPOT,
+    AdvancedConfiguration, ContainerDefinition, ContainerDependency, ContainerHealthCheck,
+    EcsService, EfsVolumeConfiguration, FirelensConfiguration, LoadBalancerAttachment,
+    LogConfiguration, MountPoint, PortMapping, RuntimePlatform, SpotShare, TaskDefinition, Volume,
+    CONTAINER_NAME, FARGATE, FARGATE_SPOT,
 };
 
 /// Every service of a cluster; none when the cluster does not exist (yet).
@@ -260,85 +261,29 @@ fn observed_config(s: &aws_sdk_ecs::types::Service) -> ObservedConfig {
 }
 
 /// Maps an ECS task definition onto the rendered shape, filling in the defaults ECS applies
-/// itself (so that they never look like drift).
+/// itself (so that they never look like drift). The application container is `app` (else
+/// the first); the others are its sidecars, sorted by name as rendered.
 pub fn normalise_task_definition(td: &aws_sdk_ecs::types::TaskDefinition) -> TaskDefinition {
     let containers = td.container_definitions();
-    let c = containers
+    let main = containers
         .iter()
-        .find(|c| c.name() == Some(CONTAINER_NAME))
-        .or_else(|| containers.first());
-    let mut environment: Vec<(String, String)> = c
-        .map(|c| {
-            c.environment()
-                .iter()
-                .map(|kv| {
-                    (
-                        kv.name().unwrap_or_default().to_string(),
-                        kv.value().unwrap_or_default().to_string(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    environment.sort();
-    let mut secrets: Vec<(String, String)> = c
-        .map(|c| {
-            c.secrets()
-                .iter()
-                .map(|s| (s.name().to_string(), s.value_from().to_string()))
-                .collect()
-        })
-        .unwrap_or_default();
-    secrets.sort();
-    let container = ContainerDefinition {
-        name: c.and_then(|c| c.name()).unwrap_or_default().to_string(),
-        image: c.and_then(|c| c.image()).unwrap_or_default().to_string(),
-        essential: c.and_then(|c| c.essential()).unwrap_or(true),
-        port_mappings: c
-            .map(|c| {
-                c.port_mappings()
-                    .iter()
-                    .map(|p| PortMapping {
-                        name: p.name().unwrap_or_default().to_string(),
-                        container_port: p.container_port().unwrap_or_default(),
-                        protocol: p
-                            .protocol()
-                            .map(|p| p.as_str().to_string())
-                            .unwrap_or_else(|| "tcp".into()),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
-        entry_point: c.map(|c| c.entry_point().to_vec()).unwrap_or_default(),
-        command: c.map(|c| c.command().to_vec()).unwrap_or_default(),
-        environment,
-        secrets,
-        health_check: c
-            .and_then(|c| c.health_check())
-            .map(|h| ContainerHealthCheck {
-                command: h.command().to_vec(),
-                interval: h.interval().unwrap_or(30),
-                timeout: h.timeout().unwrap_or(5),
-                retries: h.retries().unwrap_or(3),
-                start_period: h.start_period().unwrap_or(0),
-            }),
-        log_configuration: c
-            .and_then(|c| c.log_configuration())
-            .map(|l| LogConfiguration {
-                log_driver: l.log_driver().as_str().to_string(),
-                options: l
-                    .options()
-                    .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                    .unwrap_or_default(),
-            })
-            .unwrap_or(LogConfiguration {
-                log_driver: String::new(),
-                options: BTreeMap::new(),
-            }),
-        readonly_root_filesystem: c
-            .and_then(|c| c.readonly_root_filesystem())
-            .unwrap_or(false),
-    };
+        .position(|c| c.name() == Some(CONTAINER_NAME))
+        .unwrap_or(0);
+    let container = containers
+        .get(main)
+        .map(normalise_container)
+        .unwrap_or_else(|| {
+            normalise_container(&aws_sdk_ecs::types::ContainerDefinition::builder().build())
+        });
+    let mut sidecars: Vec<ContainerDefinition> = containers
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != main)
+        .map(|(_, c)| normalise_container(c))
+        .collect();
+    sidecars.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut volumes: Vec<Volume> = td.volumes().iter().filter_map(normalise_volume).collect();
+    volumes.sort_by(|a, b| a.name.cmp(&b.name));
     TaskDefinition {
         family: td.family().unwrap_or_default().to_string(),
         cpu: td.cpu().unwrap_or_default().to_string(),
@@ -365,5 +310,125 @@ pub fn normalise_task_definition(td: &aws_sdk_ecs::types::TaskDefinition) -> Tas
             })
         }),
         container,
+        sidecars,
+        volumes,
     }
+}
+
+/// One container as rendered. ECS reports `cpu: 0` for a container without a reservation.
+fn normalise_container(c: &aws_sdk_ecs::types::ContainerDefinition) -> ContainerDefinition {
+    let mut environment: Vec<(String, String)> = c
+        .environment()
+        .iter()
+        .map(|kv| {
+            (
+                kv.name().unwrap_or_default().to_string(),
+                kv.value().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    environment.sort();
+    let mut secrets: Vec<(String, String)> = c
+        .secrets()
+        .iter()
+        .map(|s| (s.name().to_string(), s.value_from().to_string()))
+        .collect();
+    secrets.sort();
+    let mut depends_on: Vec<ContainerDependency> = c
+        .depends_on()
+        .iter()
+        .map(|d| ContainerDependency {
+            container_name: d.container_name().to_string(),
+            condition: d.condition().as_str().to_string(),
+        })
+        .collect();
+    depends_on.sort_by(|a, b| a.container_name.cmp(&b.container_name));
+    let mut mount_points: Vec<MountPoint> = c
+        .mount_points()
+        .iter()
+        .map(|m| MountPoint {
+            source_volume: m.source_volume().unwrap_or_default().to_string(),
+            container_path: m.container_path().unwrap_or_default().to_string(),
+            read_only: m.read_only().unwrap_or(false),
+        })
+        .collect();
+    mount_points.sort_by(|a, b| a.container_path.cmp(&b.container_path));
+    ContainerDefinition {
+        name: c.name().unwrap_or_default().to_string(),
+        image: c.image().unwrap_or_default().to_string(),
+        essential: c.essential().unwrap_or(true),
+        cpu: Some(c.cpu()).filter(|cpu| *cpu > 0),
+        memory: c.memory(),
+        memory_reservation: c.memory_reservation(),
+        port_mappings: c
+            .port_mappings()
+            .iter()
+            .map(|p| PortMapping {
+                name: p.name().unwrap_or_default().to_string(),
+                container_port: p.container_port().unwrap_or_default(),
+                protocol: p
+                    .protocol()
+                    .map(|p| p.as_str().to_string())
+                    .unwrap_or_else(|| "tcp".into()),
+            })
+            .collect(),
+        entry_point: c.entry_point().to_vec(),
+        command: c.command().to_vec(),
+        environment,
+        secrets,
+        health_check: c.health_check().map(|h| ContainerHealthCheck {
+            command: h.command().to_vec(),
+            interval: h.interval().unwrap_or(30),
+            timeout: h.timeout().unwrap_or(5),
+            retries: h.retries().unwrap_or(3),
+            start_period: h.start_period().unwrap_or(0),
+        }),
+        log_configuration: c
+            .log_configuration()
+            .map(|l| LogConfiguration {
+                log_driver: l.log_driver().as_str().to_string(),
+                options: l
+                    .options()
+                    .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default(),
+            })
+            .unwrap_or(LogConfiguration {
+                log_driver: String::new(),
+                options: BTreeMap::new(),
+            }),
+        readonly_root_filesystem: c.readonly_root_filesystem().unwrap_or(false),
+        depends_on,
+        mount_points,
+        firelens_configuration: c.firelens_configuration().map(|f| FirelensConfiguration {
+            router: f.r#type().as_str().to_string(),
+            options: f
+                .options()
+                .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+        }),
+    }
+}
+
+/// An EFS volume as rendered (`rootDirectory: /` is the root, as absent; ECS's defaults for
+/// transit encryption and IAM are off). Other kinds of volume are not the operator's.
+fn normalise_volume(v: &aws_sdk_ecs::types::Volume) -> Option<Volume> {
+    let efs = v.efs_volume_configuration()?;
+    let auth = efs.authorization_config();
+    Some(Volume {
+        name: v.name().unwrap_or_default().to_string(),
+        efs: EfsVolumeConfiguration {
+            file_system_id: efs.file_system_id().to_string(),
+            root_directory: efs
+                .root_directory()
+                .filter(|d| *d != "/")
+                .map(str::to_string),
+            transit_encryption: efs
+                .transit_encryption()
+                .is_some_and(|t| t.as_str() == "ENABLED"),
+            access_point_id: auth.and_then(|a| a.access_point_id()).map(str::to_string),
+            iam: auth
+                .and_then(|a| a.iam())
+                .is_some_and(|i| i.as_str() == "ENABLED"),
+        },
+    })
 }

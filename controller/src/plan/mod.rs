@@ -251,7 +251,22 @@ fn change(field: &str, from: impl std::fmt::Display, to: impl std::fmt::Display)
     }
 }
 
-/// Field-level differences between two serialisable values, as dotted paths.
+/// The elements of a list by their `name`, when every element is an object with a name of
+/// its own (containers, volumes, port mappings): such lists are compared element by element.
+fn by_name(items: &[serde_json::Value]) -> Option<BTreeMap<&str, &serde_json::Value>> {
+    let mut out = BTreeMap::new();
+    for item in items {
+        let name = item.get("name")?.as_str()?;
+        if out.insert(name, item).is_some() {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// Field-level differences between two serialisable values, as dotted paths; lists of named
+/// elements by name (`taskDefinition.sidecars[envoy].image`), an element added or removed as
+/// a change of `list[name]` from or to null.
 pub fn diff_values(
     prefix: &str,
     from: &serde_json::Value,
@@ -272,6 +287,28 @@ pub fn diff_values(
                 );
             }
         }
+        // A list left out when empty (sidecars, volumes) against one with named elements.
+        (Value::Null, Value::Array(b)) if by_name(b).is_some() => {
+            diff_values(prefix, &Value::Array(Vec::new()), to, out)
+        }
+        (Value::Array(a), Value::Null) if by_name(a).is_some() => {
+            diff_values(prefix, from, &Value::Array(Vec::new()), out)
+        }
+        (Value::Array(a), Value::Array(b)) if a != b => match (by_name(a), by_name(b)) {
+            (Some(a), Some(b)) => {
+                let names: BTreeSet<&str> = a.keys().chain(b.keys()).copied().collect();
+                for name in names {
+                    let null = Value::Null;
+                    diff_values(
+                        &format!("{prefix}[{name}]"),
+                        a.get(name).copied().unwrap_or(&null),
+                        b.get(name).copied().unwrap_or(&null),
+                        out,
+                    );
+                }
+            }
+            _ => out.push(change(prefix, from, to)),
+        },
         (a, b) if a != b => out.push(change(prefix, a, b)),
         _ => {}
     }

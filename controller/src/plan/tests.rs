@@ -527,3 +527,33 @@ fn changed_alarms_are_one_field_group_and_alarms_or_a_strategy_left_in_ecs_are_d
         Outcome::InSync
     );
 }
+
+#[test]
+fn sidecars_and_volumes_are_diffed_by_name() {
+    let shape = |image: &str, fs: &str| {
+        format!("  sidecars:\n    - name: envoy\n      image: {image}\n      mounts: [{{volume: data, path: /data}}]\n    - name: agent\n      image: agent:1\n  volumes:\n    - name: data\n      efs: {{fileSystemId: {fs}}}\n")
+    };
+    let d = desired("web", &shape("envoy:2", "fs-0000000b"));
+    let observed = as_created(&desired("web", &shape("envoy:1", "fs-0000000a")));
+    let sp = plan_one(&d, &observed_of(vec![observed]));
+    let td_fields: Vec<&str> = fields(&sp)
+        .into_iter()
+        .filter(|f| f.starts_with("taskDefinition"))
+        .collect();
+    assert_eq!(
+        td_fields,
+        [
+            "taskDefinition.sidecars[envoy].image",
+            "taskDefinition.volumes[data].efs.fileSystemId"
+        ]
+    );
+    assert!(sp.steps.contains(&Step::RegisterTaskDefinition));
+    let sp = plan_one(&desired("web", ""), &observed_of(vec![as_created(&d)]));
+    for gone in [
+        "taskDefinition.sidecars[agent]",
+        "taskDefinition.sidecars[envoy]",
+        "taskDefinition.volumes[data]",
+    ] {
+        assert!(fields(&sp).contains(&gone), "{gone}: {:?}", sp.changes);
+    }
+}

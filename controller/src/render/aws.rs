@@ -1,6 +1,7 @@
 //! The AWS side of the desired state: task definition, ECS service, Cloud Map service and
 //! Application Auto Scaling, as typed values the planner compares field by field.
 
+mod containers;
 mod platform;
 
 use std::collections::BTreeMap;
@@ -8,10 +9,14 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use containers::{
+    port_mapping_name, ContainerDependency, EfsVolumeConfiguration, FirelensConfiguration,
+    MountPoint, Volume,
+};
 pub use platform::{RuntimePlatform, SpotShare, FARGATE, FARGATE_SPOT};
 
 use crate::domain::{tags as tag, ScalingResourceId, ServiceKey};
-use crate::manifest::{LogMode, MonitoredService, Spot};
+use crate::manifest::{MonitoredService, Spot};
 use crate::settings::Settings;
 
 /// Everything one manifest asks for in AWS.
@@ -79,6 +84,20 @@ pub struct TaskDefinition {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ephemeral_storage_gib: Option<i32>,
     pub container: ContainerDefinition,
+    /// The other containers, sorted by name (absent when none, so that services without
+    /// sidecars keep their spec hash).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sidecars: Vec<ContainerDefinition>,
+    /// EFS volumes, sorted by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<Volume>,
+}
+
+impl TaskDefinition {
+    /// The application container, then the sidecars.
+    pub fn containers(&self) -> impl DoubleEndedIterator<Item = &ContainerDefinition> {
+        std::iter::once(&self.container).chain(&self.sidecars)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,6 +106,15 @@ pub struct ContainerDefinition {
     pub name: String,
     pub image: String,
     pub essential: bool,
+    /// CPU units reserved for the container (sidecars; the application takes the rest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<i32>,
+    /// Hard memory limit, MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<i32>,
+    /// Soft memory reservation, MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_reservation: Option<i32>,
     pub port_mappings: Vec<PortMapping>,
     /// ECS `entryPoint` (the manifest's `command`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -102,6 +130,15 @@ pub struct ContainerDefinition {
     pub health_check: Option<ContainerHealthCheck>,
     pub log_configuration: LogConfiguration,
     pub readonly_root_filesystem: bool,
+    /// Sorted by container name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<ContainerDependency>,
+    /// Sorted by container path.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mount_points: Vec<MountPoint>,
+    /// Set on the task's FireLens log router.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firelens_configuration: Option<FirelensConfiguration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -270,8 +307,7 @@ pub struct TargetTrackingPolicy {
 
 mod deployment;
 
-/// The name the application container gets in every task definition.
-pub const CONTAINER_NAME: &str = "app";
+pub use crate::manifest::CONTAINER_NAME;
 
 fn secs(d: crate::duration::PromDuration) -> i32 {
     d.as_secs_ceil().min(i32::MAX as u64) as i32
@@ -288,46 +324,7 @@ pub fn render_service(m: &MonitoredService, settings: &Settings) -> DesiredServi
         .clone()
         .unwrap_or_else(|| settings.cluster.clone());
 
-    let mut environment: Vec<(String, String)> = k.env.clone().into_iter().collect();
-    environment.sort();
-    let mut secrets: Vec<(String, String)> = k.secrets.clone().into_iter().collect();
-    secrets.sort();
-
-    let mut log_options = BTreeMap::new();
-    log_options.insert(
-        "awslogs-group".to_string(),
-        k.logging
-            .log_group
-            .clone()
-            .unwrap_or_else(|| settings.log_group.clone()),
-    );
-    log_options.insert(
-        "awslogs-stream-prefix".to_string(),
-        k.logging
-            .stream_prefix
-            .clone()
-            .unwrap_or_else(|| name.clone()),
-    );
-    if let Some(region) = &settings.region {
-        log_options.insert("awslogs-region".to_string(), region.clone());
-    }
-    let mode = match k.logging.mode {
-        LogMode::NonBlocking => "non-blocking",
-        LogMode::Blocking => "blocking",
-    };
-    log_options.insert("mode".to_string(), mode.to_string());
-    if k.logging.mode == LogMode::NonBlocking {
-        log_options.insert("max-buffer-size".to_string(), "25m".to_string());
-    }
-
     let hc = &k.health_check;
-    let health_check = (!hc.command.is_empty()).then(|| ContainerHealthCheck {
-        command: hc.command.clone(),
-        interval: secs(hc.interval),
-        timeout: secs(hc.timeout),
-        retries: hc.retries as i32,
-        start_period: secs(hc.grace_period).min(300),
-    });
 
     let mut port_mappings = vec![PortMapping {
         name: "http".into(),
@@ -346,7 +343,7 @@ pub fn render_service(m: &MonitoredService, settings: &Settings) -> DesiredServi
         });
     }
 
-    let task_definition = TaskDefinition {
+    let mut task_definition = TaskDefinition {
         family: name.clone(),
         cpu: k.cpu.to_string(),
         memory: k.memory.to_string(),
@@ -366,19 +363,25 @@ pub fn render_service(m: &MonitoredService, settings: &Settings) -> DesiredServi
             name: CONTAINER_NAME.into(),
             image: k.image.clone(),
             essential: true,
+            cpu: None,
+            memory: None,
+            memory_reservation: None,
             port_mappings,
             entry_point: k.command.clone(),
             command: k.args.clone(),
-            environment,
-            secrets,
-            health_check,
-            log_configuration: LogConfiguration {
-                log_driver: "awslogs".into(),
-                options: log_options,
-            },
+            environment: containers::pairs(&k.env),
+            secrets: containers::pairs(&k.secrets),
+            health_check: containers::health_check(hc),
+            log_configuration: containers::log_configuration(&k.logging, &name, settings),
             readonly_root_filesystem: k.read_only_root_filesystem,
+            depends_on: containers::depends_on(&k.depends_on),
+            mount_points: containers::mount_points(&k.mounts),
+            firelens_configuration: None,
         },
+        sidecars: containers::sidecars(spec, &name, settings),
+        volumes: containers::volumes(spec),
     };
+    containers::wait_for_log_router(&mut task_definition);
 
     let network = spec
         .placement
@@ -514,7 +517,9 @@ pub fn render_service(m: &MonitoredService, settings: &Settings) -> DesiredServi
     tags.insert(tag::TEAM.into(), spec.notify.team.clone());
     tags.insert(tag::PRUNE.into(), spec.lifecycle.prune.to_string());
 
-    let scrape = match (&discovery, spec.metrics.enabled) {
+    // Sidecar metrics are scraped on the same tasks, so they need the targets too.
+    let scraped = spec.metrics.enabled || spec.sidecars.iter().any(|s| s.metrics.is_some());
+    let scrape = match (&discovery, scraped) {
         (Some(discovery), true) => Some(ScrapeTarget {
             service: name.clone(),
             team: spec.notify.team.clone(),

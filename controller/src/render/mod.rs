@@ -3,9 +3,11 @@
 //! - [`aws`]: the task definition, ECS service, Cloud Map service and scaling of one manifest,
 //!   as typed values the planner compares field by field.
 //! - [`monitoring`]: the Prometheus, Alertmanager and Grafana files of all manifests.
+//! - [`task_policy`]: the IAM policy a service's task role needs for EFS mounts and ECS Exec.
 
 pub mod aws;
 pub mod monitoring;
+pub mod task_policy;
 
 pub use aws::{render_service, DesiredService};
 

@@ -193,6 +193,7 @@ fn a_failed_rollout_is_stalled_and_names_why_its_tasks_stopped() {
         arn: "t1".into(),
         stop_code: "EssentialContainerExited".into(),
         reason: "exit 1".into(),
+        container: "app".into(),
     }]);
     let mut r = result("web", Outcome::InSync);
     r.observed = Some(observed(Some(RolloutState::Failed)).into());
@@ -314,6 +315,7 @@ fn stop_reasons_keep_the_last_five_per_service() {
             arn: format!("t{i}"),
             stop_code: "TaskFailedToStart".into(),
             reason: format!("attempt {i}"),
+            container: String::new(),
         })
         .collect();
     stops.record(&tasks);

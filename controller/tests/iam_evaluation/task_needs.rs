@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use ecs_operator::manifest::MonitoredService;
-use ecs_operator::render::aws::DesiredService;
+use ecs_operator::render::aws::{ContainerDefinition, DesiredService};
 use ecs_operator::settings::Settings;
 use serde_json::{json, Value};
 use testkit::*;
@@ -74,11 +74,20 @@ fn examples(settings: &Settings) -> Vec<MonitoredService> {
     set.manifests.iter().map(|m| m.manifest.clone()).collect()
 }
 
-/// The requests ECS makes with the execution role to start one task of `d`.
+/// The requests ECS makes with the execution role to start one task of `d`: for each of its
+/// containers (the application and the sidecars).
 fn task_start_requests(d: &DesiredService, values: &Value) -> Vec<Value> {
-    let call = |what: &str| format!("{}:{what}", d.name);
+    d.task_definition
+        .containers()
+        .flat_map(|c| container_start_requests(&d.name, c, values))
+        .collect()
+}
+
+/// The execution role's requests for one container: its image, its awslogs stream (FireLens
+/// logs go through the router instead) and its secrets.
+fn container_start_requests(service: &str, c: &ContainerDefinition, values: &Value) -> Vec<Value> {
+    let call = |what: &str| format!("{service}:{}:{what}", c.name);
     let line = |what: &str, action: &str, resource: &str, context: Value| json!({"call": call(what), "action": action, "resource": resource, "context": context});
-    let c = &d.task_definition.container;
     let mut lines = Vec::new();
     // An image in a private ECR repository: `<account>.dkr.ecr.<region>.amazonaws.com/<repo>`
     // followed by `:tag` or `@digest`. Public images (public.ecr.aws, Docker Hub) need no IAM.
@@ -93,17 +102,19 @@ fn task_start_requests(d: &DesiredService, values: &Value) -> Vec<Value> {
         }
     }
     // The awslogs driver writes to `<prefix>/<container>/<task id>` in the task's log group.
-    let options = &c.log_configuration.options;
-    let group = &options["awslogs-group"];
-    let stream = format!(
-        "{}/{}/0123456789abcdef0123456789abcdef",
-        options["awslogs-stream-prefix"], c.name
-    );
-    let region = string(values, "region");
-    let account = string(values, "account_id");
-    let arn = format!("arn:aws:logs:{region}:{account}:log-group:{group}:log-stream:{stream}");
-    for action in ["logs:CreateLogStream", "logs:PutLogEvents"] {
-        lines.push(line("logs", action, &arn, json!({})));
+    if c.log_configuration.log_driver == "awslogs" {
+        let options = &c.log_configuration.options;
+        let group = &options["awslogs-group"];
+        let stream = format!(
+            "{}/{}/0123456789abcdef0123456789abcdef",
+            options["awslogs-stream-prefix"], c.name
+        );
+        let region = string(values, "region");
+        let account = string(values, "account_id");
+        let arn = format!("arn:aws:logs:{region}:{account}:log-group:{group}:log-stream:{stream}");
+        for action in ["logs:CreateLogStream", "logs:PutLogEvents"] {
+            lines.push(line("logs", action, &arn, json!({})));
+        }
     }
     // Each secret, decrypted through its service with the services' key (the bootstrap's).
     let key = strings(values, "service_secrets_kms_key_arns")[0].clone();
@@ -211,4 +222,95 @@ fn alertmanager_may_publish_to_every_sns_topic_the_examples_notify() {
         "Alertmanager's task role may not publish the examples' alerts:\n{}",
         denies.join("\n")
     );
+}
+
+/// The task role policy `ecs-operator task-policy` prints for every-field.yaml's EFS volume
+/// (an access point, IAM authorisation, mounted read-write by the application and read-only by
+/// Envoy), evaluated against the requests EFS checks when ECS mounts it for a task: allowed for
+/// that file system through that access point, denied for another file system or access point
+/// and for root access; and once every mount is read-only, ClientWrite is denied too.
+#[test]
+fn the_task_role_policy_lets_ecs_mount_exactly_the_efs_volume_asked_for() {
+    let dir = policy::work_dir("task-role-efs");
+    let (_, values) = policy::render(&json!({}), &dir);
+    let settings = bootstrap_settings(&values);
+    let example = |name: &str| {
+        std::fs::read_to_string(policy::repo_root().join("manifests/examples").join(name)).unwrap()
+    };
+    // every-field.yaml depends on minimal.yaml's service.
+    let (text, minimal) = (example("every-field.yaml"), example("minimal.yaml"));
+    let settings_path = dir.join("settings.yaml");
+    std::fs::write(&settings_path, serde_json::to_string(&settings).unwrap()).unwrap();
+    let evaluate = |name: &str, text: &str, expect_denied: &[&str]| {
+        // What `ecs-operator task-policy` prints for the two manifests.
+        let manifests_dir = dir.join(format!("{name}-manifests"));
+        std::fs::create_dir_all(&manifests_dir).unwrap();
+        std::fs::write(manifests_dir.join("every-field.yaml"), text).unwrap();
+        std::fs::write(manifests_dir.join("minimal.yaml"), &minimal).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ecs-operator"))
+            .arg("task-policy")
+            .arg(&manifests_dir)
+            .arg("--settings")
+            .arg(&settings_path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            printed.as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["checkout"],
+            "minimal.yaml needs nothing of its task role"
+        );
+        let m: MonitoredService = ecs_operator::yaml::from_str(text).unwrap();
+        let volume = &m.spec.volumes[0];
+        let role_arn = printed["checkout"]["taskRoleArn"].as_str().unwrap();
+        let policy = &printed["checkout"]["policy"];
+        let region = string(&values, "region");
+        let account = role_arn.split(':').nth(4).unwrap().to_string();
+        let arn = |kind: &str, id: &str| {
+            format!("arn:aws:elasticfilesystem:{region}:{account}:{kind}/{id}")
+        };
+        let fs = arn("file-system", &volume.efs.file_system_id);
+        let ap = arn(
+            "access-point",
+            volume.efs.access_point_id.as_deref().unwrap(),
+        );
+        let other_fs = arn("file-system", "fs-0fffffffffffffff0");
+        let other_ap = arn("access-point", "fsap-0fffffffffffffff0");
+        let via = |access_point: &str| json!({"elasticfilesystem:AccessPointArn": access_point, "elasticfilesystem:AccessedViaMountTarget": "true"});
+        let lines = [
+            json!({"call": "mount", "action": "elasticfilesystem:ClientMount", "resource": fs, "context": via(&ap)}),
+            json!({"call": "write", "action": "elasticfilesystem:ClientWrite", "resource": fs, "context": via(&ap)}),
+            json!({"call": "mount-other-file-system", "action": "elasticfilesystem:ClientMount", "resource": other_fs, "context": via(&ap)}),
+            json!({"call": "write-other-file-system", "action": "elasticfilesystem:ClientWrite", "resource": other_fs, "context": via(&ap)}),
+            json!({"call": "mount-other-access-point", "action": "elasticfilesystem:ClientMount", "resource": fs, "context": via(&other_ap)}),
+            json!({"call": "root-access", "action": "elasticfilesystem:ClientRootAccess", "resource": fs, "context": via(&ap)}),
+        ];
+        let requests = policy::write_requests(name, &lines, &dir);
+        let report = policy::evaluate(name, policy, &requests, &BTreeMap::new(), &dir);
+        println!("{}", report.stdout);
+        let denied: Vec<String> = report.json["denies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["call"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(denied, expect_denied, "{name}:\n{}", report.stdout);
+    };
+    let elsewhere = [
+        "mount-other-file-system",
+        "write-other-file-system",
+        "mount-other-access-point",
+        "root-access",
+    ];
+    evaluate("task-role-efs", &text, &elsewhere);
+    let read_only = text.replace("readOnly: false", "readOnly: true");
+    assert_ne!(read_only, text);
+    let mut denied = vec!["write"];
+    denied.extend(elsewhere);
+    evaluate("task-role-efs-read-only", &read_only, &denied);
 }

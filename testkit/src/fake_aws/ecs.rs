@@ -524,6 +524,7 @@ fn task_definition_rules(fake: &FakeAws) -> Vec<Rule> {
             .set_execution_role_arn(req.execution_role_arn().map(str::to_string))
             .set_task_role_arn(req.task_role_arn().map(str::to_string))
             .set_container_definitions(Some(req.container_definitions().to_vec()))
+            .set_volumes(Some(req.volumes().to_vec()))
             .build();
         revisions.push(Revision {
             arn: arn.clone(),

@@ -14,10 +14,12 @@ use crate::duration::PromDuration;
 mod deployment;
 mod guard;
 mod monitoring;
+mod task;
 pub mod unique_keys;
 pub use deployment::*;
 pub use guard::RolloutGuard;
 pub use monitoring::*;
+pub use task::*;
 
 pub const API_VERSION: &str = "ecs-operator.io/v1alpha1";
 pub const KIND: &str = "MonitoredService";
@@ -65,6 +67,13 @@ pub struct Metadata {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Spec {
     pub container: Container,
+    /// Containers that run next to the application in every task (at most 9: ECS allows 10
+    /// containers per task definition).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sidecars: Vec<Sidecar>,
+    /// Volumes the containers mount (`container.mounts`, `sidecars[].mounts`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<Volume>,
     #[serde(default)]
     pub placement: Placement,
     #[serde(default)]
@@ -174,6 +183,13 @@ pub struct Container {
     /// needs a writable root filesystem. Switching it replaces the running tasks.
     #[serde(default)]
     pub exec: bool,
+    /// Containers that must reach a condition before the application starts (ECS
+    /// `dependsOn`), e.g. a proxy sidecar `HEALTHY`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<ContainerDependency>,
+    /// Volumes mounted into the application container.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<Mount>,
 }
 
 fn default_cpu() -> u32 {
@@ -239,10 +255,23 @@ fn default_grace_period() -> PromDuration {
     PromDuration::from_secs(60)
 }
 
-/// Container logs (CloudWatch Logs through the awslogs driver).
+/// Container logs: CloudWatch Logs through the awslogs driver, or a FireLens log router.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Logging {
+    /// `awslogs` (the default: `logGroup`, `streamPrefix` and `mode` apply) or `firelens`
+    /// (ECS's `awsfirelens` driver: the logs go through the task's FireLens router sidecar,
+    /// configured by `options`).
+    #[serde(default, skip_serializing_if = "LogDriver::is_awslogs")]
+    pub driver: LogDriver,
+    /// FireLens output options (`Name: cloudwatch_logs`, `region`, `log_group_name`, ...);
+    /// `firelens` driver only.
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "unique_keys::map"
+    )]
+    pub options: BTreeMap<String, String>,
     /// Log group; defaults to the operator's settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_group: Option<String>,
@@ -258,10 +287,27 @@ pub struct Logging {
 impl Default for Logging {
     fn default() -> Self {
         Self {
+            driver: LogDriver::Awslogs,
+            options: BTreeMap::new(),
             log_group: None,
             stream_prefix: None,
             mode: LogMode::NonBlocking,
         }
+    }
+}
+
+/// Where a container's logs go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LogDriver {
+    #[default]
+    Awslogs,
+    Firelens,
+}
+
+impl LogDriver {
+    fn is_awslogs(&self) -> bool {
+        *self == LogDriver::Awslogs
     }
 }
 

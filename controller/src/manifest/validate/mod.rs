@@ -5,6 +5,7 @@
 
 mod deployment;
 mod monitoring;
+mod task;
 mod workload;
 
 use super::model::*;
@@ -56,6 +57,7 @@ pub fn validate(m: &MonitoredService, settings: Option<&Settings>) -> Vec<FieldE
     check_metadata(&mut c, &m.metadata);
     let spec = &m.spec;
     check_container(&mut c, &spec.container, settings);
+    task::check_task_shape(&mut c, spec, settings);
     check_placement(&mut c, &spec.placement, settings);
     check_deployment(&mut c, &spec.deployment, &spec.traffic, settings);
     check_traffic(&mut c, &spec.traffic);

@@ -1,5 +1,7 @@
 //! Checks of how the service runs: container, placement, deployment, traffic, scaling.
 
+use std::collections::BTreeMap;
+
 use super::{is_dns_label, Checker};
 use crate::duration::PromDuration;
 use crate::manifest::model::*;
@@ -84,21 +86,7 @@ pub(super) fn check_container(c: &mut Checker, k: &Container, settings: Option<&
         "spec.container.exec",
         || "ECS Exec needs a writable root filesystem (its SSM agent writes there): set readOnlyRootFilesystem: false, or exec: false".into(),
     );
-    c.check(
-        !k.image.is_empty()
-            && k.image.len() <= 255
-            && !k
-                .image
-                .chars()
-                .any(|ch| ch.is_whitespace() || ch.is_control()),
-        "spec.container.image",
-        || {
-            format!(
-                "{:?} must be an image reference without spaces, at most 255 characters",
-                k.image
-            )
-        },
-    );
+    check_image(c, "spec.container.image", &k.image);
     match fargate_memory_options(k.cpu) {
         None => c.fail(
             "spec.container.cpu",
@@ -123,108 +111,9 @@ pub(super) fn check_container(c: &mut Checker, k: &Container, settings: Option<&
     c.check(k.port >= 1, "spec.container.port", || {
         "must be between 1 and 65535".into()
     });
-    for (key, value) in &k.env {
-        let path = format!("spec.container.env.{key}");
-        c.check(is_env_name(key), &path, || {
-            format!("{key:?} is not a valid environment variable name")
-        });
-        c.check(!looks_like_secret_name(key), &path, || {
-            format!("{key:?} looks like a secret: put its Secrets Manager or SSM ARN under spec.container.secrets instead of a literal value")
-        });
-        c.check(value.len() <= 32 * 1024, &path, || {
-            "value is longer than 32 KiB".into()
-        });
-        c.check(!k.secrets.contains_key(key), &path, || {
-            format!("{key:?} is also defined in spec.container.secrets")
-        });
-    }
-    for (key, arn) in &k.secrets {
-        let path = format!("spec.container.secrets.{key}");
-        c.check(is_env_name(key), &path, || {
-            format!("{key:?} is not a valid environment variable name")
-        });
-        c.check(is_secret_arn(arn), &path, || {
-            "must be the ARN of a Secrets Manager secret (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME) or an SSM parameter (arn:aws:ssm:REGION:ACCOUNT:parameter/NAME), never a literal value".into()
-        });
-        if let Some(settings) = settings.filter(|_| is_secret_arn(arn)) {
-            c.check(settings.permits_secret(arn), &path, || {
-                format!("{arn:?} is not one of the secrets the operator's settings allow (allowedSecretArns: {}); the task execution role could not read it", 
-                    if settings.allowed_secret_arns.is_empty() { "none".to_string() } else { settings.allowed_secret_arns.join(", ") })
-            });
-        }
-    }
-    let hc = &k.health_check;
-    c.check(
-        hc.path.starts_with('/') && !hc.path.contains(char::is_whitespace),
-        "spec.container.healthCheck.path",
-        || {
-            format!(
-                "{:?} must be an absolute HTTP path starting with '/'",
-                hc.path
-            )
-        },
-    );
-    let secs = |d: PromDuration| d.as_millis() as f64 / 1000.0;
-    c.check(
-        (5.0..=300.0).contains(&secs(hc.interval)),
-        "spec.container.healthCheck.interval",
-        || format!("{} must be between 5s and 5m (ECS limit)", hc.interval),
-    );
-    c.check(
-        (2.0..=60.0).contains(&secs(hc.timeout)),
-        "spec.container.healthCheck.timeout",
-        || format!("{} must be between 2s and 1m (ECS limit)", hc.timeout),
-    );
-    c.check(
-        hc.timeout < hc.interval,
-        "spec.container.healthCheck.timeout",
-        || {
-            format!(
-                "{} must be shorter than the interval ({})",
-                hc.timeout, hc.interval
-            )
-        },
-    );
-    c.check(
-        (1..=10).contains(&hc.retries),
-        "spec.container.healthCheck.retries",
-        || format!("{} must be between 1 and 10 (ECS limit)", hc.retries),
-    );
-    c.check(
-        secs(hc.grace_period) <= 3600.0,
-        "spec.container.healthCheck.gracePeriod",
-        || {
-            format!(
-                "{} is longer than 1h: a task this slow to start hides real failures",
-                hc.grace_period
-            )
-        },
-    );
-    if !hc.command.is_empty() {
-        c.check(
-            matches!(hc.command[0].as_str(), "CMD" | "CMD-SHELL") && hc.command.len() >= 2,
-            "spec.container.healthCheck.command",
-            || "must start with \"CMD\" or \"CMD-SHELL\" followed by the command".into(),
-        );
-    }
-    if let Some(prefix) = &k.logging.stream_prefix {
-        c.check(
-            !prefix.is_empty() && prefix.len() <= 128 && !prefix.contains([':', '*']),
-            "spec.container.logging.streamPrefix",
-            || "must be 1-128 characters without ':' or '*'".into(),
-        );
-    }
-    if let Some(group) = &k.logging.log_group {
-        c.check(
-            !group.is_empty()
-                && group.len() <= 512
-                && group
-                    .chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || "_-/.#".contains(ch)),
-            "spec.container.logging.logGroup",
-            || format!("{group:?} is not a valid CloudWatch log group name"),
-        );
-    }
+    check_env(c, "spec.container", &k.env, &k.secrets, settings);
+    check_health_check(c, "spec.container.healthCheck", &k.health_check);
+    check_logging(c, "spec.container.logging", &k.logging);
     if let Some(role) = &k.task_role_arn {
         c.check(
             is_arn_of(role, "iam", "role/"),
@@ -425,4 +314,138 @@ pub(super) fn check_scaling(c: &mut Checker, s: &Scaling, has_load_balancer: boo
             || format!("{d} must be at most 1h"),
         );
     }
+}
+
+/// The image reference of a container.
+pub(super) fn check_image(c: &mut Checker, path: &str, image: &str) {
+    c.check(
+        !image.is_empty()
+            && image.len() <= 255
+            && !image
+                .chars()
+                .any(|ch| ch.is_whitespace() || ch.is_control()),
+        path,
+        || format!("{image:?} must be an image reference without spaces, at most 255 characters"),
+    );
+}
+
+/// Environment variables and secrets of a container at `prefix` (`spec.container`,
+/// `spec.sidecars[0]`).
+pub(super) fn check_env(
+    c: &mut Checker,
+    prefix: &str,
+    env: &BTreeMap<String, String>,
+    secrets: &BTreeMap<String, String>,
+    settings: Option<&Settings>,
+) {
+    for (key, value) in env {
+        let path = format!("{prefix}.env.{key}");
+        c.check(is_env_name(key), &path, || {
+            format!("{key:?} is not a valid environment variable name")
+        });
+        c.check(!looks_like_secret_name(key), &path, || {
+            format!("{key:?} looks like a secret: put its Secrets Manager or SSM ARN under {prefix}.secrets instead of a literal value")
+        });
+        c.check(value.len() <= 32 * 1024, &path, || {
+            "value is longer than 32 KiB".into()
+        });
+        c.check(!secrets.contains_key(key), &path, || {
+            format!("{key:?} is also defined in {prefix}.secrets")
+        });
+    }
+    for (key, arn) in secrets {
+        let path = format!("{prefix}.secrets.{key}");
+        c.check(is_env_name(key), &path, || {
+            format!("{key:?} is not a valid environment variable name")
+        });
+        c.check(is_secret_arn(arn), &path, || {
+            "must be the ARN of a Secrets Manager secret (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME) or an SSM parameter (arn:aws:ssm:REGION:ACCOUNT:parameter/NAME), never a literal value".into()
+        });
+        if let Some(settings) = settings.filter(|_| is_secret_arn(arn)) {
+            c.check(settings.permits_secret(arn), &path, || {
+                format!("{arn:?} is not one of the secrets the operator's settings allow (allowedSecretArns: {}); the task execution role could not read it", 
+                    if settings.allowed_secret_arns.is_empty() { "none".to_string() } else { settings.allowed_secret_arns.join(", ") })
+            });
+        }
+    }
+}
+
+/// An ECS container health check at `path`.
+pub(super) fn check_health_check(c: &mut Checker, path: &str, hc: &HealthCheck) {
+    c.check(
+        hc.path.starts_with('/') && !hc.path.contains(char::is_whitespace),
+        &format!("{path}.path"),
+        || {
+            format!(
+                "{:?} must be an absolute HTTP path starting with '/'",
+                hc.path
+            )
+        },
+    );
+    let secs = |d: PromDuration| d.as_millis() as f64 / 1000.0;
+    c.check(
+        (5.0..=300.0).contains(&secs(hc.interval)),
+        &format!("{path}.interval"),
+        || format!("{} must be between 5s and 5m (ECS limit)", hc.interval),
+    );
+    c.check(
+        (2.0..=60.0).contains(&secs(hc.timeout)),
+        &format!("{path}.timeout"),
+        || format!("{} must be between 2s and 1m (ECS limit)", hc.timeout),
+    );
+    c.check(hc.timeout < hc.interval, &format!("{path}.timeout"), || {
+        format!(
+            "{} must be shorter than the interval ({})",
+            hc.timeout, hc.interval
+        )
+    });
+    c.check(
+        (1..=10).contains(&hc.retries),
+        &format!("{path}.retries"),
+        || format!("{} must be between 1 and 10 (ECS limit)", hc.retries),
+    );
+    c.check(
+        secs(hc.grace_period) <= 3600.0,
+        &format!("{path}.gracePeriod"),
+        || {
+            format!(
+                "{} is longer than 1h: a task this slow to start hides real failures",
+                hc.grace_period
+            )
+        },
+    );
+    if !hc.command.is_empty() {
+        c.check(
+            matches!(hc.command[0].as_str(), "CMD" | "CMD-SHELL") && hc.command.len() >= 2,
+            &format!("{path}.command"),
+            || "must start with \"CMD\" or \"CMD-SHELL\" followed by the command".into(),
+        );
+    }
+}
+
+/// Where a container's logs go, at `path`.
+pub(super) fn check_logging(c: &mut Checker, path: &str, logging: &Logging) {
+    if let Some(prefix) = &logging.stream_prefix {
+        c.check(
+            !prefix.is_empty() && prefix.len() <= 128 && !prefix.contains([':', '*']),
+            &format!("{path}.streamPrefix"),
+            || "must be 1-128 characters without ':' or '*'".into(),
+        );
+    }
+    if let Some(group) = &logging.log_group {
+        c.check(
+            !group.is_empty()
+                && group.len() <= 512
+                && group
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "_-/.#".contains(ch)),
+            &format!("{path}.logGroup"),
+            || format!("{group:?} is not a valid CloudWatch log group name"),
+        );
+    }
+    c.check(
+        logging.options.is_empty() || logging.driver == LogDriver::Firelens,
+        &format!("{path}.options"),
+        || "options configure the firelens driver only (the awslogs options come from logGroup, streamPrefix and mode)".into(),
+    );
 }

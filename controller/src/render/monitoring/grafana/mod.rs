@@ -36,16 +36,26 @@ pub(crate) fn dashboard(svc: &ServiceCtx) -> String {
     l.place(
         timeseries(
             "Stopped tasks",
-            "Tasks ECS stopped in the rate window, by reason (operator metrics).",
+            "Tasks ECS stopped in the rate window, by reason and the essential container that exited; and containers that failed while their task ran on (non-essential sidecars) (operator metrics).",
             "short",
-            &[Series {
-                expr: format!(
-                    "sum by (reason) (increase({}))",
-                    svc.operator("ecs_operator_service_stopped_tasks_total")
-                        .range(w)
-                ),
-                legend: "{{reason}}",
-            }],
+            &[
+                Series {
+                    expr: format!(
+                        "sum by (reason, container) (increase({}))",
+                        svc.operator("ecs_operator_service_stopped_tasks_total")
+                            .range(w)
+                    ),
+                    legend: "{{reason}} {{container}}",
+                },
+                Series {
+                    expr: format!(
+                        "sum by (container) (increase({}))",
+                        svc.operator("ecs_operator_service_container_failures_total")
+                            .range(w)
+                    ),
+                    legend: "{{container}} failed (task ran on)",
+                },
+            ],
             None,
         ),
         12,

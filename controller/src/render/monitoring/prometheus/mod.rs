@@ -88,6 +88,44 @@ struct ScrapeConfig {
     static_configs: Vec<StaticConfig>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     http_sd_configs: Vec<HttpSdConfig>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    relabel_configs: Vec<RelabelConfig>,
+}
+
+/// One `relabel_configs` entry (the `replace` action, Prometheus's default).
+#[derive(Serialize)]
+struct RelabelConfig {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    source_labels: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    regex: Option<String>,
+    target_label: String,
+    replacement: String,
+}
+
+/// A sidecar's job scrapes the service's tasks (the same discovery targets) on the sidecar's
+/// port, labelled with its container name.
+fn sidecar_relabelling(container: &str, port: u16) -> Vec<RelabelConfig> {
+    vec![
+        RelabelConfig {
+            source_labels: vec!["__address__".into()],
+            regex: Some("(.+):\\d+".into()),
+            target_label: "__address__".into(),
+            replacement: format!("${{1}}:{port}"),
+        },
+        RelabelConfig {
+            source_labels: vec![],
+            regex: None,
+            target_label: "container".into(),
+            replacement: container.into(),
+        },
+    ]
+}
+
+/// The job name of a sidecar's metrics: service names never hold `/`, so it is never another
+/// service's job.
+pub fn sidecar_job(service: &str, sidecar: &str) -> String {
+    format!("{service}/{sidecar}")
 }
 
 #[derive(Serialize)]
@@ -164,14 +202,15 @@ pub(crate) fn config(services: &[ServiceCtx], settings: &Settings, timing: &Timi
                 targets: vec![target],
             }],
             http_sd_configs: vec![],
+            relabel_configs: vec![],
         });
     }
-    for svc in services.iter().filter(|s| s.m.spec.metrics.enabled) {
-        scrape_configs.push(ScrapeConfig {
-            job_name: svc.name.to_string(),
+    for svc in services {
+        let job = |job_name: String, metrics_path: &str, relabel_configs| ScrapeConfig {
+            job_name,
             scrape_interval: svc.scrape.to_string(),
             scrape_timeout: scrape_timeout(svc.scrape),
-            metrics_path: svc.m.spec.metrics.path.clone(),
+            metrics_path: metrics_path.to_string(),
             // Tasks serve plain HTTP inside the VPC.
             scheme: "http".into(),
             static_configs: vec![],
@@ -179,7 +218,21 @@ pub(crate) fn config(services: &[ServiceCtx], settings: &Settings, timing: &Timi
                 url: sd_url(&m.service_discovery_url, svc.name),
                 refresh_interval: timing.prometheus_sd_refresh.to_string(),
             }],
-        });
+            relabel_configs,
+        };
+        if svc.m.spec.metrics.enabled {
+            let path = &svc.m.spec.metrics.path;
+            scrape_configs.push(job(svc.name.to_string(), path, vec![]));
+        }
+        for s in &svc.m.spec.sidecars {
+            if let Some(metrics) = &s.metrics {
+                scrape_configs.push(job(
+                    sidecar_job(svc.name, &s.name),
+                    &metrics.path,
+                    sidecar_relabelling(&s.name, metrics.port),
+                ));
+            }
+        }
     }
     let doc = Config {
         global: Global {
