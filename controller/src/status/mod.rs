@@ -285,6 +285,10 @@ pub fn derive(
     use ConditionType::{Ready, Reconciling, Stalled};
     let mut next: BTreeMap<String, ServiceStatus> = BTreeMap::new();
     let known: BTreeSet<String> = set.all_names();
+    // Where each manifest is written, by name (looked up once per result, not searched).
+    let sources: BTreeMap<&str, String> = (set.manifests.iter())
+        .map(|m| (m.name(), m.location()))
+        .collect();
     for r in results {
         if !known.contains(&r.name) {
             continue; // pruned or kept orphans have no manifest to report on
@@ -292,11 +296,7 @@ pub fn derive(
         let prev = previous.get(&r.name);
         let mut s = ServiceStatus {
             name: r.name.clone(),
-            source: set
-                .manifests
-                .iter()
-                .find(|m| m.name() == r.name)
-                .map(|m| m.location()),
+            source: sources.get(r.name.as_str()).cloned(),
             ..ServiceStatus::default()
         };
         s.inventory = inventory(r, prev);
