@@ -194,8 +194,23 @@ async fn a_task_event_makes_discovery_read_that_service_and_nothing_else_does_be
             .unwrap_or_default()
             .contains("10.0.0.7:")
     };
-    // Let the start-up read happen, then register a task as ECS would, with no event.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Let the start-up read of the new service happen (waited for, not slept on: on a busy
+    // machine it came after a fixed 3 s and listed the task registered below), then register a
+    // task as ECS would, with no event.
+    let discover_calls = async || {
+        metric_sum(
+            &operator.metrics().await,
+            "ecs_operator_aws_calls_total",
+            |l| l.contains("operation=\"DiscoverInstances\""),
+        )
+    };
+    eventually(
+        "the start-up discovery read of the new service",
+        Duration::from_secs(60),
+        async || discover_calls().await >= 1.0,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
     aws_cli(&[
         "servicediscovery",
         "register-instance",
