@@ -31,6 +31,8 @@ pub struct Applied {
     pub registry_arn: Option<String>,
     /// The ECS service was created by this apply (AWS may not show it everywhere yet).
     pub created_service: bool,
+    /// The pre-deploy task this apply started.
+    pub pre_deploy_task_arn: Option<String>,
 }
 
 /// The result of applying one service.
@@ -51,6 +53,9 @@ pub struct ServiceResult {
     pub task_definition_arn: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service_arn: Option<String>,
+    /// The pre-deploy task started by this apply (`spec.preDeploy`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_deploy_task_arn: Option<String>,
     /// Shared with the plan's entry (no copy per result).
     #[serde(skip)]
     pub desired: Option<Arc<DesiredService>>,
@@ -70,6 +75,7 @@ impl ServiceResult {
             error: error.map(|e| e.to_string()),
             task_definition_arn: applied.task_definition_arn,
             service_arn: applied.service_arn,
+            pre_deploy_task_arn: applied.pre_deploy_task_arn,
             desired: sp.desired.clone(),
             observed: sp.observed.clone(),
         }
@@ -263,6 +269,11 @@ impl Applier<'_> {
             Step::DeregisterScalableTarget { .. }
             | Step::DeleteService { .. }
             | Step::DeleteDiscovery { .. } => self.delete(&d.cluster, step).await?,
+            Step::RunPreDeploy => {
+                let revision = applied.task_definition_arn.clone().unwrap_or_default();
+                applied.pre_deploy_task_arn = Some(self.run_pre_deploy(d, &revision).await?);
+            }
+            Step::StopPreDeploy { task_arn } => self.stop_task(d, task_arn).await?,
         }
         Ok(())
     }

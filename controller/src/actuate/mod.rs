@@ -13,6 +13,7 @@
 pub mod aws;
 pub mod files;
 pub mod grafana;
+pub mod tasks;
 
 use futures::future::BoxFuture;
 

@@ -8,10 +8,11 @@ use clap::ValueEnum;
 
 use ecs_operator::aws::{AwsClients, CallCounter, ClientOptions};
 use ecs_operator::duration::PromDuration;
+use ecs_operator::plan::predeploy::gate as gate_pre_deploy;
 use ecs_operator::plan::{Outcome, Plan};
-use ecs_operator::reconcile::rollback;
 use ecs_operator::reconcile::rollout::{self, Progress, WaitTarget};
 use ecs_operator::reconcile::ServiceResult;
+use ecs_operator::reconcile::{predeploy, rollback};
 use ecs_operator::reconcile::{ReconcileOptions, Reconciler};
 use ecs_operator::settings::Settings;
 use ecs_operator::source::{Source, SourceLocation};
@@ -168,6 +169,8 @@ pub async fn plan_or_apply(args: ReconcileArgs, apply: bool) -> anyhow::Result<E
     let rolled_back = rollback::rolled_back(&statuses, &reconciler.aws, &plan, unix_now()).await;
     rollback::hold_rolled_back(&mut plan, &rolled_back);
     rollback::release_holds(&mut plan, &rolled_back);
+    let known = predeploy::observe(&reconciler, &plan, &statuses.statuses, unix_now()).await;
+    let mut runs = gate_pre_deploy(&mut plan, &known.runs, &known.unknown, unix_now());
     let invalid = !fetched.set.rejected.is_empty();
     if !apply {
         if args.output == PlanFormat::Json {
@@ -184,6 +187,7 @@ pub async fn plan_or_apply(args: ReconcileArgs, apply: bool) -> anyhow::Result<E
         });
     }
     let results = reconciler.apply(&plan).await;
+    runs.extend(predeploy::started(&results, unix_now()));
     let calls = CallCounter::since(&before, &reconciler.aws.calls.snapshot());
     // The same status records a controller pass leaves, so a later `run` or `plan` knows.
     let status_errors = statuses
@@ -192,6 +196,7 @@ pub async fn plan_or_apply(args: ReconcileArgs, apply: bool) -> anyhow::Result<E
             &fetched.set,
             &results,
             &rolled_back,
+            (&plan, &runs),
             unix_now(),
         )
         .await;

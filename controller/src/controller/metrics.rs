@@ -97,6 +97,8 @@ pub struct Metrics {
     pub deployed_at: Family<RevisionLabels, Gauge>,
     pub rolled_back: Family<RevisionLabels, Gauge>,
     pub events: Family<KindLabels, Counter>,
+    /// Pre-deploy tasks and scheduled jobs.
+    pub jobs: super::job_metrics::JobMetrics,
     last_calls: Mutex<BTreeMap<CallKey, u64>>,
 }
 
@@ -132,6 +134,7 @@ impl Metrics {
             deployed_at: Family::default(),
             rolled_back: Family::default(),
             events: Family::default(),
+            jobs: Default::default(),
             last_calls: Mutex::new(BTreeMap::new()),
             registry: Registry::default(),
         };
@@ -245,7 +248,12 @@ impl Metrics {
             "Stopped tasks of a managed service by stop code",
             m.stopped_tasks.clone(),
         );
-        Metrics { registry, ..m }
+        let jobs = super::job_metrics::JobMetrics::register(&mut registry);
+        Metrics {
+            registry,
+            jobs,
+            ..m
+        }
     }
 
     /// Brings the call counters up to date with the client-side counts.
@@ -344,8 +352,10 @@ impl Metrics {
     }
 
     /// Records each service's latest rollout (series of services no longer reported
-    /// disappear): its phase, the revision deployed and when, and a hold after a rollback.
+    /// disappear): its phase, the revision deployed and when, and a hold after a rollback;
+    /// and its pre-deploy task and jobs ([`super::job_metrics`]).
     pub fn record_rollouts(&self, statuses: &BTreeMap<String, ServiceStatus>) {
+        self.jobs.record(statuses);
         self.rollout_phase.clear();
         self.deployed_at.clear();
         self.rolled_back.clear();

@@ -23,6 +23,7 @@ pub mod deployments;
 pub mod discovery;
 pub mod ecs;
 pub mod instances;
+pub mod runs;
 pub mod scaling;
 pub mod tasks;
 

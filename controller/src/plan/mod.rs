@@ -10,12 +10,14 @@
 //! | [`service`] | one manifest's task definition, ECS service, Cloud Map service and tags |
 //! | [`scaling`] | its scalable target and policies |
 //! | [`prune`] | owned services whose manifest is gone, under the guards |
+//! | [`predeploy`] | a deployment waiting for (or held by) its pre-deploy task |
 //!
 //! # Guarantees
 //! - The same desired state and observation always give the same plan (no I/O, no clock,
 //!   sorted output).
 //! - An unchanged world plans no step at all: an idle pass makes zero writes.
 
+pub mod predeploy;
 mod prune;
 pub mod scaling;
 mod service;
@@ -82,6 +84,14 @@ pub enum Step {
     },
     DeleteDiscovery {
         id: String,
+    },
+    /// Runs the pre-deploy task (`spec.preDeploy`) with the task definition the step before
+    /// registered (ECS RunTask); the deployment waits for it.
+    RunPreDeploy,
+    /// Stops a pre-deploy task that ran past its timeout (ECS StopTask).
+    StopPreDeploy {
+        #[serde(rename = "taskArn")]
+        task_arn: String,
     },
 }
 

@@ -10,6 +10,7 @@
 
 pub mod guard;
 pub mod pass;
+pub mod predeploy;
 pub mod rollback;
 pub mod rollout;
 

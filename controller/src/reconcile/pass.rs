@@ -4,7 +4,7 @@
 //! | --- | --- | --- |
 //! | render | [`Reconciler::render`] | yes |
 //! | observe | [`Reconciler::observe`], then the stopped tasks of the planned services | no (reads) |
-//! | plan | [`Reconciler::plan_for`], then [`rollback::hold_rolled_back`] for specs rolled back (and [`rollback::release_holds`] for holds that ended) and [`hold`] for services backing off | yes |
+//! | plan | [`Reconciler::plan_for`], then [`rollback::hold_rolled_back`] for specs rolled back (and [`rollback::release_holds`] for holds that ended), the pre-deploy gate ([`predeploy`]: reads the runs, then pure) and [`hold`] for services backing off | yes |
 //! | actuate | [`Reconciler::apply`] (AWS), then every [`MonitoringSink`] | no (writes, leader only) |
 //! | status | [`status::derive`] | yes |
 //!
@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::guard;
+use super::predeploy;
 use super::rollback::{self, RetryRequest};
 use super::{ReconcileError, Reconciler, ServiceResult};
 use crate::actuate::{MonitoringSink, SinkReport};
@@ -218,6 +219,9 @@ pub async fn run(
     }
     rollback::hold_rolled_back(&mut plan, &rolled_back);
     rollback::release_holds(&mut plan, &rolled_back);
+    // A deployment with a pre-deploy task waits for it (and is held when it failed).
+    let known = predeploy::observe(ctx, &plan, &memory.statuses, input.now).await;
+    let mut runs = crate::plan::predeploy::gate(&mut plan, &known.runs, &known.unknown, input.now);
     // A held service runs another revision than its manifest on purpose: not drift.
     report
         .drifted
@@ -225,6 +229,7 @@ pub async fn run(
     if input.leader {
         hold(&mut plan, input.held);
         report.results = ctx.apply(&plan).await;
+        runs.extend(predeploy::started(&report.results, input.now));
     }
     report.plan = plan;
     memory.remember(input.set, ctx.options.allow_empty);
@@ -234,7 +239,7 @@ pub async fn run(
     let fingerprints = (report.plan.services.iter())
         .filter(|sp| sp.desired.is_some())
         .filter_map(|sp| Some((sp.name.clone(), task_fingerprint(sp.observed.as_ref()?))));
-    let statuses = status::derive(
+    let mut statuses = status::derive(
         &memory.statuses,
         input.set,
         &report.results,
@@ -244,6 +249,13 @@ pub async fn run(
             .iter()
             .map(|(name, g)| (name.clone(), g.explanation.clone()))
             .collect(),
+        input.now,
+    );
+    predeploy::record(
+        &mut statuses,
+        &runs,
+        &report.plan,
+        &memory.statuses,
         input.now,
     );
     if report.scoped {
