@@ -31,8 +31,19 @@ pub struct Applied {
     pub registry_arn: Option<String>,
     /// The ECS service was created by this apply (AWS may not show it everywhere yet).
     pub created_service: bool,
+    /// The revision the service ran before this apply.
+    pub running_revision: Option<String>,
     /// The pre-deploy task this apply started.
-    pub pre_deploy_task_arn: Option<String>,
+    pub pre_deploy: Option<StartedTask>,
+}
+
+/// A one-off task started by an apply, and the revision it runs (which the service does not
+/// run yet).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartedTask {
+    pub task_arn: String,
+    pub task_definition_arn: String,
 }
 
 /// The result of applying one service.
@@ -55,7 +66,7 @@ pub struct ServiceResult {
     pub service_arn: Option<String>,
     /// The pre-deploy task started by this apply (`spec.preDeploy`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub pre_deploy_task_arn: Option<String>,
+    pub pre_deploy: Option<StartedTask>,
     /// Shared with the plan's entry (no copy per result).
     #[serde(skip)]
     pub desired: Option<Arc<DesiredService>>,
@@ -75,7 +86,7 @@ impl ServiceResult {
             error: error.map(|e| e.to_string()),
             task_definition_arn: applied.task_definition_arn,
             service_arn: applied.service_arn,
-            pre_deploy_task_arn: applied.pre_deploy_task_arn,
+            pre_deploy: applied.pre_deploy,
             desired: sp.desired.clone(),
             observed: sp.observed.clone(),
         }
@@ -144,6 +155,7 @@ impl Applier<'_> {
             registry_arn: sp.registry_arn.clone(),
             service_arn: sp.observed.as_ref().map(|o| o.arn.clone()),
             task_definition_arn: sp.observed.as_ref().map(|o| o.task_definition_arn.clone()),
+            running_revision: sp.observed.as_ref().map(|o| o.task_definition_arn.clone()),
             ..Applied::default()
         };
         for step in &sp.steps {
@@ -270,8 +282,13 @@ impl Applier<'_> {
             | Step::DeleteService { .. }
             | Step::DeleteDiscovery { .. } => self.delete(&d.cluster, step).await?,
             Step::RunPreDeploy => {
-                let revision = applied.task_definition_arn.clone().unwrap_or_default();
-                applied.pre_deploy_task_arn = Some(self.run_pre_deploy(d, &revision).await?);
+                // The service keeps the revision it runs; the task runs the new one.
+                let revision = applied.task_definition_arn.take().unwrap_or_default();
+                applied.task_definition_arn = applied.running_revision.clone();
+                applied.pre_deploy = Some(StartedTask {
+                    task_arn: self.run_pre_deploy(d, &revision).await?,
+                    task_definition_arn: revision,
+                });
             }
             Step::StopPreDeploy { task_arn } => self.stop_task(d, task_arn).await?,
         }

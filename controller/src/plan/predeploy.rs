@@ -17,6 +17,10 @@ use super::{Outcome, Plan, ServicePlan, Step};
 use crate::domain::tags;
 use crate::status::{PreDeployRun, PreDeployState};
 
+/// Why a deployment waits, the same from the start of the task to its end (so the status
+/// record is written once); the status names the task.
+const RUNNING: &str = "the pre-deploy task runs first; the deployment waits for it";
+
 /// Whether a service plan deploys a new revision (creates the service or changes its task
 /// definition).
 pub fn deploys_new_revision(sp: &ServicePlan) -> bool {
@@ -66,9 +70,7 @@ pub fn gate(
                 withhold_deployment(sp);
                 sp.steps.push(Step::RegisterTaskDefinition);
                 sp.steps.push(Step::RunPreDeploy);
-                sp.outcome = Outcome::Waiting(
-                    "the pre-deploy task runs first; the deployment waits for it".into(),
-                );
+                sp.outcome = Outcome::Waiting(RUNNING.into());
             }
             Some(run) if run.state == PreDeployState::Succeeded => {
                 after.insert(sp.name.clone(), run);
@@ -87,10 +89,7 @@ pub fn gate(
                     ));
                     sp.outcome = Outcome::Held(run.failure(&sp.name));
                 } else {
-                    sp.outcome = Outcome::Waiting(format!(
-                        "the pre-deploy task {} is running; the deployment waits for it",
-                        run.task_arn
-                    ));
+                    sp.outcome = Outcome::Waiting(RUNNING.into());
                 }
                 after.insert(sp.name.clone(), run);
             }

@@ -51,7 +51,11 @@ pub async fn observe(
             Some(r) if r.state != PreDeployState::Running => Some(r),
             Some(r) => match runs::describe(&ctx.aws, &d.cluster, &[r.task_arn.clone()]).await {
                 Ok(found) => Some(match found.first() {
-                    Some(task) => run_of(d, task, now),
+                    // The recorded start stays: the record changes only when the task does.
+                    Some(task) => PreDeployRun {
+                        started_at: r.started_at,
+                        ..run_of(d, task, now)
+                    },
                     None => lost(r, now),
                 }),
                 Err(e) => {
@@ -137,15 +141,15 @@ fn lost(mut run: PreDeployRun, now: u64) -> PreDeployRun {
 pub fn started(results: &[ServiceResult], now: u64) -> BTreeMap<String, PreDeployRun> {
     (results.iter())
         .filter_map(|r| {
-            let arn = r.pre_deploy_task_arn.clone()?;
+            let started = r.pre_deploy.clone()?;
             let d = r.desired.as_deref()?;
             Some((
                 r.name.clone(),
                 PreDeployRun {
                     spec_hash: d.spec_hash.clone(),
-                    log_stream: log_stream(d, &arn),
-                    task_arn: arn,
-                    task_definition_arn: r.task_definition_arn.clone().unwrap_or_default(),
+                    log_stream: log_stream(d, &started.task_arn),
+                    task_arn: started.task_arn,
+                    task_definition_arn: started.task_definition_arn,
                     state: PreDeployState::Running,
                     started_at: now,
                     finished_at: None,

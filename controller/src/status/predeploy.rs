@@ -88,6 +88,10 @@ pub fn apply(
     if desired_hash != Some(run.spec_hash.as_str()) {
         return;
     }
+    if run.state != PreDeployState::Succeeded {
+        // The spec is not deployed: what runs is still the last applied one.
+        s.last_applied_hash = previous.and_then(|p| p.last_applied_hash.clone());
+    }
     match run.state {
         PreDeployState::Failed | PreDeployState::TimedOut => {
             let message = run.failure(&s.name);
