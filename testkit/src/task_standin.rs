@@ -131,6 +131,7 @@ impl TaskStandIn {
             "RunTask" => Some(self.run_task(&request)),
             "DescribeTasks" => self.describe_tasks(&request),
             "ListTasks" if request.get("startedBy").is_some() => Some(self.list_tasks(&request)),
+            "ListTasks" if request.get("family").is_some() => self.list_family(&request),
             "StopTask" => self.stop_task(&request),
             _ => None,
         }
@@ -228,6 +229,57 @@ impl TaskStandIn {
         (200, json!({"taskArns": arns}).to_string())
     }
 
+    /// ListTasks by family: the stand-in's tasks of that family, when it has any.
+    fn list_family(&self, r: &Value) -> Option<(u16, String)> {
+        let family = r["family"].as_str()?;
+        let want_stopped = r["desiredStatus"].as_str() == Some("STOPPED");
+        let state = self.state.lock().unwrap();
+        let of_family: Vec<&StandInTask> = (state.tasks.iter())
+            .filter(|t| family_of(&t.task_definition_arn) == family)
+            .collect();
+        if of_family.is_empty() {
+            return None;
+        }
+        let arns: Vec<&str> = (of_family.iter())
+            .filter(|t| t.stopped.is_some() == want_stopped)
+            .map(|t| t.arn.as_str())
+            .collect();
+        Some((200, json!({"taskArns": arns}).to_string()))
+    }
+
+    /// A task EventBridge Scheduler started for a job (ECS group `group`) that has stopped
+    /// with `exit_code`; its ARN.
+    pub fn scheduled_run(
+        &self,
+        cluster: &str,
+        task_definition_arn: &str,
+        group: &str,
+        exit_code: i32,
+    ) -> String {
+        let id = format!("{:032x}", rand::random::<u128>());
+        let cluster = cluster_name(cluster);
+        let task = StandInTask {
+            arn: format!("arn:aws:ecs:{REGION}:{ACCOUNT}:task/{cluster}/{id}"),
+            cluster,
+            task_definition_arn: task_definition_arn.to_string(),
+            started_by: "chronos-schedule".into(),
+            group: group.to_string(),
+            command: Vec::new(),
+            tags: Vec::new(),
+            request: Value::Null,
+            created_at: now() - 60.0,
+            stopped: Some(Stopped {
+                at: now(),
+                exit_code: Some(exit_code),
+                stop_code: "EssentialContainerExited",
+                reason: "Essential container in task exited".into(),
+            }),
+        };
+        let arn = task.arn.clone();
+        self.state.lock().unwrap().tasks.push(task);
+        arn
+    }
+
     fn stop_task(&self, r: &Value) -> Option<(u16, String)> {
         let arn = r["task"].as_str()?;
         let mut state = self.state.lock().unwrap();
@@ -246,6 +298,14 @@ impl TaskStandIn {
         }
         Some((200, json!({"task": task_json(task)}).to_string()))
     }
+}
+
+fn family_of(task_definition_arn: &str) -> &str {
+    let last = task_definition_arn
+        .rsplit('/')
+        .next()
+        .unwrap_or(task_definition_arn);
+    last.split(':').next().unwrap_or(last)
 }
 
 fn error(code: &str, message: &str) -> (u16, String) {

@@ -25,6 +25,7 @@ pub mod ecs;
 pub mod instances;
 pub mod runs;
 pub mod scaling;
+pub mod schedules;
 pub mod tasks;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -292,6 +293,8 @@ pub struct Observer {
     /// Scalable targets and policies as last read, swept whole now and then.
     pub scaling: scaling::ScalingMemory,
     pub(crate) seen_stopped: Mutex<HashSet<String>>,
+    /// The operator's schedule group and its schedules, as last read.
+    pub schedules: schedules::ScheduleMemory,
 }
 
 impl Observer {

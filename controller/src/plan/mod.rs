@@ -11,6 +11,7 @@
 //! | [`scaling`] | its scalable target and policies |
 //! | [`prune`] | owned services whose manifest is gone, under the guards |
 //! | [`predeploy`] | a deployment waiting for (or held by) its pre-deploy task |
+//! | [`schedules`] | the EventBridge Scheduler schedules of the manifests' jobs |
 //!
 //! # Guarantees
 //! - The same desired state and observation always give the same plan (no I/O, no clock,
@@ -20,6 +21,7 @@
 pub mod predeploy;
 mod prune;
 pub mod scaling;
+pub mod schedules;
 mod service;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -140,6 +142,9 @@ pub struct ServicePlan {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Plan {
     pub services: Vec<ServicePlan>,
+    /// The schedules of the manifests' jobs ([`schedules`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<schedules::SchedulePlan>,
     /// Guard decisions and other remarks for the operator's user.
     pub notes: Vec<String>,
 }
@@ -147,6 +152,14 @@ pub struct Plan {
 impl Plan {
     pub fn has_changes(&self) -> bool {
         self.services.iter().any(|s| !s.steps.is_empty())
+            || (self.schedules.iter()).any(|s| {
+                matches!(
+                    s.action,
+                    schedules::ScheduleAction::Create
+                        | schedules::ScheduleAction::Update
+                        | schedules::ScheduleAction::Delete
+                )
+            })
     }
 }
 

@@ -5,7 +5,7 @@
 //! | render | [`Reconciler::render`] | yes |
 //! | observe | [`Reconciler::observe`], then the stopped tasks of the planned services | no (reads) |
 //! | plan | [`Reconciler::plan_for`], then [`rollback::hold_rolled_back`] for specs rolled back (and [`rollback::release_holds`] for holds that ended), the pre-deploy gate ([`predeploy`]: reads the runs, then pure) and [`hold`] for services backing off | yes |
-//! | actuate | [`Reconciler::apply`] (AWS), then every [`MonitoringSink`] | no (writes, leader only) |
+//! | actuate | [`Reconciler::apply`] (AWS), the jobs' schedules ([`jobs`]), then every [`MonitoringSink`] | no (writes, leader only) |
 //! | status | [`status::derive`] | yes |
 //!
 //! What a pass hands to the next one lives in [`Memory`]; the runtime owns it and decides when
@@ -20,8 +20,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::guard;
-use super::predeploy;
 use super::rollback::{self, RetryRequest};
+use super::{jobs, predeploy};
 use super::{ReconcileError, Reconciler, ServiceResult};
 use crate::actuate::{MonitoringSink, SinkReport};
 use crate::manifest::{LoadedManifest, ManifestSet, MonitoredService};
@@ -231,7 +231,22 @@ pub async fn run(
         report.results = ctx.apply(&plan).await;
         runs.extend(predeploy::started(&report.results, input.now));
     }
+    // The jobs' schedules run the revisions the services run now.
+    let prune_schedules = complete && !input.set.has_unnamed_rejects();
+    let generation = ctx.generation.unwrap_or(input.now);
+    let jobs = jobs::reconcile(
+        ctx,
+        input.set,
+        &plan,
+        &report.results,
+        prune_schedules,
+        input.leader,
+        generation,
+    )
+    .await;
+    jobs::report_errors(&mut report.results, &jobs.errors);
     report.plan = plan;
+    report.plan.schedules = jobs.plans;
     memory.remember(input.set, ctx.options.allow_empty);
     let revisions = (report.plan.services.iter())
         .filter(|sp| sp.desired.is_some())
@@ -258,6 +273,7 @@ pub async fn run(
         &memory.statuses,
         input.now,
     );
+    jobs::record(&mut statuses, &report.plan, &jobs.runs, input.now);
     if report.scoped {
         memory.revisions.extend(revisions);
         memory.fingerprints.extend(fingerprints);

@@ -47,11 +47,12 @@ pub struct JobStatus {
 }
 
 impl JobStatus {
-    /// The latest run failed (no success since).
+    /// The latest run failed (no success since; a failure in the same second as a success
+    /// counts, so that it is not lost).
     pub fn failing(&self) -> Option<&JobRun> {
         let failure = self.last_failure.as_ref()?;
         match &self.last_success {
-            Some(s) if s.stopped_at >= failure.stopped_at => None,
+            Some(s) if s.stopped_at > failure.stopped_at => None,
             _ => Some(failure),
         }
     }
