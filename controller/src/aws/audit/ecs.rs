@@ -14,7 +14,7 @@
 //! | DescribeTaskDefinition, ListTaskDefinitions, DeregisterTaskDefinition | on `*` (no resource type); learn revisions and tags |
 //! | ListTasks | ecs:ListTasks on `*` {ecs:cluster} (on the container instance when one is named) |
 //! | DescribeTasks | ecs:DescribeTasks on each task {ecs:cluster} |
-//! | RunTask | ecs:RunTask on the task definition revision {ecs:cluster}; with tags ecs:TagResource on the cluster's tasks {ecs:CreateAction = RunTask, aws:RequestTag, aws:TagKeys}; learns the task's tags |
+//! | RunTask | ecs:RunTask on the task definition revision {ecs:cluster, aws:ResourceTag}; with tags ecs:TagResource on each task started {ecs:CreateAction = RunTask, aws:RequestTag, aws:TagKeys}, recorded once the answer names it; learns the task's tags |
 //! | StopTask | ecs:StopTask on the task {ecs:cluster, aws:ResourceTag} |
 
 use std::collections::BTreeMap;
@@ -394,27 +394,25 @@ fn run_task(i: &op::run_task::RunTaskInput, a: &Arns, k: &Known) -> Planned {
         .task_definition()
         .and_then(|td| task_definition_arn(a, k, td))
         .unwrap_or_else(|| "*".into());
-    let mut lines = vec![Line::new("ecs:RunTask", &td).with("ecs:cluster", cluster.clone())];
+    let lines = vec![Line::new("ecs:RunTask", &td)
+        .with("ecs:cluster", cluster.clone())
+        .resource_tags(k.tags(&td))];
     let sent = tags(i.tags());
-    if !sent.is_empty() {
-        let name = cluster.rsplit('/').next().unwrap_or_default();
-        lines.push(
-            Line::new(
-                "ecs:TagResource",
-                a.regional("ecs", &format!("task/{name}/*")),
-            )
-            .with("ecs:CreateAction", "RunTask")
-            .request_tags(&sent),
-        );
-    }
+    // The task's ARN is known once it exists: the tagging on create is recorded then.
     Planned::then(lines, move |out, _, k| {
+        let mut tagging = Vec::new();
         if let Some(out) = output::<op::run_task::RunTaskOutput>(out) {
-            for task in out.tasks() {
-                if let Some(arn) = task.task_arn() {
-                    k.add_tags(arn, &sent);
+            for arn in out.tasks().iter().filter_map(|t| t.task_arn()) {
+                if !sent.is_empty() {
+                    tagging.push(
+                        Line::new("ecs:TagResource", arn)
+                            .with("ecs:CreateAction", "RunTask")
+                            .request_tags(&sent),
+                    );
                 }
+                k.add_tags(arn, &sent);
             }
         }
-        Vec::new()
+        tagging
     })
 }
