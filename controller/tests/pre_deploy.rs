@@ -418,3 +418,52 @@ async fn a_run_task_that_starts_nothing_is_an_error_naming_ecs_reason_and_is_tri
 fn testkit_now() -> u64 {
     ecs_operator::status::unix_now()
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_task_runs_a_command_with_the_services_revision_and_exits_with_its_exit_code() {
+    let s = setup("run-task");
+    let name = "oneoff";
+    let mut op = Operator::start(production_clients(&s.endpoint).await, &s.settings).await;
+    let text = manifest(name, "nginx:1.26", "");
+    op.pass(&manifests(&[("a.yaml", &text)], &s.settings), 1_000)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("manifests")).unwrap();
+    std::fs::write(dir.path().join("manifests/a.yaml"), &text).unwrap();
+    let mut settings = s.settings.clone();
+    settings.manifest_source = dir.path().join("manifests").display().to_string();
+    let settings_file = dir.path().join("settings.json");
+    std::fs::write(&settings_file, serde_json::to_string(&settings).unwrap()).unwrap();
+    let child = operator_command(env!("CARGO_BIN_EXE_ecs-operator"), &s.endpoint)
+        .args(["run-task", name, "--emulator", "--wait", "--settings"])
+        .arg(&settings_file)
+        .args(["--", "report", "--month", "11"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stand_in = s.stand_in.clone();
+    eventually(
+        "the CLI starts a task",
+        std::time::Duration::from_secs(30),
+        async || !stand_in.tasks().is_empty(),
+    )
+    .await;
+    let task = &s.stand_in.tasks()[0];
+    assert_eq!(task.command, vec!["report", "--month", "11"]);
+    assert_eq!(
+        task.task_definition_arn,
+        service_task_definition(&s.settings, name),
+        "the revision the service runs"
+    );
+    assert_eq!(s.stand_in.exit("ecs-operator-run-task", 7), 1);
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(7), "{stdout}");
+    let task_id = task.arn.rsplit('/').next().unwrap();
+    assert!(stdout.contains(&format!("task {}", task.arn)), "{stdout}");
+    assert!(
+        stdout.contains(&format!("logs /ecs/services:{name}/app/{task_id}")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("exit code 7"), "{stdout}");
+}
