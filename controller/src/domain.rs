@@ -264,6 +264,14 @@ impl FromStr for BuiltinAlert {
     }
 }
 
+/// EventBridge Scheduler's names of schedules and schedule groups: 1-64 of `[0-9a-zA-Z-_.]`.
+pub fn is_schedule_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
 /// `family:revision` of a task definition ARN (the ARN itself when it is not one).
 pub fn short_revision(arn: &str) -> &str {
     arn.rsplit_once("task-definition/").map_or(arn, |(_, r)| r)

@@ -500,7 +500,7 @@ impl Settings {
         }
         if let Some(scheduler) = &self.scheduler {
             let group = scheduler.group(&self.operator_id);
-            if !crate::manifest::schedule::is_schedule_name(&group) {
+            if !crate::domain::is_schedule_name(&group) {
                 return Err(format!(
                     "scheduler.groupName: {group:?} must be 1-64 letters, digits, '-', '_' or '.'"
                 ));

@@ -17,6 +17,7 @@ pub mod files;
 pub mod grafana;
 pub mod schedules;
 pub mod tasks;
+mod tokens;
 
 use futures::future::BoxFuture;
 

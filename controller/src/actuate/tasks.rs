@@ -1,7 +1,9 @@
 //! Starting and stopping one-off tasks: the pre-deploy task of a deployment
 //! (`spec.preDeploy`), stopped when it runs past its timeout.
 
-use super::aws::Applier;
+use serde::Serialize;
+
+use super::aws::{Applied, Applier};
 use crate::aws::sdk;
 use crate::error::ReconcileError;
 use crate::render::aws::DesiredService;
@@ -12,10 +14,35 @@ pub fn pre_deploy_marker(spec_hash: &str) -> String {
     format!("ecs-operator-predeploy-{spec_hash}")
 }
 
+/// A one-off task started by an apply, and the revision it runs (which the service does not
+/// run yet).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartedTask {
+    pub task_arn: String,
+    pub task_definition_arn: String,
+}
+
 impl Applier<'_> {
+    /// The step RunPreDeploy: the task runs the revision the step before registered, while
+    /// the service keeps the one it runs.
+    pub(super) async fn run_pre_deploy(
+        &self,
+        d: &DesiredService,
+        applied: &mut Applied,
+    ) -> Result<(), ReconcileError> {
+        let revision = applied.task_definition_arn.take().unwrap_or_default();
+        applied.task_definition_arn = applied.running_revision.clone();
+        applied.pre_deploy = Some(StartedTask {
+            task_arn: self.start_pre_deploy(d, &revision).await?,
+            task_definition_arn: revision,
+        });
+        Ok(())
+    }
+
     /// RunTask of the pre-deploy task with `revision`; the task's ARN. A RunTask that starts
     /// nothing (its `failures`, e.g. no Fargate capacity) is an error naming ECS's reason.
-    pub(super) async fn run_pre_deploy(
+    async fn start_pre_deploy(
         &self,
         d: &DesiredService,
         revision: &str,

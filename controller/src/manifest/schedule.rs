@@ -11,13 +11,7 @@
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime};
 
-/// EventBridge Scheduler's names of schedules and schedule groups: 1-64 of `[0-9a-zA-Z-_.]`.
-pub fn is_schedule_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-}
+pub use crate::domain::is_schedule_name;
 
 /// A parsed schedule expression.
 #[derive(Debug, Clone, PartialEq)]

@@ -49,20 +49,23 @@ pub async fn observe(
             .filter(|r| r.spec_hash == d.spec_hash);
         let run = match recorded {
             Some(r) if r.state != PreDeployState::Running => Some(r),
-            Some(r) => match runs::describe(&ctx.aws, &d.cluster, &[r.task_arn.clone()]).await {
-                Ok(found) => Some(match found.first() {
-                    // The recorded start stays: the record changes only when the task does.
-                    Some(task) => PreDeployRun {
-                        started_at: r.started_at,
-                        ..run_of(d, task, now)
-                    },
-                    None => lost(r, now),
-                }),
-                Err(e) => {
-                    tracing::warn!(service = %sp.name, error = %e, "cannot read the pre-deploy task");
-                    Some(r)
+            Some(r) => {
+                match runs::describe(&ctx.aws, &d.cluster, std::slice::from_ref(&r.task_arn)).await
+                {
+                    Ok(found) => Some(match found.first() {
+                        // The recorded start stays: the record changes only when the task does.
+                        Some(task) => PreDeployRun {
+                            started_at: r.started_at,
+                            ..run_of(d, task, now)
+                        },
+                        None => lost(r, now),
+                    }),
+                    Err(e) => {
+                        tracing::warn!(service = %sp.name, error = %e, "cannot read the pre-deploy task");
+                        Some(r)
+                    }
                 }
-            },
+            }
             None => match find_unrecorded(ctx, d, now).await {
                 Ok(run) => run,
                 Err(e) => {

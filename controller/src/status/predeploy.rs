@@ -1,79 +1,12 @@
 //! The pre-deploy run of a service's spec, kept in its status record so that every replica, a
 //! restarted leader and `ecs-operator apply` know it ran (and how) and never run it twice for
-//! the same spec hash (`reconcile::predeploy`).
+//! the same spec hash (`reconcile::predeploy`). The run's types live with the gate that reads
+//! them ([`crate::plan::predeploy`]).
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
 use super::{ConditionType, Reason, ServiceStatus};
-
-/// Where a pre-deploy run is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum PreDeployState {
-    /// Started; not stopped yet.
-    Running,
-    /// Stopped with exit code 0: the deployment goes on.
-    Succeeded,
-    /// Stopped with another exit code, or without one (the container never ran).
-    Failed,
-    /// Ran past `spec.preDeploy.timeout` and was stopped.
-    TimedOut,
-}
-
-/// One pre-deploy run: the task, and once it stopped, how.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PreDeployRun {
-    /// The spec hash whose deployment it gates.
-    pub spec_hash: String,
-    pub task_arn: String,
-    /// The task definition revision it ran (the one the deployment will set).
-    pub task_definition_arn: String,
-    pub state: PreDeployState,
-    /// Unix seconds when it was started (ECS `createdAt` when known).
-    pub started_at: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub finished_at: Option<u64>,
-    /// The app container's exit code.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exit_code: Option<i32>,
-    /// ECS `stopCode` and `stoppedReason`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stop_code: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stopped_reason: Option<String>,
-    /// `<log group>:<log stream>` of the app container (awslogs).
-    pub log_stream: String,
-}
-
-impl PreDeployRun {
-    pub fn failed(&self) -> bool {
-        matches!(
-            self.state,
-            PreDeployState::Failed | PreDeployState::TimedOut
-        )
-    }
-
-    /// Why the deployment is held, for the status and the plan.
-    pub fn failure(&self, service: &str) -> String {
-        let how = match (self.state, self.exit_code) {
-            (PreDeployState::TimedOut, _) => "ran past its timeout and was stopped".to_string(),
-            (_, Some(code)) => format!("exited with code {code}"),
-            (_, None) => "stopped before its container exited".to_string(),
-        };
-        let why = match (&self.stop_code, &self.stopped_reason) {
-            (Some(code), Some(reason)) => format!(" ({code}: {reason})"),
-            (None, Some(reason)) => format!(" ({reason})"),
-            (Some(code), None) => format!(" ({code})"),
-            (None, None) => String::new(),
-        };
-        format!(
-            "the pre-deploy task {} {how}{why}; logs: {}; {service} stays on its current revision until the manifest changes",
-            self.task_arn, self.log_stream
-        )
-    }
-}
+pub use crate::plan::predeploy::{PreDeployRun, PreDeployState};
 
 /// Sets `s`'s conditions for the run of the spec the manifest wants (`desired_hash`): a failed
 /// one stalls the service; a running one keeps it waiting.
