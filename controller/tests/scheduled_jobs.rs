@@ -284,7 +284,7 @@ async fn a_failed_run_and_the_last_success_of_a_job_reach_its_status_and_metrics
     let job = memory.statuses[name].jobs["nightly"].clone();
     let failing = job.failing().expect("the latest run failed");
     assert_eq!(
-        (failing.task_arn.as_str(), failing.exit_code),
+        (failing.task_arn.as_str(), failing.exit.exit_code),
         (failed.as_str(), Some(4))
     );
     let metrics = ecs_operator::controller::metrics::Metrics::new();

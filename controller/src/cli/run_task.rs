@@ -121,13 +121,11 @@ pub async fn run_task_command(args: RunTaskArgs) -> anyhow::Result<ExitCode> {
 /// Prints how the task stopped; its exit code (1 when the container never exited, e.g. the
 /// image could not be pulled).
 fn report(task: &TaskRun) -> ExitCode {
-    let reason = match (&task.stop_code, &task.stopped_reason) {
-        (Some(code), Some(reason)) => format!("{code}: {reason}"),
-        (Some(code), None) => code.clone(),
-        (None, Some(reason)) => reason.clone(),
-        (None, None) => "no reason given".into(),
+    let reason = match task.exit.why() {
+        why if why.is_empty() => "no reason given".to_string(),
+        why => why,
     };
-    match task.exit_code {
+    match task.exit.exit_code {
         Some(code) => {
             println!("exit code {code} ({reason})");
             ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))

@@ -79,7 +79,11 @@ impl JobMetrics {
                     .get_or_create(&PreDeployLabels {
                         service: name.clone(),
                         spec_hash: run.spec_hash.clone(),
-                        exit_code: run.exit_code.map(|c| c.to_string()).unwrap_or_default(),
+                        exit_code: run
+                            .exit
+                            .exit_code
+                            .map(|c| c.to_string())
+                            .unwrap_or_default(),
                         log_stream: run.log_stream.clone(),
                     })
                     .set(1);
@@ -97,8 +101,12 @@ impl JobMetrics {
                         .get_or_create(&JobFailureLabels {
                             service: name.clone(),
                             job_name: job.clone(),
-                            exit_code: run.exit_code.map(|c| c.to_string()).unwrap_or_default(),
-                            stop_code: run.stop_code.clone().unwrap_or_default(),
+                            exit_code: run
+                                .exit
+                                .exit_code
+                                .map(|c| c.to_string())
+                                .unwrap_or_default(),
+                            stop_code: run.exit.stop_code.clone().unwrap_or_default(),
                             log_stream: run.log_stream.clone(),
                         })
                         .set(1);

@@ -1,8 +1,35 @@
 //! One-off tasks the operator starts (pre-deploy tasks, `ecs-operator run-task`) read back:
 //! where a task is and, once stopped, the app container's exit code and ECS's stop reason.
 
+use serde::{Deserialize, Serialize};
+
 use crate::aws::{AwsClients, AwsError};
 use crate::render::aws::CONTAINER_NAME;
+
+/// How a task ended, as ECS reports it: the app container's exit code (none when it never
+/// ran or was never seen to exit), `stopCode` and `stoppedReason`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskExit {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_reason: Option<String>,
+}
+
+impl TaskExit {
+    /// ECS's words for the stop: `CODE: reason`, either alone, or empty.
+    pub fn why(&self) -> String {
+        match (&self.stop_code, &self.stopped_reason) {
+            (Some(code), Some(reason)) => format!("{code}: {reason}"),
+            (Some(code), None) => code.clone(),
+            (None, Some(reason)) => reason.clone(),
+            (None, None) => String::new(),
+        }
+    }
+}
 
 /// What ECS says about one task.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,10 +38,8 @@ pub struct TaskRun {
     pub task_definition_arn: String,
     /// ECS `lastStatus` is `STOPPED`.
     pub stopped: bool,
-    /// The app container's exit code, once it exited.
-    pub exit_code: Option<i32>,
-    pub stop_code: Option<String>,
-    pub stopped_reason: Option<String>,
+    /// Once stopped: the exit code, stop code and reason.
+    pub exit: TaskExit,
     /// Unix seconds of ECS `createdAt` / `stoppedAt`.
     pub created_at: Option<u64>,
     pub stopped_at: Option<u64>,
@@ -35,9 +60,11 @@ impl TaskRun {
             arn: task.task_arn().unwrap_or_default().to_string(),
             task_definition_arn: task.task_definition_arn().unwrap_or_default().to_string(),
             stopped: task.last_status() == Some("STOPPED"),
-            exit_code: app.and_then(|c| c.exit_code()),
-            stop_code: task.stop_code().map(|c| c.as_str().to_string()),
-            stopped_reason: task.stopped_reason().map(str::to_string),
+            exit: TaskExit {
+                exit_code: app.and_then(|c| c.exit_code()),
+                stop_code: task.stop_code().map(|c| c.as_str().to_string()),
+                stopped_reason: task.stopped_reason().map(str::to_string),
+            },
             created_at: secs(task.created_at()),
             stopped_at: secs(task.stopped_at()),
             started_by: task.started_by().map(str::to_string),

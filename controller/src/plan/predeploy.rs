@@ -17,6 +17,8 @@ use super::{Outcome, Plan, ServicePlan, Step};
 use crate::domain::tags;
 use serde::{Deserialize, Serialize};
 
+use crate::observe::runs::TaskExit;
+
 /// Where a pre-deploy run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PreDeployState {
@@ -44,14 +46,9 @@ pub struct PreDeployRun {
     pub started_at: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<u64>,
-    /// The app container's exit code.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exit_code: Option<i32>,
-    /// ECS `stopCode` and `stoppedReason`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stop_code: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stopped_reason: Option<String>,
+    /// Once stopped: the exit code, ECS's stop code and reason.
+    #[serde(flatten)]
+    pub exit: TaskExit,
     /// `<log group>:<log stream>` of the app container (awslogs).
     pub log_stream: String,
 }
@@ -66,16 +63,14 @@ impl PreDeployRun {
 
     /// Why the deployment is held, for the status and the plan.
     pub fn failure(&self, service: &str) -> String {
-        let how = match (self.state, self.exit_code) {
+        let how = match (self.state, self.exit.exit_code) {
             (PreDeployState::TimedOut, _) => "ran past its timeout and was stopped".to_string(),
             (_, Some(code)) => format!("exited with code {code}"),
             (_, None) => "stopped before its container exited".to_string(),
         };
-        let why = match (&self.stop_code, &self.stopped_reason) {
-            (Some(code), Some(reason)) => format!(" ({code}: {reason})"),
-            (None, Some(reason)) => format!(" ({reason})"),
-            (Some(code), None) => format!(" ({code})"),
-            (None, None) => String::new(),
+        let why = match self.exit.why() {
+            why if why.is_empty() => why,
+            why => format!(" ({why})"),
         };
         format!(
             "the pre-deploy task {} {how}{why}; logs: {}; {service} stays on its current revision until the manifest changes",
@@ -150,7 +145,7 @@ pub fn gate(
                     });
                     run.state = PreDeployState::TimedOut;
                     run.finished_at = Some(now);
-                    run.stopped_reason = Some(format!(
+                    run.exit.stopped_reason = Some(format!(
                         "stopped by ecs-operator after the timeout of {}s",
                         task.timeout_seconds
                     ));
@@ -260,9 +255,10 @@ mod tests {
                 state,
                 started_at,
                 finished_at: None,
-                exit_code: (state == PreDeployState::Failed).then_some(3),
-                stop_code: None,
-                stopped_reason: None,
+                exit: TaskExit {
+                    exit_code: (state == PreDeployState::Failed).then_some(3),
+                    ..TaskExit::default()
+                },
                 log_stream: "/ecs/services:web/app/abc".into(),
             },
         )])

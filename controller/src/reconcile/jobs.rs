@@ -291,9 +291,7 @@ async fn stopped_runs(
                 by_job.entry(job.job.clone()).or_default().push(JobRun {
                     task_arn: task.arn.clone(),
                     stopped_at: task.stopped_at.unwrap_or_default(),
-                    exit_code: task.exit_code,
-                    stop_code: task.stop_code.clone(),
-                    stopped_reason: task.stopped_reason.clone(),
+                    exit: task.exit.clone(),
                     log_stream: log_stream(d, &task.arn),
                 });
             }

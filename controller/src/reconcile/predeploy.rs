@@ -22,7 +22,7 @@ use super::Reconciler;
 use crate::actuate::aws::ServiceResult;
 pub use crate::actuate::tasks::pre_deploy_marker;
 use crate::aws::AwsError;
-use crate::observe::runs::{self, TaskRun};
+use crate::observe::runs::{self, TaskExit, TaskRun};
 use crate::plan::predeploy::gated;
 use crate::plan::Plan;
 use crate::render::aws::{jobs::log_stream, DesiredService};
@@ -111,7 +111,7 @@ async fn find_unrecorded(
 
 /// A pre-deploy run from what ECS says of its task.
 pub fn run_of(d: &DesiredService, task: &TaskRun, now: u64) -> PreDeployRun {
-    let state = match (task.stopped, task.exit_code) {
+    let state = match (task.stopped, task.exit.exit_code) {
         (false, _) => PreDeployState::Running,
         (true, Some(0)) => PreDeployState::Succeeded,
         (true, _) => PreDeployState::Failed,
@@ -123,9 +123,7 @@ pub fn run_of(d: &DesiredService, task: &TaskRun, now: u64) -> PreDeployRun {
         state,
         started_at: task.created_at.unwrap_or(now),
         finished_at: task.stopped.then(|| task.stopped_at.unwrap_or(now)),
-        exit_code: task.exit_code,
-        stop_code: task.stop_code.clone(),
-        stopped_reason: task.stopped_reason.clone(),
+        exit: task.exit.clone(),
         log_stream: log_stream(d, &task.arn),
     }
 }
@@ -133,7 +131,7 @@ pub fn run_of(d: &DesiredService, task: &TaskRun, now: u64) -> PreDeployRun {
 fn lost(mut run: PreDeployRun, now: u64) -> PreDeployRun {
     run.state = PreDeployState::Failed;
     run.finished_at = Some(now);
-    run.stopped_reason = Some(
+    run.exit.stopped_reason = Some(
         "ECS no longer knows the task (stopped tasks are kept about an hour): its exit code is lost"
             .into(),
     );
@@ -156,9 +154,7 @@ pub fn started(results: &[ServiceResult], now: u64) -> BTreeMap<String, PreDeplo
                     state: PreDeployState::Running,
                     started_at: now,
                     finished_at: None,
-                    exit_code: None,
-                    stop_code: None,
-                    stopped_reason: None,
+                    exit: TaskExit::default(),
                 },
             ))
         })

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::observe::runs::TaskExit;
+
 /// One stopped run of a job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -14,20 +16,16 @@ pub struct JobRun {
     pub task_arn: String,
     /// Unix seconds when ECS stopped the task.
     pub stopped_at: u64,
-    /// The app container's exit code (none: it never ran, see the stop code).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exit_code: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stop_code: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stopped_reason: Option<String>,
+    /// The exit code (none: it never ran, see the stop code), stop code and reason.
+    #[serde(flatten)]
+    pub exit: TaskExit,
     /// `<log group>:<log stream>` of the app container.
     pub log_stream: String,
 }
 
 impl JobRun {
     pub fn succeeded(&self) -> bool {
-        self.exit_code == Some(0)
+        self.exit.exit_code == Some(0)
     }
 }
 
@@ -114,9 +112,11 @@ mod tests {
         JobRun {
             task_arn: format!("arn:aws:ecs:us-east-1:1:task/main/{at}"),
             stopped_at: at,
-            exit_code: Some(exit),
-            stop_code: Some("EssentialContainerExited".into()),
-            stopped_reason: None,
+            exit: TaskExit {
+                exit_code: Some(exit),
+                stop_code: Some("EssentialContainerExited".into()),
+                stopped_reason: None,
+            },
             log_stream: format!("/ecs/services:web/app/{at}"),
         }
     }
@@ -128,7 +128,7 @@ mod tests {
         assert_eq!(first["nightly"].last_success_or_since(), 100);
         let runs = BTreeMap::from([("nightly".to_string(), vec![run(200, 0), run(300, 2)])]);
         let second = next(&first, &wanted, &runs, 400);
-        assert_eq!(second["nightly"].failing().unwrap().exit_code, Some(2));
+        assert_eq!(second["nightly"].failing().unwrap().exit.exit_code, Some(2));
         assert_eq!(second["nightly"].last_success_or_since(), 200);
         let again = BTreeMap::from([("nightly".to_string(), vec![run(150, 0), run(500, 0)])]);
         let third = next(&second, &wanted, &again, 600);
