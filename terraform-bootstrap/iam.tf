@@ -140,6 +140,8 @@ locals {
     operator_access_point_arn = aws_efs_access_point.monitoring["operator"].arn
     manifest_events_enabled   = var.enable_manifest_notifications
     manifest_events_queue_arn = var.enable_manifest_notifications ? aws_sqs_queue.manifest_events[0].arn : ""
+    schedule_group_name       = local.schedule_group_name
+    scheduler_role_arn        = aws_iam_role.scheduler.arn
   })
 }
 

@@ -26,6 +26,11 @@ locals {
     stateLocation                 = "s3://${aws_s3_bucket.manifests.id}/${local.state_prefix}"
     keepTaskDefinitionRevisions   = var.keep_task_definition_revisions
     maxPrune                      = var.max_prune
+    scheduler = {
+      roleArn            = aws_iam_role.scheduler.arn
+      groupName          = local.schedule_group_name
+      deadLetterQueueArn = aws_sqs_queue.jobs_dlq.arn
+    }
     monitoring = {
       configDir       = local.monitoring_config_dir
       prometheusUrl   = local.internal_urls.prometheus

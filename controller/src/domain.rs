@@ -191,6 +191,9 @@ pub enum BuiltinAlert {
     DeploymentFailed,
     RolloutRolledBack,
     TasksStopping,
+    PreDeployFailed,
+    JobRunFailed,
+    JobRunMissed,
     ErrorBudgetBurnFast,
     ErrorBudgetBurnSlow,
     LatencyBudgetBurnFast,
@@ -199,7 +202,7 @@ pub enum BuiltinAlert {
 
 impl BuiltinAlert {
     /// Every built-in alert, in the order the rule files list them.
-    pub const ALL: [BuiltinAlert; 14] = [
+    pub const ALL: [BuiltinAlert; 17] = [
         BuiltinAlert::TargetDown,
         BuiltinAlert::NoTargets,
         BuiltinAlert::HighErrorRatio,
@@ -210,6 +213,9 @@ impl BuiltinAlert {
         BuiltinAlert::DeploymentFailed,
         BuiltinAlert::RolloutRolledBack,
         BuiltinAlert::TasksStopping,
+        BuiltinAlert::PreDeployFailed,
+        BuiltinAlert::JobRunFailed,
+        BuiltinAlert::JobRunMissed,
         BuiltinAlert::ErrorBudgetBurnFast,
         BuiltinAlert::ErrorBudgetBurnSlow,
         BuiltinAlert::LatencyBudgetBurnFast,
@@ -228,6 +234,9 @@ impl BuiltinAlert {
             BuiltinAlert::DeploymentFailed => "DeploymentFailed",
             BuiltinAlert::RolloutRolledBack => "RolloutRolledBack",
             BuiltinAlert::TasksStopping => "TasksStopping",
+            BuiltinAlert::PreDeployFailed => "PreDeployFailed",
+            BuiltinAlert::JobRunFailed => "JobRunFailed",
+            BuiltinAlert::JobRunMissed => "JobRunMissed",
             BuiltinAlert::ErrorBudgetBurnFast => "ErrorBudgetBurnFast",
             BuiltinAlert::ErrorBudgetBurnSlow => "ErrorBudgetBurnSlow",
             BuiltinAlert::LatencyBudgetBurnFast => "LatencyBudgetBurnFast",
@@ -253,6 +262,14 @@ impl FromStr for BuiltinAlert {
     fn from_str(s: &str) -> Result<Self, ()> {
         Self::ALL.into_iter().find(|a| a.as_str() == s).ok_or(())
     }
+}
+
+/// EventBridge Scheduler's names of schedules and schedule groups: 1-64 of `[0-9a-zA-Z-_.]`.
+pub fn is_schedule_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// `family:revision` of a task definition ARN (the ARN itself when it is not one).
@@ -301,7 +318,7 @@ mod tests {
             assert_eq!(alert.as_str().parse::<BuiltinAlert>(), Ok(alert));
         }
         assert!("Nope".parse::<BuiltinAlert>().is_err());
-        assert_eq!(BuiltinAlert::ALL.len(), 14);
+        assert_eq!(BuiltinAlert::ALL.len(), 17);
     }
 
     #[test]

@@ -48,6 +48,10 @@ pub enum ReconcileError {
         #[source]
         source: Box<AwsError>,
     },
+    /// RunTask answered with `failures` and no task (no capacity, a missing revision): ECS's
+    /// reasons. Tried again at the next pass.
+    #[error("ECS started no task: {0}")]
+    TaskNotStarted(String),
 }
 
 impl ReconcileError {
@@ -55,7 +59,9 @@ impl ReconcileError {
         match self {
             ReconcileError::Aws(e) => class_of(e),
             ReconcileError::Invalid(_) => ErrorClass::Stalled,
-            ReconcileError::Fenced | ReconcileError::NotYet { .. } => ErrorClass::Waiting,
+            ReconcileError::Fenced
+            | ReconcileError::NotYet { .. }
+            | ReconcileError::TaskNotStarted(_) => ErrorClass::Waiting,
         }
     }
 }

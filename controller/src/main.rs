@@ -10,6 +10,7 @@ use cli::controller::RunArgs;
 use cli::offline::{RenderArgs, TaskPolicyArgs, ValidateArgs};
 use cli::reconcile::ReconcileArgs;
 use cli::rollout::{RetryArgs, RolloutCommand, ServiceArgs};
+use cli::run_task::RunTaskArgs;
 
 #[derive(Parser)]
 #[command(
@@ -33,6 +34,9 @@ enum Command {
         #[command(subcommand)]
         command: RolloutCommand,
     },
+    /// Run a one-off task (`-- CMD...`) with the service's current revision and network;
+    /// `--wait` follows it and exits with its exit code.
+    RunTask(RunTaskArgs),
     /// Check manifests (files or directories); print every problem with file:line:column.
     Validate(ValidateArgs),
     /// Print the JSON Schema of MonitoredService (or of the settings file).
@@ -80,6 +84,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Retry(args) => cli::rollout::retry(args),
         Command::Rollback(args) => cli::rollout::rollback(args),
         Command::Rollout { command } => cli::rollout::rollout(command),
+        Command::RunTask(args) => cli::run_task::run_task_command(args),
         Command::Run(args) => cli::controller::run_controller(*args),
         Command::Healthcheck { listen } => cli::controller::healthcheck(&listen),
         Command::Validate(args) => cli::offline::validate(args),

@@ -86,6 +86,38 @@ pub struct Settings {
     /// The monitoring stack the operator feeds.
     #[serde(default)]
     pub monitoring: MonitoringSettings,
+    /// EventBridge Scheduler, for the manifests' `spec.jobs`. Without it a manifest with jobs
+    /// is refused when validated against these settings, and no schedule is made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduler: Option<SchedulerSettings>,
+}
+
+/// Where and as whom scheduled jobs run (the bootstrap's `scheduler_role_arn` and
+/// `scheduler_dead_letter_queue_arn` outputs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SchedulerSettings {
+    /// The role EventBridge Scheduler assumes to start job tasks: trusts
+    /// `scheduler.amazonaws.com`, may `ecs:RunTask` the operator's task definitions in its
+    /// clusters and pass their execution and task roles to ECS.
+    pub role_arn: String,
+    /// The schedule group holding this operator's schedules (created and tagged by the
+    /// operator; at most 64 letters, digits, `-`, `_`, `.`). Default
+    /// `ecs-operator-<operatorId>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_name: Option<String>,
+    /// The SQS queue of undeliverable runs for jobs whose manifest names none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letter_queue_arn: Option<String>,
+}
+
+impl SchedulerSettings {
+    /// The schedule group's name.
+    pub fn group(&self, operator_id: &str) -> String {
+        self.group_name
+            .clone()
+            .unwrap_or_else(|| format!("ecs-operator-{operator_id}"))
+    }
 }
 
 /// Subnets and security groups for awsvpc tasks.
@@ -415,6 +447,7 @@ impl Settings {
                 }),
                 ..MonitoringSettings::default()
             },
+            scheduler: None,
         }
     }
 
@@ -464,6 +497,20 @@ impl Settings {
         }
         if let Some(smtp) = &self.monitoring.smtp {
             smtp.check()?;
+        }
+        if let Some(scheduler) = &self.scheduler {
+            let group = scheduler.group(&self.operator_id);
+            if !crate::domain::is_schedule_name(&group) {
+                return Err(format!(
+                    "scheduler.groupName: {group:?} must be 1-64 letters, digits, '-', '_' or '.'"
+                ));
+            }
+            if !scheduler.role_arn.starts_with("arn:") || !scheduler.role_arn.contains(":role/") {
+                return Err(format!(
+                    "scheduler.roleArn: {:?} is not an IAM role ARN",
+                    scheduler.role_arn
+                ));
+            }
         }
         let directory = (self.monitoring.teams.iter())
             .flat_map(|(team, list)| list.iter().map(move |r| (format!("teams.{team}"), r)));

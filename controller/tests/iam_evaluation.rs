@@ -75,7 +75,7 @@ const IGNORED_BY_THE_EVALUATOR: [&str; 1] = [
 
 /// Actions the scenarios must produce: a scenario that stops exercising one fails here rather
 /// than leaving its statements untested.
-const EXPECTED_ACTIONS: [&str; 37] = [
+const EXPECTED_ACTIONS: [&str; 47] = [
     "ecs:ListServices",
     "ecs:DescribeServices",
     "ecs:DescribeTaskDefinition",
@@ -113,6 +113,16 @@ const EXPECTED_ACTIONS: [&str; 37] = [
     "s3:PutObject",
     "kms:GenerateDataKey",
     "kms:Decrypt",
+    "ecs:RunTask",
+    "ecs:StopTask",
+    "scheduler:GetScheduleGroup",
+    "scheduler:CreateScheduleGroup",
+    "scheduler:ListTagsForResource",
+    "scheduler:ListSchedules",
+    "scheduler:GetSchedule",
+    "scheduler:CreateSchedule",
+    "scheduler:UpdateSchedule",
+    "scheduler:DeleteSchedule",
 ];
 
 #[tokio::test(flavor = "multi_thread")]
@@ -262,8 +272,15 @@ async fn every_request_of_the_operators_life_is_allowed_by_its_policy_and_every_
     upload(&w.bucket, &docs, &dir);
     run_operator(&binary, &w.settings, &w.events_queue.0, &by_process, &dir).await;
 
+    // Pre-deploy tasks and scheduled jobs (RunTask, StopTask, EventBridge Scheduler).
+    let jobs_record = RecordOptions {
+        path: dir.join("requests-jobs.jsonl"),
+        ..record.clone()
+    };
+    one_off_tasks_and_jobs(&w, &jobs_record).await;
+
     // Evaluate every recorded request against the policy rendered for this world.
-    let lines: Vec<Value> = [&in_process, &by_process]
+    let lines: Vec<Value> = [&in_process, &by_process, &jobs_record.path]
         .iter()
         .flat_map(|p| {
             std::fs::read_to_string(p)

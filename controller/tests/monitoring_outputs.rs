@@ -283,6 +283,11 @@ fn a_fast_error_budget_burn_pages_and_a_slow_one_does_not() {
 }
 
 #[test]
+fn a_failed_pre_deploy_task_a_failed_job_run_and_a_missed_run_fire_and_daily_successes_do_not() {
+    promtool_unit_test("jobs_alerts_test.yml");
+}
+
+#[test]
 fn amtool_accepts_the_alertmanager_config() {
     let dir = rendered_examples();
     let out = run(Command::new(amtool())

@@ -73,6 +73,10 @@ impl RequestInfo {
 }
 
 pub type Rule = Arc<dyn Fn(&RequestInfo) -> Option<Fault> + Send + Sync>;
+/// Answers a request itself instead of forwarding it: the HTTP status and the JSON body (an
+/// AWS JSON protocol answer), or None to forward. Stand-ins of what moto lacks use it
+/// ([`crate::task_standin`]).
+pub type Answer = Arc<dyn Fn(&RequestInfo, &[u8]) -> Option<(u16, String)> + Send + Sync>;
 pub type Filter = Arc<dyn Fn(&RequestInfo) -> bool + Send + Sync>;
 
 /// What to inject. The default forwards everything untouched.
@@ -93,6 +97,8 @@ pub struct Config {
     pub s3_max_keys: Option<u32>,
     /// Pages and limits the AWS JSON APIs as AWS does, not as moto does ([`crate::aws_pages`]).
     pub aws_pages: bool,
+    /// Requests answered by a stand-in rather than moto (after faults, before forwarding).
+    pub answer: Option<Answer>,
 }
 
 impl Config {
@@ -479,6 +485,17 @@ async fn handle(
         .map_err(|_| Dropped)?
         .to_bytes()
         .to_vec();
+    if let Some(answer) = config.answer.as_ref().and_then(|a| a(&info, &body)) {
+        let (status, text) = answer;
+        *state
+            .stats
+            .lock()
+            .unwrap()
+            .answered
+            .entry((key, status))
+            .or_default() += 1;
+        return Ok(self::answer(status, "application/x-amz-json-1.1", text));
+    }
     let (body, page) = match config.aws_pages {
         true => match aws_pages::prepare(&info.service, &info.operation, body) {
             aws_pages::Prepared::Forward { body, repage } => (body, repage),

@@ -9,6 +9,7 @@
 //! | [`fault_proxy`] | an HTTP proxy in front of moto that injects throttling, 5xx, drops and cuts |
 //! | [`aws_pages`] | the proxy's option to page and limit requests as AWS does, not as moto does |
 //! | [`metrics`] | reading the operator's `/metrics` text |
+//! | [`task_standin`] | one-off ECS tasks (RunTask, DescribeTasks, StopTask) answered through the fault proxy, exiting when the test says |
 //! | [`passes`] | the controller's pass (`pass::run`) as the leader, carrying its memory |
 //! | [`figures`] | the figures reliability tests record for RELIABILITY.md |
 //! | [`tools`] | the external tools of the full tier, required loudly |
@@ -24,6 +25,7 @@ pub mod metrics;
 pub mod moto;
 pub mod passes;
 pub mod process;
+pub mod task_standin;
 pub mod tools;
 
 pub use figures::*;

@@ -71,6 +71,20 @@ pub async fn recording_clients(record: &RecordOptions) -> AwsClients {
     AwsClients::from_config_recorded(&moto_config().await, true, Some(recorder))
 }
 
+/// Clients like [`recording_clients`] that talk to `endpoint` (a proxy in front of moto).
+pub async fn recording_clients_at(record: &RecordOptions, endpoint: &str) -> AwsClients {
+    let recorder = Recorder::open(record, "us-east-1").expect("the request record opens");
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_ecs::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
+        .load()
+        .await;
+    AwsClients::from_config_recorded(&config, true, Some(recorder))
+}
+
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// An isolated slice of the emulated account.

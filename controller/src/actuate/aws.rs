@@ -13,6 +13,8 @@ use std::sync::Arc;
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
+pub use super::tasks::StartedTask;
+pub use super::tokens::{client_token, creator_request_id};
 use crate::aws::{sdk, AwsClients, AwsError, ErrorKind};
 use crate::domain::tags;
 use crate::error::{ErrorClass, ReconcileError};
@@ -31,6 +33,10 @@ pub struct Applied {
     pub registry_arn: Option<String>,
     /// The ECS service was created by this apply (AWS may not show it everywhere yet).
     pub created_service: bool,
+    /// The revision the service ran before this apply.
+    pub running_revision: Option<String>,
+    /// The pre-deploy task this apply started.
+    pub pre_deploy: Option<StartedTask>,
 }
 
 /// The result of applying one service.
@@ -51,6 +57,9 @@ pub struct ServiceResult {
     pub task_definition_arn: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service_arn: Option<String>,
+    /// The pre-deploy task started by this apply (`spec.preDeploy`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_deploy: Option<StartedTask>,
     /// Shared with the plan's entry (no copy per result).
     #[serde(skip)]
     pub desired: Option<Arc<DesiredService>>,
@@ -70,6 +79,7 @@ impl ServiceResult {
             error: error.map(|e| e.to_string()),
             task_definition_arn: applied.task_definition_arn,
             service_arn: applied.service_arn,
+            pre_deploy: applied.pre_deploy,
             desired: sp.desired.clone(),
             observed: sp.observed.clone(),
         }
@@ -138,6 +148,7 @@ impl Applier<'_> {
             registry_arn: sp.registry_arn.clone(),
             service_arn: sp.observed.as_ref().map(|o| o.arn.clone()),
             task_definition_arn: sp.observed.as_ref().map(|o| o.task_definition_arn.clone()),
+            running_revision: sp.observed.as_ref().map(|o| o.task_definition_arn.clone()),
             ..Applied::default()
         };
         for step in &sp.steps {
@@ -263,6 +274,8 @@ impl Applier<'_> {
             Step::DeregisterScalableTarget { .. }
             | Step::DeleteService { .. }
             | Step::DeleteDiscovery { .. } => self.delete(&d.cluster, step).await?,
+            Step::RunPreDeploy => self.run_pre_deploy(d, applied).await?,
+            Step::StopPreDeploy { task_arn } => self.stop_task(d, task_arn).await?,
         }
         Ok(())
     }
@@ -532,45 +545,6 @@ impl Applier<'_> {
             .map_err(self.aws.error("servicediscovery:UpdateService"))?;
         Ok(())
     }
-}
-
-/// CreateService's idempotency token, `<name>-<spec hash>-<generation>`: the same for the
-/// retries of one create (the SDK resends the same request), new for a changed spec and for a
-/// later create of the same spec (after a prune, say), so AWS never answers with the old
-/// service. ECS takes at most 36 characters, so a long name is shortened (the spec hash covers
-/// the full name and cluster, so tokens stay distinct).
-pub fn client_token(d: &DesiredService, generation: u64) -> String {
-    let generation = base36(generation);
-    let hash: String = d.spec_hash.chars().take(12).collect();
-    let keep = 36usize.saturating_sub(hash.len() + generation.len() + 2);
-    let name: String = d.name.chars().take(keep).collect();
-    format!("{name}-{hash}-{generation}")
-}
-
-/// Cloud Map's CreatorRequestId, `<operator id>-<name>-<generation>`, hashed when over its 64
-/// characters. The name is the Cloud Map service's, so a discovery rename is a new request.
-pub fn creator_request_id(operator_id: &str, name: &str, generation: u64) -> String {
-    use sha2::Digest;
-    let id = format!("{operator_id}-{name}-{}", base36(generation));
-    if id.len() <= 64 {
-        id
-    } else {
-        hex::encode(sha2::Sha256::digest(id.as_bytes()))
-    }
-}
-
-fn base36(mut n: u64) -> String {
-    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut out = Vec::new();
-    loop {
-        out.push(DIGITS[(n % 36) as usize]);
-        n /= 36;
-        if n == 0 {
-            break;
-        }
-    }
-    out.reverse();
-    String::from_utf8(out).unwrap_or_default()
 }
 
 /// The revision number of a task definition ARN (`...:task-definition/family:7` -> 7).

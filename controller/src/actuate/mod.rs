@@ -6,6 +6,8 @@
 //! | [`aws`] | ECS, Cloud Map and Application Auto Scaling, from a [`crate::plan::Plan`] |
 //! | [`files`] | the Prometheus / Alertmanager / Grafana files in the monitoring directory, plus reloads |
 //! | [`grafana`] | dashboards, folders and the datasource through Grafana's HTTP API |
+//! | [`schedules`] | the EventBridge Scheduler group and schedules of the manifests' jobs |
+//! | [`tasks`] | one-off ECS tasks: the pre-deploy task, stopped at its timeout |
 //!
 //! The two monitoring actuators share one small trait, [`MonitoringSink`], so a pass treats
 //! them alike.
@@ -13,6 +15,9 @@
 pub mod aws;
 pub mod files;
 pub mod grafana;
+pub mod schedules;
+pub mod tasks;
+mod tokens;
 
 use futures::future::BoxFuture;
 

@@ -35,6 +35,7 @@ mod discovery;
 mod ecs;
 mod s3;
 mod scaling;
+mod scheduler;
 mod sqs;
 
 use std::collections::{BTreeMap, HashMap};
@@ -311,6 +312,7 @@ pub enum Service {
     Scaling,
     S3,
     Sqs,
+    Scheduler,
 }
 
 impl Service {
@@ -321,6 +323,7 @@ impl Service {
             Service::Scaling => "application-autoscaling",
             Service::S3 => "s3",
             Service::Sqs => "sqs",
+            Service::Scheduler => "scheduler",
         }
     }
 }
@@ -391,6 +394,7 @@ impl Recorder {
             Service::Scaling => scaling::plan(input, &self.arns, &known),
             Service::S3 => s3::plan(input, &self.arns),
             Service::Sqs => sqs::plan(input, &self.arns),
+            Service::Scheduler => scheduler::plan(input, &self.arns),
         };
         // Never dropped: an operation without a mapping is recorded so the evaluator flags it.
         let planned = planned.unwrap_or_else(|| Planned::lines(vec![Line::new(&action, "*")]));

@@ -33,6 +33,8 @@ pub struct AwsClients {
     pub s3: aws_sdk_s3::Client,
     /// The events queue (`ecs-operator run` with an events queue URL).
     pub sqs: aws_sdk_sqs::Client,
+    /// EventBridge Scheduler: the schedules of the manifests' jobs.
+    pub scheduler: aws_sdk_scheduler::Client,
     pub calls: Arc<CallCounter>,
     /// Records every request as IAM evaluates it, when asked to ([`audit`]).
     pub recorder: Option<Arc<audit::Recorder>>,
@@ -131,6 +133,8 @@ impl AwsClients {
             .interceptor(interceptor.clone());
         let mut sqs_config =
             aws_sdk_sqs::config::Builder::from(shared).interceptor(interceptor.clone());
+        let mut scheduler_config =
+            aws_sdk_scheduler::config::Builder::from(shared).interceptor(interceptor.clone());
         let mut s3_config = aws_sdk_s3::config::Builder::from(shared)
             .interceptor(interceptor)
             .force_path_style(emulator);
@@ -149,6 +153,9 @@ impl AwsClients {
         if let Some(r) = recording(Service::Sqs) {
             sqs_config = sqs_config.interceptor(r);
         }
+        if let Some(r) = recording(Service::Scheduler) {
+            scheduler_config = scheduler_config.interceptor(r);
+        }
         if emulator {
             discovery_config = discovery_config.interceptor(StripDataHostPrefix);
         }
@@ -158,6 +165,7 @@ impl AwsClients {
             scaling: aws_sdk_applicationautoscaling::Client::from_conf(scaling_config.build()),
             s3: aws_sdk_s3::Client::from_conf(s3_config.build()),
             sqs: aws_sdk_sqs::Client::from_conf(sqs_config.build()),
+            scheduler: aws_sdk_scheduler::Client::from_conf(scheduler_config.build()),
             calls,
             recorder,
             endpoints: Arc::new(Endpoints {

@@ -23,7 +23,9 @@ use crate::render::aws::{
 };
 
 mod deployment;
+mod tasks;
 pub use deployment::{deployment, load_balancers};
+pub use tasks::{run_task, OneOff};
 
 type EcsClient = aws_sdk_ecs::Client;
 

@@ -6,6 +6,7 @@ pub mod controller;
 pub mod offline;
 pub mod reconcile;
 pub mod rollout;
+pub mod run_task;
 
 use std::path::PathBuf;
 

@@ -8,10 +8,12 @@ use clap::ValueEnum;
 
 use ecs_operator::aws::{AwsClients, CallCounter, ClientOptions};
 use ecs_operator::duration::PromDuration;
+use ecs_operator::plan::predeploy::gate as gate_pre_deploy;
+use ecs_operator::plan::schedules::ScheduleAction;
 use ecs_operator::plan::{Outcome, Plan};
-use ecs_operator::reconcile::rollback;
 use ecs_operator::reconcile::rollout::{self, Progress, WaitTarget};
 use ecs_operator::reconcile::ServiceResult;
+use ecs_operator::reconcile::{jobs, predeploy, rollback};
 use ecs_operator::reconcile::{ReconcileOptions, Reconciler};
 use ecs_operator::settings::Settings;
 use ecs_operator::source::{Source, SourceLocation};
@@ -140,6 +142,19 @@ fn print_plan(plan: &Plan) {
             );
         }
     }
+    for sp in &plan.schedules {
+        let label = match &sp.action {
+            ScheduleAction::InSync => continue,
+            ScheduleAction::Create => "create",
+            ScheduleAction::Update => "update",
+            ScheduleAction::Delete => "delete",
+            ScheduleAction::Conflict(why) => why.as_str(),
+        };
+        println!("schedule {}: {label}", sp.name);
+        for c in &sp.changes {
+            println!("  ~ {}: {} -> {}", c.field, c.from, c.to);
+        }
+    }
     for note in &plan.notes {
         println!("note: {note}");
     }
@@ -168,8 +183,21 @@ pub async fn plan_or_apply(args: ReconcileArgs, apply: bool) -> anyhow::Result<E
     let rolled_back = rollback::rolled_back(&statuses, &reconciler.aws, &plan, unix_now()).await;
     rollback::hold_rolled_back(&mut plan, &rolled_back);
     rollback::release_holds(&mut plan, &rolled_back);
+    let known = predeploy::observe(&reconciler, &plan, &statuses.statuses, unix_now()).await;
+    let mut runs = gate_pre_deploy(&mut plan, &known.runs, &known.unknown, unix_now());
     let invalid = !fetched.set.rejected.is_empty();
     if !apply {
+        let jobs = jobs::reconcile(
+            &reconciler,
+            &fetched.set,
+            &plan,
+            &[],
+            true,
+            false,
+            unix_now(),
+        )
+        .await;
+        plan.schedules = jobs.plans;
         if args.output == PlanFormat::Json {
             println!("{}", serde_json::to_string_pretty(&plan)?);
         } else {
@@ -183,7 +211,20 @@ pub async fn plan_or_apply(args: ReconcileArgs, apply: bool) -> anyhow::Result<E
             ExitCode::SUCCESS
         });
     }
-    let results = reconciler.apply(&plan).await;
+    let mut results = reconciler.apply(&plan).await;
+    runs.extend(predeploy::started(&results, unix_now()));
+    let jobs = jobs::reconcile(
+        &reconciler,
+        &fetched.set,
+        &plan,
+        &results,
+        true,
+        true,
+        unix_now(),
+    )
+    .await;
+    jobs::report_errors(&mut results, &jobs.errors);
+    plan.schedules = jobs.plans;
     let calls = CallCounter::since(&before, &reconciler.aws.calls.snapshot());
     // The same status records a controller pass leaves, so a later `run` or `plan` knows.
     let status_errors = statuses
@@ -192,6 +233,7 @@ pub async fn plan_or_apply(args: ReconcileArgs, apply: bool) -> anyhow::Result<E
             &fetched.set,
             &results,
             &rolled_back,
+            (&plan, &runs),
             unix_now(),
         )
         .await;

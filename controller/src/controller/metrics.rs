@@ -109,6 +109,8 @@ pub struct Metrics {
     /// (task, container) of the exits counted: ECS reports an exit again in every later
     /// change of its task.
     exits_seen: Mutex<std::collections::BTreeSet<(String, String)>>,
+    /// Pre-deploy tasks and scheduled jobs.
+    pub jobs: super::job_metrics::JobMetrics,
     last_calls: Mutex<BTreeMap<CallKey, u64>>,
 }
 
@@ -146,6 +148,7 @@ impl Metrics {
             events: Family::default(),
             container_failures: Family::default(),
             exits_seen: Mutex::new(Default::default()),
+            jobs: Default::default(),
             last_calls: Mutex::new(BTreeMap::new()),
             registry: Registry::default(),
         };
@@ -264,7 +267,12 @@ impl Metrics {
             "Stopped tasks of a managed service by stop code (and, for EssentialContainerExited, the essential container that exited: the application or a sidecar)",
             m.stopped_tasks.clone(),
         );
-        Metrics { registry, ..m }
+        let jobs = super::job_metrics::JobMetrics::register(&mut registry);
+        Metrics {
+            registry,
+            jobs,
+            ..m
+        }
     }
 
     /// Brings the call counters up to date with the client-side counts.
@@ -364,8 +372,10 @@ impl Metrics {
     }
 
     /// Records each service's latest rollout (series of services no longer reported
-    /// disappear): its phase, the revision deployed and when, and a hold after a rollback.
+    /// disappear): its phase, the revision deployed and when, and a hold after a rollback;
+    /// and its pre-deploy task and jobs ([`super::job_metrics`]).
     pub fn record_rollouts(&self, statuses: &BTreeMap<String, ServiceStatus>) {
+        self.jobs.record(statuses);
         self.rollout_phase.clear();
         self.deployed_at.clear();
         self.rolled_back.clear();

@@ -8,6 +8,7 @@
 pub mod discovery;
 pub mod events;
 pub mod http;
+pub mod job_metrics;
 pub mod lease;
 pub mod metrics;
 pub mod scheduler;

@@ -3,6 +3,7 @@
 pub mod environments;
 pub mod load;
 pub mod model;
+pub mod schedule;
 pub mod validate;
 
 pub use load::{load_paths, load_paths_in, LoadedManifest, ManifestSet, RejectedManifest};

@@ -23,7 +23,9 @@ pub mod deployments;
 pub mod discovery;
 pub mod ecs;
 pub mod instances;
+pub mod runs;
 pub mod scaling;
+pub mod schedules;
 pub mod tasks;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -291,6 +293,8 @@ pub struct Observer {
     /// Scalable targets and policies as last read, swept whole now and then.
     pub scaling: scaling::ScalingMemory,
     pub(crate) seen_stopped: Mutex<HashSet<String>>,
+    /// The operator's schedule group and its schedules, as last read.
+    pub schedules: schedules::ScheduleMemory,
 }
 
 impl Observer {

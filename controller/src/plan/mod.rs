@@ -10,14 +10,18 @@
 //! | [`service`] | one manifest's task definition, ECS service, Cloud Map service and tags |
 //! | [`scaling`] | its scalable target and policies |
 //! | [`prune`] | owned services whose manifest is gone, under the guards |
+//! | [`predeploy`] | a deployment waiting for (or held by) its pre-deploy task |
+//! | [`schedules`] | the EventBridge Scheduler schedules of the manifests' jobs |
 //!
 //! # Guarantees
 //! - The same desired state and observation always give the same plan (no I/O, no clock,
 //!   sorted output).
 //! - An unchanged world plans no step at all: an idle pass makes zero writes.
 
+pub mod predeploy;
 mod prune;
 pub mod scaling;
+pub mod schedules;
 mod service;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -83,6 +87,14 @@ pub enum Step {
     DeleteDiscovery {
         id: String,
     },
+    /// Runs the pre-deploy task (`spec.preDeploy`) with the task definition the step before
+    /// registered (ECS RunTask); the deployment waits for it.
+    RunPreDeploy,
+    /// Stops a pre-deploy task that ran past its timeout (ECS StopTask).
+    StopPreDeploy {
+        #[serde(rename = "taskArn")]
+        task_arn: String,
+    },
 }
 
 /// What happens to a service overall.
@@ -130,6 +142,9 @@ pub struct ServicePlan {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Plan {
     pub services: Vec<ServicePlan>,
+    /// The schedules of the manifests' jobs ([`schedules`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<schedules::SchedulePlan>,
     /// Guard decisions and other remarks for the operator's user.
     pub notes: Vec<String>,
 }
@@ -137,6 +152,14 @@ pub struct Plan {
 impl Plan {
     pub fn has_changes(&self) -> bool {
         self.services.iter().any(|s| !s.steps.is_empty())
+            || (self.schedules.iter()).any(|s| {
+                matches!(
+                    s.action,
+                    schedules::ScheduleAction::Create
+                        | schedules::ScheduleAction::Update
+                        | schedules::ScheduleAction::Delete
+                )
+            })
     }
 }
 

@@ -9,7 +9,9 @@
 //! controller does; `ecs-operator plan` / `apply` call the steps they need.
 
 pub mod guard;
+pub mod jobs;
 pub mod pass;
+pub mod predeploy;
 pub mod rollback;
 pub mod rollout;
 

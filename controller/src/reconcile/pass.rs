@@ -4,8 +4,8 @@
 //! | --- | --- | --- |
 //! | render | [`Reconciler::render`] | yes |
 //! | observe | [`Reconciler::observe`], then the stopped tasks of the planned services | no (reads) |
-//! | plan | [`Reconciler::plan_for`], then [`rollback::hold_rolled_back`] for specs rolled back (and [`rollback::release_holds`] for holds that ended) and [`hold`] for services backing off | yes |
-//! | actuate | [`Reconciler::apply`] (AWS), then every [`MonitoringSink`] | no (writes, leader only) |
+//! | plan | [`Reconciler::plan_for`], then [`rollback::hold_rolled_back`] for specs rolled back (and [`rollback::release_holds`] for holds that ended), the pre-deploy gate ([`predeploy`]: reads the runs, then pure) and [`hold`] for services backing off | yes |
+//! | actuate | [`Reconciler::apply`] (AWS), the jobs' schedules ([`jobs`]), then every [`MonitoringSink`] | no (writes, leader only) |
 //! | status | [`status::derive`] | yes |
 //!
 //! What a pass hands to the next one lives in [`Memory`]; the runtime owns it and decides when
@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use super::guard;
 use super::rollback::{self, RetryRequest};
+use super::{jobs, predeploy};
 use super::{ReconcileError, Reconciler, ServiceResult};
 use crate::actuate::{MonitoringSink, SinkReport};
 use crate::manifest::{LoadedManifest, ManifestSet, MonitoredService};
@@ -218,6 +219,9 @@ pub async fn run(
     }
     rollback::hold_rolled_back(&mut plan, &rolled_back);
     rollback::release_holds(&mut plan, &rolled_back);
+    // A deployment with a pre-deploy task waits for it (and is held when it failed).
+    let known = predeploy::observe(ctx, &plan, &memory.statuses, input.now).await;
+    let mut runs = crate::plan::predeploy::gate(&mut plan, &known.runs, &known.unknown, input.now);
     // A held service runs another revision than its manifest on purpose: not drift.
     report
         .drifted
@@ -225,8 +229,24 @@ pub async fn run(
     if input.leader {
         hold(&mut plan, input.held);
         report.results = ctx.apply(&plan).await;
+        runs.extend(predeploy::started(&report.results, input.now));
     }
+    // The jobs' schedules run the revisions the services run now.
+    let prune_schedules = complete && !input.set.has_unnamed_rejects();
+    let generation = ctx.generation.unwrap_or(input.now);
+    let jobs = jobs::reconcile(
+        ctx,
+        input.set,
+        &plan,
+        &report.results,
+        prune_schedules,
+        input.leader,
+        generation,
+    )
+    .await;
+    jobs::report_errors(&mut report.results, &jobs.errors);
     report.plan = plan;
+    report.plan.schedules = jobs.plans;
     memory.remember(input.set, ctx.options.allow_empty);
     let revisions = (report.plan.services.iter())
         .filter(|sp| sp.desired.is_some())
@@ -234,7 +254,7 @@ pub async fn run(
     let fingerprints = (report.plan.services.iter())
         .filter(|sp| sp.desired.is_some())
         .filter_map(|sp| Some((sp.name.clone(), task_fingerprint(sp.observed.as_ref()?))));
-    let statuses = status::derive(
+    let mut statuses = status::derive(
         &memory.statuses,
         input.set,
         &report.results,
@@ -246,6 +266,14 @@ pub async fn run(
             .collect(),
         input.now,
     );
+    predeploy::record(
+        &mut statuses,
+        &runs,
+        &report.plan,
+        &memory.statuses,
+        input.now,
+    );
+    jobs::record(&mut statuses, &report.plan, &jobs.runs, input.now);
     if report.scoped {
         memory.revisions.extend(revisions);
         memory.fingerprints.extend(fingerprints);

@@ -2,6 +2,7 @@
 //! Application Auto Scaling, as typed values the planner compares field by field.
 
 mod containers;
+pub mod jobs;
 mod platform;
 
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ pub use containers::{
     port_mapping_name, ContainerDependency, EfsVolumeConfiguration, FirelensConfiguration,
     MountPoint, Volume,
 };
+pub use jobs::{DesiredJob, PreDeployTask};
 pub use platform::{RuntimePlatform, SpotShare, FARGATE, FARGATE_SPOT};
 
 use crate::domain::{tags as tag, ScalingResourceId, ServiceKey};
@@ -41,6 +43,14 @@ pub struct DesiredService {
     /// What Prometheus scrapes, when the service exposes metrics and is discoverable.
     #[serde(skip)]
     pub scrape: Option<ScrapeTarget>,
+    /// The task run with a new task definition before it is deployed (part of the spec hash
+    /// when set: a changed command is tried again).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_deploy: Option<PreDeployTask>,
+    /// The schedules of the service's jobs (not part of the spec hash: changing one deploys
+    /// nothing).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub jobs: Vec<DesiredJob>,
 }
 
 impl DesiredService {
@@ -544,6 +554,11 @@ pub fn render_service(m: &MonitoredService, settings: &Settings) -> DesiredServi
         scaling,
         tags,
         scrape,
+        pre_deploy: jobs::pre_deploy(m),
+        jobs: jobs::jobs(
+            m,
+            (settings.scheduler.as_ref()).and_then(|s| s.dead_letter_queue_arn.as_deref()),
+        ),
     };
     desired.spec_hash = spec_hash(&desired);
     desired
@@ -574,13 +589,17 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 /// First 16 hex digits of SHA-256 over the rendered resources (tags excluded, so a label edit
 /// does not look like a new revision of the service).
 fn spec_hash(d: &DesiredService) -> String {
-    let material = serde_json::json!({
+    let mut material = serde_json::json!({
         "taskDefinition": d.task_definition,
         "service": d.service,
         "discovery": d.discovery,
         "scaling": d.scaling,
         "cluster": d.cluster,
     });
+    // Only when set, so that services without one keep their spec hash.
+    if let Some(pre_deploy) = &d.pre_deploy {
+        material["preDeploy"] = serde_json::json!(pre_deploy);
+    }
     let digest = Sha256::digest(material.to_string().as_bytes());
     hex::encode(&digest[..8])
 }

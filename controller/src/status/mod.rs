@@ -5,6 +5,8 @@
 //! [`derive`] is a pure function of the previous statuses and one pass's results: no I/O,
 //! and the clock comes in as an argument.
 
+pub mod jobs;
+pub mod predeploy;
 pub mod rollout;
 pub mod store;
 pub mod warm;
@@ -20,6 +22,7 @@ use crate::manifest::ManifestSet;
 use crate::observe::tasks::StoppedTask;
 use crate::plan::Outcome;
 
+pub use predeploy::{PreDeployRun, PreDeployState};
 pub use rollout::{RolloutPhase, RolloutStatus, RolloutTasks};
 pub use store::StatusStore;
 
@@ -48,6 +51,8 @@ pub enum Reason {
     InvalidManifest,
     RollingOut,
     Idle,
+    /// The pre-deploy task of the spec failed (`spec.preDeploy`).
+    PreDeployFailed,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -100,6 +105,13 @@ pub struct ServiceStatus {
     /// The latest rollout: in progress, completed, failed or rolled back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RolloutStatus>,
+    /// The latest pre-deploy run (`spec.preDeploy`): which spec it gated, its task, and
+    /// once stopped its exit code and log stream. A spec runs it once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_deploy: Option<PreDeployRun>,
+    /// The runs of the service's scheduled jobs (`spec.jobs`), by job name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub jobs: BTreeMap<String, jobs::JobStatus>,
     /// Live task counts (served, not persisted: they change without any reconcile).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tasks: Option<BTreeMap<String, i64>>,
@@ -300,6 +312,8 @@ pub fn derive(
             ..ServiceStatus::default()
         };
         s.inventory = inventory(r, prev);
+        s.pre_deploy = prev.and_then(|p| p.pre_deploy.clone());
+        s.jobs = prev.map(|p| p.jobs.clone()).unwrap_or_default();
         if let Some(o) = &r.observed {
             s.tasks = Some(BTreeMap::from([
                 ("desired".to_string(), i64::from(o.tasks.desired)),

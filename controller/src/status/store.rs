@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use aws_sdk_s3::primitives::ByteStream;
 
 use super::warm::CachedRecord;
-use super::{HeldRollout, RetryRequest};
+use super::{HeldRollout, PreDeployRun, RetryRequest};
 use super::{ServiceStatus, StopReasons};
 use crate::actuate::aws::ServiceResult;
 use crate::aws::AwsClients;
@@ -193,20 +193,22 @@ impl StatusStore {
     /// these results, derived on top of the records [`Self::load`] read before the plan (so a
     /// later `run` or `plan` knows what was applied, and transition times carry on). Stopped
     /// tasks are not read by a one-shot apply, so no stop reasons are added. Returns errors as
-    /// messages.
+    /// messages. The pre-deploy runs of the plan are recorded too (`reconcile::predeploy`).
     pub async fn record_apply(
         &mut self,
         aws: &AwsClients,
         set: &ManifestSet,
         results: &[ServiceResult],
         held: &BTreeMap<String, HeldRollout>,
+        pre_deploy: (&crate::plan::Plan, &BTreeMap<String, PreDeployRun>),
         now: u64,
     ) -> Vec<String> {
         if self.location.is_none() {
             return Vec::new();
         }
+        let previous = std::mem::take(&mut self.statuses);
         self.statuses = super::derive(
-            &self.statuses,
+            &previous,
             set,
             results,
             &StopReasons::default(),
@@ -214,6 +216,8 @@ impl StatusStore {
             &BTreeMap::new(),
             now,
         );
+        let (plan, runs) = pre_deploy;
+        super::predeploy::record(&mut self.statuses, runs, plan, &previous, now);
         self.flush(aws).await
     }
 

@@ -27,6 +27,7 @@ fn result(name: &str, outcome: Outcome) -> ServiceResult {
         error_class: None,
         task_definition_arn: None,
         service_arn: Some(format!("arn:aws:ecs:eu-west-1:1:service/main/{name}")),
+        pre_deploy: None,
         desired: None,
         observed: None,
     }

@@ -62,6 +62,14 @@ impl IamWorld {
         settings.state_location = Some(format!("s3://{bucket}/state/"));
         // One kept revision, so that an image change deregisters the previous one.
         settings.keep_task_definition_revisions = 1;
+        // Scheduled jobs, as the bootstrap's scheduler.tf sets them up.
+        settings.scheduler = Some(ecs_operator::settings::SchedulerSettings {
+            role_arn: format!("{ROLE}/ecs-operator-scheduler"),
+            group_name: Some(format!("ecs-operator-{}", settings.operator_id)),
+            dead_letter_queue_arn: Some(format!(
+                "arn:aws:sqs:us-east-1:{ACCOUNT}:ecs-operator-jobs-dlq"
+            )),
+        });
         let events_queue = manifest_events_queue(&bucket, &format!("{bucket}-manifest-events"));
         IamWorld {
             world,
@@ -100,6 +108,10 @@ impl IamWorld {
             // With enable_manifest_notifications: the controller consumes the events queue.
             "manifest_events_enabled": true,
             "manifest_events_queue_arn": self.events_queue.1,
+            "schedule_group_name": format!("ecs-operator-{}", s.operator_id),
+            "scheduler_role_arn": s.scheduler.as_ref().unwrap().role_arn,
+            "cluster_arn": format!("arn:aws:ecs:{}:{ACCOUNT}:cluster/{cluster}", s.region.as_deref().unwrap()),
+            "dead_letter_arn": s.scheduler.as_ref().unwrap().dead_letter_queue_arn,
         })
     }
 
@@ -295,4 +307,65 @@ pub async fn run_operator(
     .1
     .unwrap();
     assert!(status.success(), "ecs-operator run exited with {status}");
+}
+
+/// Pre-deploy tasks and scheduled jobs: a service with both is created (RunTask of its
+/// pre-deploy task, then the schedule group and schedule), its image and schedule change and
+/// the new pre-deploy task runs past its timeout (StopTask), then its job is removed
+/// (DeleteSchedule). One-off tasks go to `testkit::task_standin` (moto's RunTask fails on
+/// Fargate task definitions); everything else to moto. Every request is recorded in `record`.
+pub async fn one_off_tasks_and_jobs(
+    w: &IamWorld,
+    record: &ecs_operator::aws::audit::RecordOptions,
+) {
+    use testkit::fault_proxy::FaultProxy;
+    use testkit::task_standin::TaskStandIn;
+    let proxy = FaultProxy::start(&moto_endpoint());
+    let stand_in = TaskStandIn::new();
+    proxy.set(stand_in.config());
+    // The other scenarios' services stay: this source names one service, and nothing is
+    // pruned.
+    let options = ReconcileOptions {
+        max_prune: 0,
+        ..ReconcileOptions::default()
+    };
+    let aws = recording_clients_at(record, &proxy.endpoint()).await;
+    let r = Reconciler::new(aws, w.settings.clone(), options);
+    let mut memory = ecs_operator::reconcile::pass::Memory::default();
+    let jobs = |schedule: &str| {
+        format!("  preDeploy:\n    command: [migrate]\n    timeout: 30s\n  jobs:\n    - name: nightly\n      schedule: \"{schedule}\"\n      command: [cleanup]\n")
+    };
+    let now = ecs_operator::status::unix_now();
+    let v1 = w.set(&[w.generated("jobs", "1", &jobs("rate(1 day)"))]);
+    leader_pass_ok(&r, &v1, &mut memory, now).await;
+    assert_eq!(stand_in.exit("ecs-operator-predeploy-", 0), 1);
+    leader_pass_ok(&r, &v1, &mut memory, now).await;
+    let v2 = w.set(&[w.generated("jobs", "2", &jobs("rate(12 hours)"))]);
+    leader_pass_ok(&r, &v2, &mut memory, now).await;
+    leader_pass_ok(&r, &v2, &mut memory, now + 60).await;
+    assert_eq!(
+        stand_in.stop_calls(),
+        1,
+        "the timed-out pre-deploy task is stopped"
+    );
+    let v3 = w.set(&[w.generated("jobs", "2", "")]);
+    leader_pass_ok(&r, &v3, &mut memory, now + 120).await;
+    assert_eq!(stand_in.tasks().len(), 2);
+}
+
+async fn leader_pass_ok(
+    r: &Reconciler,
+    set: &ManifestSet,
+    memory: &mut ecs_operator::reconcile::pass::Memory,
+    now: u64,
+) {
+    let report = leader_pass(r, set, memory, &std::collections::BTreeMap::new(), now).await;
+    for result in &report.results {
+        assert!(
+            result.error.is_none(),
+            "{}: {:?}",
+            result.name,
+            result.error
+        );
+    }
 }

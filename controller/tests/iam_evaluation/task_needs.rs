@@ -47,6 +47,11 @@ fn bootstrap_settings(values: &Value) -> Settings {
     s.service_discovery_namespace_id = Some(string(values, "namespace_id"));
     s.service_discovery_namespace_name = Some(string(values, "namespace_name"));
     s.log_group = string(values, "services_log_group");
+    s.scheduler = Some(ecs_operator::settings::SchedulerSettings {
+        role_arn: string(values, "scheduler_role_arn"),
+        group_name: Some(string(values, "schedule_group_name")),
+        dead_letter_queue_arn: Some(string(values, "dead_letter_arn")),
+    });
     s
 }
 

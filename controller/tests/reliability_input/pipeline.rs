@@ -26,6 +26,12 @@ pub fn settings() -> Settings {
     s.service_discovery_namespace_id = Some("ns-fuzz".into());
     s.monitoring.alertmanager_url = Some("http://alertmanager:9093".into());
     s.monitoring.grafana_url = Some("https://grafana.example.com".into());
+    // every-field.yaml schedules a job.
+    s.scheduler = Some(ecs_operator::settings::SchedulerSettings {
+        role_arn: "arn:aws:iam::123456789012:role/scheduler".into(),
+        group_name: None,
+        dead_letter_queue_arn: None,
+    });
     s
 }
 

@@ -280,8 +280,11 @@ fn terraform_feeds_the_new_service_permissions_from_their_variables_and_settings
 
 /// Actions AWS authorizes only on "*" (no resource type in the Service Authorization
 /// Reference), or allowed on "*" here under a condition that scopes them.
-const STAR_RESOURCE_ACTIONS: [&str; 20] = [
+const STAR_RESOURCE_ACTIONS: [&str; 21] = [
     "ecr:GetAuthorizationToken",
+    // EventBridge Scheduler's ListSchedules has no resource type; the operator names its
+    // group in the request.
+    "scheduler:ListSchedules",
     "ecs:DescribeTaskDefinition",
     "ecs:ListTaskDefinitionFamilies",
     "ecs:ListTaskDefinitions",
@@ -364,6 +367,9 @@ fn the_operator_passes_only_listed_roles_and_creates_or_changes_only_what_it_own
             // lifecycle hooks) to ECS itself. Each list to its own service only.
             let (roles, service) = if sid == "PassOnlyListedRolesToEcsForDeployments" {
                 ("deployment_role_arns", "ecs.amazonaws.com")
+            } else if sid == "PassSchedulerRole" {
+                // The scheduled jobs' role, to EventBridge Scheduler only.
+                ("scheduler_role_arn", "scheduler.amazonaws.com")
             } else {
                 ("passable_role_arns", "ecs-tasks.amazonaws.com")
             };

@@ -13,8 +13,9 @@ use serde_json::Value;
 use crate::support::*;
 
 /// Template name => the `aws_iam_role_policy` that loads it.
-const ROLES: [(&str, &str); 6] = [
+const ROLES: [(&str, &str); 7] = [
     ("operator", "operator"),
+    ("scheduler", "scheduler"),
     ("task-execution", "execution"),
     ("platform-execution", "platform_execution"),
     ("monitoring", "monitoring_efs"),
@@ -215,7 +216,16 @@ pub fn rendered() -> (BTreeMap<String, Value>, serde_json::Map<String, Value>) {
     (policies, values)
 }
 
-const SIDS: [(&str, &[&str]); 6] = [
+const SIDS: [(&str, &[&str]); 7] = [
+    (
+        "scheduler",
+        &[
+            "RunOperatorTaskDefinitions",
+            "PassTaskRolesToEcsTasks",
+            "DeadLetterQueue",
+            "EncryptDeadLetters",
+        ],
+    ),
     (
         "operator",
         &[
@@ -229,6 +239,10 @@ const SIDS: [(&str, &[&str]); 6] = [
             "EcsChangeOwnedServices",
             "EcsReleaseHolds",
             "EcsNeverTouchPlatformServices",
+            "EcsRunOwnedTaskDefinitions",
+            "SchedulerOwnGroup",
+            "SchedulerListSchedules",
+            "PassSchedulerRole",
             "EcsDeregisterTaskDefinitions",
             "PassOnlyListedRolesToEcsTasks",
             "PassOnlyListedRolesToEcsForDeployments",

@@ -14,6 +14,8 @@
 //! | DescribeTaskDefinition, ListTaskDefinitions, DeregisterTaskDefinition | on `*` (no resource type); learn revisions and tags |
 //! | ListTasks | ecs:ListTasks on `*` {ecs:cluster} (on the container instance when one is named) |
 //! | DescribeTasks | ecs:DescribeTasks on each task {ecs:cluster} |
+//! | RunTask | ecs:RunTask on the task definition revision {ecs:cluster, aws:ResourceTag}; with tags ecs:TagResource on each task started {ecs:CreateAction = RunTask, aws:RequestTag, aws:TagKeys}, recorded once the answer names it; learns the task's tags |
+//! | StopTask | ecs:StopTask on the task {ecs:cluster, aws:ResourceTag} |
 
 use std::collections::BTreeMap;
 
@@ -139,7 +141,7 @@ pub(super) fn plan(input: &Input, a: &Arns, k: &Known) -> Option<Planned> {
     {
         return Some(register_task_definition(i, a));
     }
-    task_definition_reads(input).or_else(|| tasks(input, a))
+    task_definition_reads(input).or_else(|| tasks(input, a, k))
 }
 
 fn describe_services(
@@ -342,7 +344,7 @@ fn task_definition_reads(input: &Input) -> Option<Planned> {
     None
 }
 
-fn tasks(input: &Input, a: &Arns) -> Option<Planned> {
+fn tasks(input: &Input, a: &Arns, k: &Known) -> Option<Planned> {
     if let Some(i) = input.downcast_ref::<op::list_tasks::ListTasksInput>() {
         let cluster = cluster_arn(a, i.cluster());
         let name = cluster.rsplit('/').next().unwrap_or_default().to_string();
@@ -368,5 +370,49 @@ fn tasks(input: &Input, a: &Arns) -> Option<Planned> {
             .collect();
         return Some(Planned::lines(lines));
     }
+    if let Some(i) = input.downcast_ref::<op::run_task::RunTaskInput>() {
+        return Some(run_task(i, a, k));
+    }
+    if let Some(i) = input.downcast_ref::<op::stop_task::StopTaskInput>() {
+        let cluster = cluster_arn(a, i.cluster());
+        let name = cluster.rsplit('/').next().unwrap_or_default().to_string();
+        let task = i.task().unwrap_or_default();
+        let arn = Arns::or_build(task, |id| a.regional("ecs", &format!("task/{name}/{id}")));
+        let line = Line::new("ecs:StopTask", &arn)
+            .with("ecs:cluster", cluster)
+            .resource_tags(k.tags(&arn));
+        return Some(Planned::lines(vec![line]));
+    }
     None
+}
+
+/// RunTask is authorized on the task definition revision {ecs:cluster}; with tags also
+/// ecs:TagResource on the new task {ecs:CreateAction = RunTask}. The task learns its tags.
+fn run_task(i: &op::run_task::RunTaskInput, a: &Arns, k: &Known) -> Planned {
+    let cluster = cluster_arn(a, i.cluster());
+    let td = i
+        .task_definition()
+        .and_then(|td| task_definition_arn(a, k, td))
+        .unwrap_or_else(|| "*".into());
+    let lines = vec![Line::new("ecs:RunTask", &td)
+        .with("ecs:cluster", cluster.clone())
+        .resource_tags(k.tags(&td))];
+    let sent = tags(i.tags());
+    // The task's ARN is known once it exists: the tagging on create is recorded then.
+    Planned::then(lines, move |out, _, k| {
+        let mut tagging = Vec::new();
+        if let Some(out) = output::<op::run_task::RunTaskOutput>(out) {
+            for arn in out.tasks().iter().filter_map(|t| t.task_arn()) {
+                if !sent.is_empty() {
+                    tagging.push(
+                        Line::new("ecs:TagResource", arn)
+                            .with("ecs:CreateAction", "RunTask")
+                            .request_tags(&sent),
+                    );
+                }
+                k.add_tags(arn, &sent);
+            }
+        }
+        tagging
+    })
 }

@@ -13,11 +13,13 @@ use crate::duration::PromDuration;
 
 mod deployment;
 mod guard;
+mod jobs;
 mod monitoring;
 mod task;
 pub mod unique_keys;
 pub use deployment::*;
 pub use guard::RolloutGuard;
+pub use jobs::*;
 pub use monitoring::*;
 pub use task::*;
 
@@ -98,6 +100,13 @@ pub struct Spec {
     pub notify: Notify,
     #[serde(default)]
     pub lifecycle: Lifecycle,
+    /// A command run with the new task definition before each deployment (e.g. database
+    /// migrations); the deployment waits for it and does not happen when it fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_deploy: Option<PreDeploy>,
+    /// Commands run on a schedule (EventBridge Scheduler) with the service's task definition.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jobs: Vec<Job>,
     /// Overrides per environment, by environment name (lower-case letters, digits and `-`, at
     /// most 32 characters): the operator whose settings say `environment: NAME` deploys this
     /// spec with `environments.NAME` merged in. An override holds any fields of `spec` except

@@ -4,6 +4,7 @@
 //! stop at the first problem: a person fixing a manifest wants the whole list at once.
 
 mod deployment;
+mod jobs;
 mod monitoring;
 mod task;
 mod workload;
@@ -78,6 +79,10 @@ pub fn validate(m: &MonitoredService, settings: Option<&Settings>) -> Vec<FieldE
     check_dashboard(&mut c, &spec.dashboard);
     check_notify(&mut c, &spec.notify, settings);
     check_lifecycle(&mut c, &spec.lifecycle, &m.metadata.name);
+    if let Some(pre_deploy) = &spec.pre_deploy {
+        jobs::check_pre_deploy(&mut c, pre_deploy);
+    }
+    jobs::check_jobs(&mut c, &m.metadata.name, &spec.jobs, settings);
     c.errors
 }
 

@@ -8,6 +8,7 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
+mod jobs;
 mod panels;
 #[cfg(test)]
 mod tests;
@@ -223,6 +224,8 @@ pub(crate) fn dashboard(svc: &ServiceCtx) -> String {
             8,
         );
     }
+
+    jobs::runs_row(svc, &mut l);
 
     if let Some(slo) = &spec.slo {
         l.row("Service level objective");

@@ -22,6 +22,7 @@
 mod builtin;
 #[cfg(test)]
 mod compat_tests;
+pub mod jobs;
 mod rules;
 mod slo;
 #[cfg(test)]

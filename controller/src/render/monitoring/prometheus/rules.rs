@@ -248,6 +248,15 @@ pub(crate) fn rules(svc: &ServiceCtx, timing: &Timing) -> String {
             rules,
         });
     }
+    let jobs = crate::render::aws::jobs::jobs(svc.m, None);
+    let job_rules = super::jobs::job_alerts(svc, &jobs);
+    if !job_rules.is_empty() {
+        groups.push(Group {
+            name: format!("{}.jobs", svc.name),
+            interval: interval.clone(),
+            rules: job_rules,
+        });
+    }
     if let Some(slo) = &spec.slo {
         groups.push(Group {
             name: format!("{}.slo", svc.name),
