@@ -10,14 +10,8 @@ use testkit::*;
 
 /// One full pass; returns (reads, writes) it made.
 async fn pass(r: &Reconciler, set: &ManifestSet, complete: bool) -> (u64, u64) {
-    let before = r.aws.calls.snapshot();
-    let (plan, _) = r.plan(set, complete).await.unwrap();
-    let results = r.apply(&plan).await;
-    for res in &results {
-        assert!(res.error.is_none(), "{}: {:?}", res.name, res.error);
-    }
-    let totals = CallCounter::totals(&CallCounter::since(&before, &r.aws.calls.snapshot()), None);
-    (totals.reads, totals.writes)
+    let (_, reads, writes) = apply_pass(r, set, complete).await;
+    (reads, writes)
 }
 
 fn describe(world: &World, name: &str) -> serde_json::Value {

@@ -4,6 +4,7 @@
 //! | module | changes |
 //! | --- | --- |
 //! | [`aws`] | ECS, Cloud Map and Application Auto Scaling, from a [`crate::plan::Plan`] |
+//! | [`ingress`] | the ELBv2 target groups and listener rules of `traffic.ingress` (steps of the same plan) |
 //! | [`files`] | the Prometheus / Alertmanager / Grafana files in the monitoring directory, plus reloads |
 //! | [`grafana`] | dashboards, folders and the datasource through Grafana's HTTP API |
 //!
@@ -13,6 +14,7 @@
 pub mod aws;
 pub mod files;
 pub mod grafana;
+pub mod ingress;
 
 use futures::future::BoxFuture;
 

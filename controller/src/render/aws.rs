@@ -1,6 +1,7 @@
 //! The AWS side of the desired state: task definition, ECS service, Cloud Map service and
 //! Application Auto Scaling, as typed values the planner compares field by field.
 
+mod ingress;
 mod platform;
 
 use std::collections::BTreeMap;
@@ -8,6 +9,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use ingress::{
+    derived_priority, health_check as ingress_health_check, target_group_name,
+    target_group_placeholder, DesiredIngress, DesiredRule, DesiredTargetGroup,
+    TargetGroupAttributes, TargetGroupHealthCheck, TARGET_GROUP_PREFIX,
+};
 pub use platform::{RuntimePlatform, SpotShare, FARGATE, FARGATE_SPOT};
 
 use crate::domain::{tags as tag, ScalingResourceId, ServiceKey};
@@ -31,6 +37,9 @@ pub struct DesiredService {
     pub discovery: Option<DiscoveryService>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scaling: Option<ScalingTarget>,
+    /// The target group and listener rule of `traffic.ingress`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<DesiredIngress>,
     /// Tags for every resource (ownership, manifest name, spec hash, user labels).
     pub tags: BTreeMap<String, String>,
     /// What Prometheus scrapes, when the service exposes metrics and is discoverable.
@@ -397,7 +406,12 @@ pub fn render_service(m: &MonitoredService, settings: &Settings) -> DesiredServi
         spec.placement.security_groups.clone()
     };
     let scaling_spec = &spec.scaling;
-    let load_balancers: Vec<LoadBalancerAttachment> = spec
+    let ingress = (spec.traffic.ingress.as_ref()).and_then(|i| {
+        let platform = settings.ingress.as_ref();
+        ingress::render(i, k, platform, &settings.operator_id, &cluster, &name)
+    });
+    let owned_group = (ingress.as_ref()).map(|i| target_group_placeholder(&i.target_group.name));
+    let mut load_balancers: Vec<LoadBalancerAttachment> = spec
         .traffic
         .load_balancer
         .iter()
@@ -408,6 +422,12 @@ pub fn render_service(m: &MonitoredService, settings: &Settings) -> DesiredServi
             advanced_configuration: deployment::advanced_configuration(spec, lb, settings),
         })
         .collect();
+    load_balancers.extend(owned_group.iter().map(|arn| LoadBalancerAttachment {
+        target_group_arn: arn.clone(),
+        container_name: CONTAINER_NAME.into(),
+        container_port: i32::from(k.port),
+        advanced_configuration: None,
+    }));
     let service = EcsService {
         name: name.clone(),
         desired_count: scaling_spec.min_tasks as i32,
@@ -485,14 +505,13 @@ pub fn render_service(m: &MonitoredService, settings: &Settings) -> DesiredServi
                 None,
             ));
         }
-        if let (Some(t), Some(lb)) = (
-            scaling_spec.requests_per_target,
-            &spec.traffic.load_balancer,
-        ) {
-            let label = lb
-                .load_balancer_arn
-                .as_ref()
-                .map(|lb_arn| alb_resource_label(lb_arn, &lb.target_group_arn));
+        if let Some(t) = scaling_spec.requests_per_target {
+            // The owned target group's label is known once its ARN is (`with_target_group`).
+            let label = owned_group.clone().or_else(|| {
+                let lb = spec.traffic.load_balancer.as_ref()?;
+                let lb_arn = lb.load_balancer_arn.as_ref()?;
+                Some(alb_resource_label(lb_arn, &lb.target_group_arn))
+            });
             policies.push(policy("requests", "ALBRequestCountPerTarget", t, label));
         }
         ScalingTarget {
@@ -537,6 +556,7 @@ pub fn render_service(m: &MonitoredService, settings: &Settings) -> DesiredServi
         service,
         discovery,
         scaling,
+        ingress,
         tags,
         scrape,
     };
@@ -569,13 +589,17 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 /// First 16 hex digits of SHA-256 over the rendered resources (tags excluded, so a label edit
 /// does not look like a new revision of the service).
 fn spec_hash(d: &DesiredService) -> String {
-    let material = serde_json::json!({
+    let mut material = serde_json::json!({
         "taskDefinition": d.task_definition,
         "service": d.service,
         "discovery": d.discovery,
         "scaling": d.scaling,
         "cluster": d.cluster,
     });
+    // Only when present, so that services without an ingress keep their spec hash.
+    if let (Some(ingress), Some(map)) = (&d.ingress, material.as_object_mut()) {
+        map.insert("ingress".into(), serde_json::json!(ingress));
+    }
     let digest = Sha256::digest(material.to_string().as_bytes());
     hex::encode(&digest[..8])
 }

@@ -90,6 +90,10 @@ pub struct ServiceStatus {
     pub last_error: Option<String>,
     #[serde(default)]
     pub inventory: Inventory,
+    /// Where people reach the service (`traffic.ingress`): the settings' scheme and public
+    /// host (or the ingress's first plain host) and its first path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// Validation problems, when the manifest is invalid.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub diagnostics: Vec<String>,
@@ -300,6 +304,7 @@ pub fn derive(
             ..ServiceStatus::default()
         };
         s.inventory = inventory(r, prev);
+        s.url = (r.desired.as_ref()).and_then(|d| Some(d.ingress.as_ref()?.url.clone()));
         if let Some(o) = &r.observed {
             s.tasks = Some(BTreeMap::from([
                 ("desired".to_string(), i64::from(o.tasks.desired)),
