@@ -138,6 +138,11 @@ locals {
     kms_key_arn               = aws_kms_key.main.arn
     efs_file_system_arn       = aws_efs_file_system.monitoring.arn
     operator_access_point_arn = aws_efs_access_point.monitoring["operator"].arn
+    # traffic.ingress: the HTTPS listener, its rules, and the target groups the operator names
+    # (`eo-<service>-<hash>`); changes are further limited to what carries the owner tag.
+    ingress_listener_arn      = aws_lb_listener.https.arn
+    ingress_rule_arns         = "${replace(aws_lb_listener.https.arn, ":listener/", ":listener-rule/")}/*"
+    ingress_target_group_arns = "arn:${local.partition}:elasticloadbalancing:${local.region}:${local.account_id}:targetgroup/eo-*/*"
     manifest_events_enabled   = var.enable_manifest_notifications
     manifest_events_queue_arn = var.enable_manifest_notifications ? aws_sqs_queue.manifest_events[0].arn : ""
   })

@@ -26,6 +26,14 @@ locals {
     stateLocation                 = "s3://${aws_s3_bucket.manifests.id}/${local.state_prefix}"
     keepTaskDefinitionRevisions   = var.keep_task_definition_revisions
     maxPrune                      = var.max_prune
+    # traffic.ingress: the operator adds one rule per service to this listener (alb.tf).
+    ingress = {
+      listenerArn = aws_lb_listener.https.arn
+      vpcId       = aws_vpc.main.id
+      publicHost  = local.use_domain ? var.domain_name : aws_lb.main.dns_name
+      scheme      = "https"
+      idleTimeout = "${aws_lb.main.idle_timeout}s"
+    }
     monitoring = {
       configDir       = local.monitoring_config_dir
       prometheusUrl   = local.internal_urls.prometheus

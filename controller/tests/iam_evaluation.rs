@@ -75,7 +75,7 @@ const IGNORED_BY_THE_EVALUATOR: [&str; 1] = [
 
 /// Actions the scenarios must produce: a scenario that stops exercising one fails here rather
 /// than leaving its statements untested.
-const EXPECTED_ACTIONS: [&str; 37] = [
+const EXPECTED_ACTIONS: [&str; 49] = [
     "ecs:ListServices",
     "ecs:DescribeServices",
     "ecs:DescribeTaskDefinition",
@@ -113,6 +113,18 @@ const EXPECTED_ACTIONS: [&str; 37] = [
     "s3:PutObject",
     "kms:GenerateDataKey",
     "kms:Decrypt",
+    "elasticloadbalancing:DescribeRules",
+    "elasticloadbalancing:DescribeTargetGroups",
+    "elasticloadbalancing:DescribeTags",
+    "elasticloadbalancing:DescribeTargetGroupAttributes",
+    "elasticloadbalancing:CreateTargetGroup",
+    "elasticloadbalancing:CreateRule",
+    "elasticloadbalancing:AddTags",
+    "elasticloadbalancing:ModifyTargetGroup",
+    "elasticloadbalancing:ModifyTargetGroupAttributes",
+    "elasticloadbalancing:ModifyRule",
+    "elasticloadbalancing:SetRulePriorities",
+    "elasticloadbalancing:DeleteRule",
 ];
 
 #[tokio::test(flavor = "multi_thread")]
@@ -200,6 +212,28 @@ async fn every_request_of_the_operators_life_is_allowed_by_its_policy_and_every_
     docs[3] = api("3", &format!("{}      name: {renamed}\n", discovery("30s")));
     assert!(pass(&r, &w.set(&docs), "Cloud Map rename").await > 0);
     pass(&r, &w.set(&docs), "Cloud Map leftover").await;
+
+    // traffic.ingress beyond pizza-service's: a target group with attributes, a change of its
+    // health check, the rule's priority and paths, then the ingress removed (rule, then group).
+    let ingress = |body: &str| {
+        format!("{}  traffic:\n    ingress:\n{body}", scaling(1, 2, 50, None))
+    };
+    docs.push(w.generated(
+        "web",
+        "1",
+        &ingress("      paths: ['/web/*']\n      stickiness: 1h\n      deregistrationDelay: 30s\n"),
+    ));
+    assert!(pass(&r, &w.set(&docs), "ingress created").await > 0);
+    let web = docs.len() - 1;
+    docs[web] = w.generated(
+        "web",
+        "1",
+        &ingress("      paths: ['/web/*', '/w/*']\n      priority: 4321\n      stickiness: 1h\n      deregistrationDelay: 30s\n      healthCheck: {path: /ready}\n"),
+    );
+    assert!(pass(&r, &w.set(&docs), "ingress changed").await >= 3);
+    docs[web] = w.generated("web", "1", &scaling(1, 2, 50, None));
+    assert!(pass(&r, &w.set(&docs), "ingress removed").await > 0);
+    assert!(pass(&r, &w.set(&docs), "target group deleted").await > 0);
 
     // Adoption of a hand-made service with the same name.
     let adopted = w.name("adopt");

@@ -262,3 +262,7 @@ pub(super) fn plan_ingress_leftovers(
         });
     }
 }
+
+#[cfg(test)]
+#[path = "ingress_tests.rs"]
+mod tests;
