@@ -65,6 +65,11 @@ output "operator_settings_yaml" {
   value       = yamlencode(local.operator_settings)
 }
 
+output "https_listener_arn" {
+  description = "The HTTPS listener the operator adds its services' rules to (settings ingress.listenerArn)."
+  value       = aws_lb_listener.https.arn
+}
+
 output "region" {
   description = "AWS region of everything created here."
   value       = local.region

@@ -216,7 +216,10 @@ async fn every_request_of_the_operators_life_is_allowed_by_its_policy_and_every_
     // traffic.ingress beyond pizza-service's: a target group with attributes, a change of its
     // health check, the rule's priority and paths, then the ingress removed (rule, then group).
     let ingress = |body: &str| {
-        format!("{}  traffic:\n    ingress:\n{body}", scaling(1, 2, 50, None))
+        format!(
+            "{}  traffic:\n    ingress:\n{body}",
+            scaling(1, 2, 50, None)
+        )
     };
     docs.push(w.generated(
         "web",

@@ -873,7 +873,8 @@ fn an_ingress_needs_the_settings_listener_and_an_idle_timeout_within_the_load_ba
 #[test]
 fn the_ingress_every_field_yaml_shows_in_comments_is_valid() {
     let every = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/examples/every-field.yaml"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../manifests/examples/every-field.yaml"),
     )
     .unwrap();
     let block: Vec<String> = every
@@ -887,7 +888,16 @@ fn the_ingress_every_field_yaml_shows_in_comments_is_valid() {
     let set = load(&text);
     let problems: Vec<String> = set.diagnostics().map(|d| d.to_string()).collect();
     assert!(problems.is_empty(), "{problems:?}\n{text}");
-    let ingress = set.manifests[0].manifest.spec.traffic.ingress.clone().unwrap();
-    assert_eq!(ingress.health_check.success_codes.as_deref(), Some("200-299"));
+    let ingress = set.manifests[0]
+        .manifest
+        .spec
+        .traffic
+        .ingress
+        .clone()
+        .unwrap();
+    assert_eq!(
+        ingress.health_check.success_codes.as_deref(),
+        Some("200-299")
+    );
     assert_eq!(ingress.priority, Some(1200));
 }

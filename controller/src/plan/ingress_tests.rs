@@ -14,7 +14,8 @@ use crate::yaml;
 const OPERATOR: &str = "op";
 const LISTENER: &str =
     "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/shared/50dc6c495c0c9188/f2f7dc8efc522ab2";
-const GROUP_ARN: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/eo-x/73e2d6bc24d8a067";
+const GROUP_ARN: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/eo-x/73e2d6bc24d8a067";
 const RULE_ARN: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/shared/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee";
 
 fn settings() -> Settings {
@@ -104,14 +105,22 @@ const SHOP: &str = "      hosts: [shop.example.com]\n      paths: ['/api/*']\n";
 #[test]
 fn an_ingress_observed_as_applied_plans_nothing_and_uses_the_observed_group() {
     let d = without_discovery(desired("shop", SHOP));
-    assert_eq!(d.ingress.as_ref().unwrap().url, "https://shop.example.com/api/");
+    assert_eq!(
+        d.ingress.as_ref().unwrap().url,
+        "https://shop.example.com/api/"
+    );
     let p = plan_with(std::slice::from_ref(&d), &as_applied(&d), true);
     let sp = &p.services[0];
     assert_eq!(sp.outcome, Outcome::InSync, "{:?}", sp.changes);
     assert!(sp.steps.is_empty());
     let resolved = sp.desired.as_ref().unwrap();
-    assert_eq!(resolved.service.load_balancers[0].target_group_arn, GROUP_ARN);
-    let label = resolved.scaling.as_ref().unwrap().policies[0].resource_label.clone();
+    assert_eq!(
+        resolved.service.load_balancers[0].target_group_arn,
+        GROUP_ARN
+    );
+    let label = resolved.scaling.as_ref().unwrap().policies[0]
+        .resource_label
+        .clone();
     assert_eq!(
         label.as_deref(),
         Some("app/shared/50dc6c495c0c9188/targetgroup/eo-x/73e2d6bc24d8a067")
@@ -145,9 +154,15 @@ fn each_changed_field_is_named_and_gets_its_own_call() {
     assert_eq!(
         sp.steps[..3],
         [
-            Step::ModifyTargetGroup { arn: GROUP_ARN.into() },
-            Step::ModifyTargetGroupAttributes { arn: GROUP_ARN.into() },
-            Step::ModifyListenerRule { arn: RULE_ARN.into() },
+            Step::ModifyTargetGroup {
+                arn: GROUP_ARN.into()
+            },
+            Step::ModifyTargetGroupAttributes {
+                arn: GROUP_ARN.into()
+            },
+            Step::ModifyListenerRule {
+                arn: RULE_ARN.into()
+            },
         ]
     );
 }
@@ -191,7 +206,9 @@ fn a_removed_ingress_deletes_the_rule_now_and_the_group_once_nothing_uses_it() {
     let entry = |name: &str| p.services.iter().find(|sp| sp.name == name);
     assert_eq!(
         entry("shop (listener rule)").unwrap().steps,
-        [Step::DeleteListenerRule { arn: RULE_ARN.into() }]
+        [Step::DeleteListenerRule {
+            arn: RULE_ARN.into()
+        }]
     );
     // The rule forwards to it and the service still uses it: not yet.
     assert!(entry("shop (target group)").is_none());
@@ -202,14 +219,22 @@ fn a_removed_ingress_deletes_the_rule_now_and_the_group_once_nothing_uses_it() {
         s.config.service.load_balancers.clear();
     }
     let p = plan_with(std::slice::from_ref(&without), &later, true);
-    let group = p.services.iter().find(|sp| sp.name == "shop (target group)");
+    let group = p
+        .services
+        .iter()
+        .find(|sp| sp.name == "shop (target group)");
     assert_eq!(
         group.unwrap().steps,
-        [Step::DeleteTargetGroup { arn: GROUP_ARN.into() }]
+        [Step::DeleteTargetGroup {
+            arn: GROUP_ARN.into()
+        }]
     );
     // An incomplete source deletes nothing.
     let p = plan_with(std::slice::from_ref(&without), &later, false);
-    let group = p.services.iter().find(|sp| sp.name == "shop (target group)");
+    let group = p
+        .services
+        .iter()
+        .find(|sp| sp.name == "shop (target group)");
     assert!(matches!(group.unwrap().outcome, Outcome::Kept(_)));
     assert!(group.unwrap().steps.is_empty());
 }
@@ -220,5 +245,10 @@ fn the_route_of_a_service_kept_after_its_manifest_went_is_kept_too() {
     let observed = as_applied(&d);
     // The manifest is gone; the service (prune false) stays, and so does its rule.
     let p = plan_with(&[], &observed, true);
-    assert!(p.services.iter().all(|sp| !sp.name.contains("listener rule")), "{p:?}");
+    assert!(
+        p.services
+            .iter()
+            .all(|sp| !sp.name.contains("listener rule")),
+        "{p:?}"
+    );
 }

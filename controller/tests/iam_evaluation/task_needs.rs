@@ -47,6 +47,13 @@ fn bootstrap_settings(values: &Value) -> Settings {
     s.service_discovery_namespace_id = Some(string(values, "namespace_id"));
     s.service_discovery_namespace_name = Some(string(values, "namespace_name"));
     s.log_group = string(values, "services_log_group");
+    s.ingress = Some(ecs_operator::settings::IngressSettings {
+        listener_arn: string(values, "ingress_listener_arn"),
+        vpc_id: "vpc-0123456789abcdef0".into(),
+        public_host: "apps.example.com".into(),
+        scheme: "https".into(),
+        idle_timeout: ecs_operator::duration::PromDuration::from_secs(60),
+    });
     s
 }
 
