@@ -108,6 +108,19 @@ fn attributes(a: &TargetGroupAttributes) -> Vec<TargetGroupAttribute> {
     out
 }
 
+/// The desired state with the target group `step` created in place of its placeholder, for
+/// the steps after it.
+pub(super) fn resolved_after(
+    step: &Step,
+    applied: &Applied,
+    d: &DesiredService,
+) -> Option<DesiredService> {
+    match (step, &applied.target_group_arn) {
+        (Step::CreateTargetGroup, Some(arn)) => Some(d.with_target_group(arn)),
+        _ => None,
+    }
+}
+
 /// A write ELBv2 refused because something has not happened yet.
 fn in_use(e: AwsError, why: String) -> ReconcileError {
     if e.kind == ErrorKind::InUse {

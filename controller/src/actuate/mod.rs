@@ -15,6 +15,7 @@ pub mod aws;
 pub mod files;
 pub mod grafana;
 pub mod ingress;
+mod tokens;
 
 use futures::future::BoxFuture;
 

@@ -10,9 +10,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use ingress::{
-    derived_priority, health_check as ingress_health_check, target_group_name,
-    target_group_placeholder, DesiredIngress, DesiredRule, DesiredTargetGroup,
-    TargetGroupAttributes, TargetGroupHealthCheck, TARGET_GROUP_PREFIX,
+    derived_priority, target_group_name, target_group_placeholder, DesiredIngress, DesiredRule,
+    DesiredTargetGroup, TargetGroupAttributes, TargetGroupHealthCheck, TARGET_GROUP_PREFIX,
 };
 pub use platform::{RuntimePlatform, SpotShare, FARGATE, FARGATE_SPOT};
 
@@ -510,7 +509,7 @@ pub fn render_service(m: &MonitoredService, settings: &Settings) -> DesiredServi
             let label = owned_group.clone().or_else(|| {
                 let lb = spec.traffic.load_balancer.as_ref()?;
                 let lb_arn = lb.load_balancer_arn.as_ref()?;
-                Some(alb_resource_label(lb_arn, &lb.target_group_arn))
+                Some(ingress::alb_resource_label(lb_arn, &lb.target_group_arn))
             });
             policies.push(policy("requests", "ALBRequestCountPerTarget", t, label));
         }
@@ -565,19 +564,6 @@ pub fn render_service(m: &MonitoredService, settings: &Settings) -> DesiredServi
         .tags
         .insert(tag::SPEC_HASH.into(), desired.spec_hash.clone());
     desired
-}
-
-/// `app/<lb>/<id>/targetgroup/<tg>/<id>`: the label ALBRequestCountPerTarget needs.
-fn alb_resource_label(lb_arn: &str, tg_arn: &str) -> String {
-    let lb = lb_arn
-        .split_once(":loadbalancer/")
-        .map(|x| x.1)
-        .unwrap_or(lb_arn);
-    let tg = tg_arn
-        .split_once(":targetgroup/")
-        .map(|x| x.1)
-        .unwrap_or(tg_arn);
-    format!("{lb}/targetgroup/{tg}")
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {

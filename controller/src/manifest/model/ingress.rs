@@ -4,6 +4,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::Container;
 use crate::duration::PromDuration;
 
 /// Route requests from the platform's HTTPS listener (the settings' `ingress.listenerArn`) to
@@ -72,4 +73,32 @@ pub struct IngressHealthCheck {
 
 fn default_deregistration_delay() -> PromDuration {
     PromDuration::from_secs(300)
+}
+
+/// The load balancer's health check of a service, as sent to ELBv2: the ingress's fields, else
+/// the container's (`path`, `interval`, `timeout`, `retries`), else ELBv2's usual values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EffectiveHealthCheck {
+    pub path: String,
+    pub interval_seconds: i64,
+    pub timeout_seconds: i64,
+    pub healthy_threshold: i64,
+    pub unhealthy_threshold: i64,
+    pub success_codes: String,
+}
+
+impl Ingress {
+    pub fn effective_health_check(&self, container: &Container) -> EffectiveHealthCheck {
+        let own = &self.health_check;
+        let base = &container.health_check;
+        let secs = |d: PromDuration| d.as_secs_ceil().min(i64::MAX as u64) as i64;
+        EffectiveHealthCheck {
+            path: own.path.clone().unwrap_or_else(|| base.path.clone()),
+            interval_seconds: secs(own.interval.unwrap_or(base.interval)),
+            timeout_seconds: secs(own.timeout.unwrap_or(base.timeout)),
+            healthy_threshold: i64::from(own.healthy_threshold.unwrap_or(2)),
+            unhealthy_threshold: i64::from(own.unhealthy_threshold.unwrap_or(base.retries)),
+            success_codes: own.success_codes.clone().unwrap_or_else(|| "200".into()),
+        }
+    }
 }

@@ -17,7 +17,7 @@ mod ingress;
 mod monitoring;
 pub use deployment::*;
 pub use guard::RolloutGuard;
-pub use ingress::{Ingress, IngressHealthCheck};
+pub use ingress::{EffectiveHealthCheck, Ingress, IngressHealthCheck};
 pub use monitoring::*;
 
 pub const API_VERSION: &str = "ecs-operator.io/v1alpha1";

@@ -2,8 +2,7 @@
 //! ModifyTargetGroupAttributes; see RELIABILITY.md "Real AWS behaviours").
 
 use super::{Checker, Spec};
-use crate::manifest::Ingress;
-use crate::render::aws::TargetGroupHealthCheck;
+use crate::manifest::{EffectiveHealthCheck, Ingress};
 use crate::settings::Settings;
 
 const AT: &str = "spec.traffic.ingress";
@@ -98,8 +97,7 @@ fn is_path_pattern(path: &str) -> bool {
 /// override it.
 fn check_health(c: &mut Checker, spec: &Spec, ingress: &Ingress) {
     let own = &ingress.health_check;
-    let hc: TargetGroupHealthCheck =
-        crate::render::aws::ingress_health_check(ingress, &spec.container);
+    let hc: EffectiveHealthCheck = ingress.effective_health_check(&spec.container);
     let at = |field: &str, set: bool| {
         if set {
             format!("{AT}.healthCheck.{field}")

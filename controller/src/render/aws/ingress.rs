@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{alb_resource_label, DesiredService};
+use super::DesiredService;
 use crate::manifest::{Container, Ingress};
 use crate::settings::IngressSettings;
 
@@ -80,6 +80,19 @@ pub struct DesiredRule {
     pub paths: Vec<String>,
 }
 
+/// `app/<lb>/<id>/targetgroup/<tg>/<id>`: the label ALBRequestCountPerTarget needs.
+pub(super) fn alb_resource_label(lb_arn: &str, tg_arn: &str) -> String {
+    let lb = lb_arn
+        .split_once(":loadbalancer/")
+        .map(|x| x.1)
+        .unwrap_or(lb_arn);
+    let tg = tg_arn
+        .split_once(":targetgroup/")
+        .map(|x| x.1)
+        .unwrap_or(tg_arn);
+    format!("{lb}/targetgroup/{tg}")
+}
+
 /// What the rendered service holds where the target group's ARN goes, until it is known.
 pub fn target_group_placeholder(name: &str) -> String {
     format!("(target group {name})")
@@ -108,16 +121,15 @@ pub fn derived_priority(cluster: &str, service: &str) -> u32 {
 
 /// The health check: the ingress's fields, else the container's.
 pub fn health_check(ingress: &Ingress, container: &Container) -> TargetGroupHealthCheck {
-    let own = &ingress.health_check;
-    let base = &container.health_check;
-    let secs = |d: crate::duration::PromDuration| d.as_secs_ceil().min(i32::MAX as u64) as i32;
+    let hc = ingress.effective_health_check(container);
+    let int = |n: i64| n.clamp(0, i64::from(i32::MAX)) as i32;
     TargetGroupHealthCheck {
-        path: own.path.clone().unwrap_or_else(|| base.path.clone()),
-        interval_seconds: secs(own.interval.unwrap_or(base.interval)),
-        timeout_seconds: secs(own.timeout.unwrap_or(base.timeout)),
-        healthy_threshold: own.healthy_threshold.unwrap_or(2) as i32,
-        unhealthy_threshold: own.unhealthy_threshold.unwrap_or(base.retries) as i32,
-        success_codes: own.success_codes.clone().unwrap_or_else(|| "200".into()),
+        path: hc.path,
+        interval_seconds: int(hc.interval_seconds),
+        timeout_seconds: int(hc.timeout_seconds),
+        healthy_threshold: int(hc.healthy_threshold),
+        unhealthy_threshold: int(hc.unhealthy_threshold),
+        success_codes: hc.success_codes,
     }
 }
 
