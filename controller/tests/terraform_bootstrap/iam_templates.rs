@@ -13,8 +13,9 @@ use serde_json::Value;
 use crate::support::*;
 
 /// Template name => the `aws_iam_role_policy` that loads it.
-const ROLES: [(&str, &str); 6] = [
+const ROLES: [(&str, &str); 7] = [
     ("operator", "operator"),
+    ("operator-ingress", "operator_ingress"),
     ("task-execution", "execution"),
     ("platform-execution", "platform_execution"),
     ("monitoring", "monitoring_efs"),
@@ -122,10 +123,12 @@ pub fn templatefile_of<'a>(
     cfg: &'a Config,
     resource: &str,
 ) -> (String, BTreeSet<String>, &'a Expression) {
+    // Inline role policies, and the managed ones (the operator's ingress permissions).
     let (_, block) = cfg
         .resources("aws_iam_role_policy")
+        .chain(cfg.resources("aws_iam_policy"))
         .find(|(name, _)| *name == resource)
-        .unwrap_or_else(|| panic!("no aws_iam_role_policy.{resource}"));
+        .unwrap_or_else(|| panic!("no aws_iam_role_policy or aws_iam_policy {resource}"));
     let mut policy = attr(block.body(), "policy").expect("policy");
     if let Some(["local", name]) = traversal_path(policy)
         .as_deref()
@@ -215,7 +218,7 @@ pub fn rendered() -> (BTreeMap<String, Value>, serde_json::Map<String, Value>) {
     (policies, values)
 }
 
-const SIDS: [(&str, &[&str]); 6] = [
+const SIDS: [(&str, &[&str]); 7] = [
     (
         "operator",
         &[
@@ -252,6 +255,18 @@ const SIDS: [(&str, &[&str]); 6] = [
             "WriteMonitoringConfig",
             "ConsumeManifestEvents",
             "DecryptManifestEvents",
+        ],
+    ),
+    (
+        "operator-ingress",
+        &[
+            "IngressRead",
+            "IngressCreateOwnedTargetGroups",
+            "IngressCreateOwnedRulesOnTheListener",
+            "IngressTagOnCreate",
+            "IngressChangeOwnedTargetGroups",
+            "IngressChangeOwnedRules",
+            "IngressReorderRulesOfTheListener",
         ],
     ),
     (
