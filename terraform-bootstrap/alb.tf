@@ -8,7 +8,9 @@
 #     trial without a domain (README.md shows the two commands). Browsers warn about it.
 #
 # Grafana is served under var.grafana_path; var.service_routes add one target group and rule per
-# operator-managed service that wants the ALB.
+# operator-managed service that wants the ALB. Manifests with `traffic.ingress` need neither: the
+# operator adds its own target group and rule per service to the HTTPS listener (its ARN is in
+# operator_settings_yaml; derived priorities are 10000-50000, so keep hand-made ones below).
 
 resource "aws_lb" "main" {
   name               = substr("${var.name}-alb", 0, 32)

@@ -166,6 +166,27 @@ resource "aws_iam_role_policy" "operator" {
   }
 }
 
+# traffic.ingress: the operator's ELBv2 permissions (policies/operator-ingress.json.tftpl), a
+# managed policy because the inline one needs most of IAM's 10,240 characters. The HTTPS
+# listener, its rules, and the target groups the operator names (`eo-<service>-<hash>`);
+# changes are further limited to what carries the owner tag.
+resource "aws_iam_policy" "operator_ingress" {
+  name        = "${var.name}-operator-ingress"
+  description = "ecs-operator: target groups and listener rules of traffic.ingress (owner tag ${var.operator_id})"
+  policy = templatefile("${path.module}/policies/operator-ingress.json.tftpl", {
+    owner_tag_key             = local.owner_tag_key
+    operator_id               = var.operator_id
+    ingress_listener_arn      = aws_lb_listener.https.arn
+    ingress_rule_arns         = "${replace(aws_lb_listener.https.arn, ":listener/", ":listener-rule/")}/*"
+    ingress_target_group_arns = "arn:${local.partition}:elasticloadbalancing:${local.region}:${local.account_id}:targetgroup/eo-*/*"
+  })
+}
+
+resource "aws_iam_role_policy_attachment" "operator_ingress" {
+  role       = aws_iam_role.operator.name
+  policy_arn = aws_iam_policy.operator_ingress.arn
+}
+
 # --- monitoring stack task roles --------------------------------------------------------------
 
 resource "aws_iam_role" "monitoring" {

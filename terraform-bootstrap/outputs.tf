@@ -31,6 +31,14 @@ locals {
       groupName          = local.schedule_group_name
       deadLetterQueueArn = aws_sqs_queue.jobs_dlq.arn
     }
+    # traffic.ingress: the operator adds one rule per service to this listener (alb.tf).
+    ingress = {
+      listenerArn = aws_lb_listener.https.arn
+      vpcId       = aws_vpc.main.id
+      publicHost  = local.use_domain ? var.domain_name : aws_lb.main.dns_name
+      scheme      = "https"
+      idleTimeout = "${aws_lb.main.idle_timeout}s"
+    }
     monitoring = {
       configDir       = local.monitoring_config_dir
       prometheusUrl   = local.internal_urls.prometheus
@@ -60,6 +68,11 @@ locals {
 output "operator_settings_yaml" {
   description = "The operator's settings file (YAML). Write it with: terraform output -raw operator_settings_yaml > settings.yaml"
   value       = yamlencode(local.operator_settings)
+}
+
+output "https_listener_arn" {
+  description = "The HTTPS listener the operator adds its services' rules to (settings ingress.listenerArn)."
+  value       = aws_lb_listener.https.arn
 }
 
 output "region" {

@@ -452,6 +452,7 @@ resource "aws_ecs_service" "platform" {
   depends_on = [
     aws_ecs_cluster_capacity_providers.main,
     aws_iam_role_policy.operator,
+    aws_iam_role_policy_attachment.operator_ingress,
     aws_iam_role_policy.platform_execution,
     aws_iam_role_policy.monitoring_efs,
     aws_efs_mount_target.monitoring,

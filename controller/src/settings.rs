@@ -11,6 +11,10 @@ use std::path::Path;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+mod ingress;
+
+pub use ingress::IngressSettings;
+
 use crate::domain::{BuiltinAlert, Receiver};
 use crate::duration::PromDuration;
 use crate::yaml;
@@ -86,6 +90,10 @@ pub struct Settings {
     /// The monitoring stack the operator feeds.
     #[serde(default)]
     pub monitoring: MonitoringSettings,
+    /// The shared HTTPS listener `traffic.ingress` routes from (the bootstrap's ALB). Without
+    /// it a manifest with an ingress is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<IngressSettings>,
     /// EventBridge Scheduler, for the manifests' `spec.jobs`. Without it a manifest with jobs
     /// is refused when validated against these settings, and no schedule is made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -448,6 +456,7 @@ impl Settings {
                 ..MonitoringSettings::default()
             },
             scheduler: None,
+            ingress: None,
         }
     }
 
@@ -545,6 +554,9 @@ impl Settings {
                     "monitoring.{name}: {refresh} is below the minimum of 1s"
                 ));
             }
+        }
+        if let Some(ingress) = &self.ingress {
+            ingress.check()?;
         }
         for (name, net) in &self.networks {
             if net.subnets.is_empty() {

@@ -61,6 +61,7 @@ fn only_cluster_scope() -> ObserveScope<'static> {
         scaling_trusted: &|_, _| false,
         scaling_sweep: std::time::Duration::ZERO,
         only: None,
+        ingress: None,
     }
 }
 

@@ -30,7 +30,9 @@ fn describe(world: &World, name: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn applying_the_examples_creates_every_resource_and_a_second_pass_writes_nothing() {
-    let world = World::new("examples");
+    let mut world = World::new("examples");
+    // pizza-service routes from the platform's HTTPS listener (traffic.ingress).
+    world.add_listener();
     let r = world.reconciler().await;
     let set = manifests(
         &[

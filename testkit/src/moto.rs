@@ -13,7 +13,7 @@ use ecs_operator::aws::audit::{RecordOptions, Recorder};
 use ecs_operator::aws::{AwsClients, ClientOptions};
 use ecs_operator::manifest::ManifestSet;
 use ecs_operator::reconcile::{ReconcileOptions, Reconciler};
-use ecs_operator::settings::{NetworkSettings, Settings};
+use ecs_operator::settings::{IngressSettings, NetworkSettings, Settings};
 
 pub fn moto_endpoint() -> String {
     std::env::var("MOTO_ENDPOINT").expect(
@@ -207,6 +207,89 @@ impl World {
         td
     }
 
+    /// An Application Load Balancer with an HTTPS listener in this world's VPC, as the
+    /// bootstrap makes it (`alb.tf`), named in the settings' `ingress`. Returns the listener's
+    /// ARN.
+    pub fn add_listener(&mut self) -> String {
+        let cidr = aws_cli(&["ec2", "describe-vpcs", "--vpc-ids", &self.vpc])["Vpcs"][0]
+            ["CidrBlock"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let prefix = cidr.rsplitn(3, '.').nth(2).unwrap().to_string();
+        let subnets: Vec<String> = [("a", 201), ("b", 202)]
+            .iter()
+            .map(|(zone, third)| {
+                aws_cli(&[
+                    "ec2",
+                    "create-subnet",
+                    "--vpc-id",
+                    &self.vpc,
+                    "--cidr-block",
+                    &format!("{prefix}.{third}.0/24"),
+                    "--availability-zone",
+                    &format!("us-east-1{zone}"),
+                ])["Subnet"]["SubnetId"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        let name: String = format!("alb-{}", self.settings.cluster)
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .take(32)
+            .collect::<String>()
+            .trim_end_matches('-')
+            .to_string();
+        let mut args = vec![
+            "elbv2",
+            "create-load-balancer",
+            "--name",
+            &name,
+            "--subnets",
+        ];
+        args.extend(subnets.iter().map(String::as_str));
+        let lb = aws_cli(&args)["LoadBalancers"][0]["LoadBalancerArn"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let certificate = aws_cli(&[
+            "acm",
+            "request-certificate",
+            "--domain-name",
+            "apps.example.com",
+        ])["CertificateArn"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let listener = aws_cli(&[
+            "elbv2",
+            "create-listener",
+            "--load-balancer-arn",
+            &lb,
+            "--protocol",
+            "HTTPS",
+            "--port",
+            "443",
+            "--certificates",
+            &format!("CertificateArn={certificate}"),
+            "--default-actions",
+            "Type=fixed-response,FixedResponseConfig={StatusCode=404}",
+        ])["Listeners"][0]["ListenerArn"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        self.settings.ingress = Some(IngressSettings {
+            listener_arn: listener.clone(),
+            vpc_id: self.vpc.clone(),
+            public_host: "apps.example.com".into(),
+            scheme: "https".into(),
+            idle_timeout: ecs_operator::duration::PromDuration::from_secs(60),
+        });
+        listener
+    }
+
     pub async fn reconciler(&self) -> Reconciler {
         Reconciler::new(
             clients().await,
@@ -247,6 +330,24 @@ pub fn manifest_events_queue(bucket: &str, queue_name: &str) -> (String, String)
         &notification.to_string(),
     ]);
     (url, arn)
+}
+
+/// One pass of plan and apply that must succeed for every service: the plan, and the
+/// (reads, writes) it made. `complete`: the source is complete (pruning allowed).
+pub async fn apply_pass(
+    r: &Reconciler,
+    set: &ManifestSet,
+    complete: bool,
+) -> (ecs_operator::plan::Plan, u64, u64) {
+    use ecs_operator::aws::CallCounter;
+    let before = r.aws.calls.snapshot();
+    let (plan, _) = r.plan(set, complete).await.unwrap();
+    let results = r.apply(&plan).await;
+    for res in &results {
+        assert!(res.error.is_none(), "{}: {:?}", res.name, res.error);
+    }
+    let totals = CallCounter::totals(&CallCounter::since(&before, &r.aws.calls.snapshot()), None);
+    (plan, totals.reads, totals.writes)
 }
 
 /// A manifest set from in-memory YAML documents.

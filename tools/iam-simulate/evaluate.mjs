@@ -281,6 +281,33 @@ function matchesLiteralStar(statement) {
   return list(statement.Resource).some(starOnly)
 }
 
+// The simulator's catalogue merges Elastic Load Balancing (classic) and v2, which share the
+// prefix "elasticloadbalancing", and keeps the classic AddTags / RemoveTags, whose only resource
+// type is a classic load balancer. AWS authorizes ELBv2's AddTags (tagging on CreateTargetGroup
+// and CreateRule) on the target group or rule itself (Service Authorization Reference, Elastic
+// Load Balancing V2), so the simulator would refuse such a request as input. It is evaluated on
+// a classic load balancer ARN standing in for its resource, against the statements whose
+// Resource matches the real ARN (matched here, with IAM's wildcards), their Resource rewritten
+// to the stand-in; the conditions are still the simulator's. A statement with NotResource is
+// not supported for these requests (an input error rather than a guess).
+const CLASSIC_SHADOWED_CALLS = new Set(['elasticloadbalancing:addtags', 'elasticloadbalancing:removetags'])
+const ELBV2_RESOURCE = /^arn:[^:]+:elasticloadbalancing:([^:]*):(\d{12}):(targetgroup|listener-rule|listener|truststore|loadbalancer\/(app|net|gwy))\//
+
+/** The policy and resource to evaluate an ELBv2 AddTags / RemoveTags request with. */
+function onClassicStandIn(request, policy) {
+  const arn = ELBV2_RESOURCE.exec(request.resource)
+  const list = (v) => (Array.isArray(v) ? v : [v])
+  const statements = Array.isArray(policy.Statement) ? policy.Statement : [policy.Statement]
+  if (statements.some((s) => 'NotResource' in s)) {
+    return { error: 'NotResource is not supported for ELBv2 tagging requests (see CLASSIC_SHADOWED_CALLS)' }
+  }
+  const standIn = `arn:aws:elasticloadbalancing:${arn[1]}:${arn[2]}:loadbalancer/elbv2-stand-in`
+  const kept = statements
+    .filter((s) => list(s.Resource).some((pattern) => globRegExp(pattern).test(request.resource)))
+    .map((s) => ({ ...s, Resource: standIn }))
+  return { policy: { ...policy, Statement: kept }, resource: standIn }
+}
+
 const SIMULATOR_ERRORS = {
   'invalid.action': 'unknown action',
   'invalid.service': 'unknown service',
@@ -299,6 +326,14 @@ const SIMULATOR_ERRORS = {
 async function evaluate(request, policy, principal, account, resourcePolicy) {
   if (request.resource === '*' && STAR_RESOURCE_CALLS.has(request.action.toLowerCase())) {
     return evaluateOnStar(request, policy, principal, account)
+  }
+  if (CLASSIC_SHADOWED_CALLS.has(request.action.toLowerCase()) && ELBV2_RESOURCE.test(request.resource)) {
+    const standIn = onClassicStandIn(request, policy)
+    if (standIn.error) return standIn
+    if (standIn.policy.Statement.length === 0) {
+      return { result: 'ImplicitlyDenied', allowedBy: [], deniedBy: [], resourceDeniedBy: [], identityAllows: [], ignoredKeys: [] }
+    }
+    return evaluate({ ...request, resource: standIn.resource }, standIn.policy, principal, account, resourcePolicy)
   }
   const response = await runSimulation(
     {

@@ -2,7 +2,8 @@
 // tests will run it. Proves, from fixtures/cases.json (each case with the result and the Sids it
 // expects): allowed, implicitly and explicitly denied requests; aws:ResourceTag, aws:RequestTag +
 // aws:TagKeys (ForAllValues:StringEquals), Null, StringLike on an ARN with wildcards,
-// iam:PassedToService and s3:prefix conditions; ecs:ListTasks on "*" (literal "*" statements
+// iam:PassedToService and s3:prefix conditions; ELBv2 AddTags on a classic stand-in (the
+// catalogue keeps only the classic AddTags); ecs:ListTasks on "*" (literal "*" statements
 // only); resource policies (a KMS key policy, an S3 bucket
 // policy's explicit deny); statement attribution, statementUse,
 // unusedStatements and unmatchedDenyStatements; exit 0 / 1; and that every kind of bad input is

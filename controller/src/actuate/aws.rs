@@ -31,6 +31,7 @@ pub struct Applied {
     pub task_definition_arn: Option<String>,
     pub service_arn: Option<String>,
     pub registry_arn: Option<String>,
+    pub target_group_arn: Option<String>,
     /// The ECS service was created by this apply (AWS may not show it everywhere yet).
     pub created_service: bool,
     /// The revision the service ran before this apply.
@@ -146,17 +147,26 @@ impl Applier<'_> {
     pub async fn apply_service(&self, sp: &ServicePlan) -> Result<Applied, ReconcileError> {
         let mut applied = Applied {
             registry_arn: sp.registry_arn.clone(),
+            target_group_arn: sp.target_group_arn.clone(),
             service_arn: sp.observed.as_ref().map(|o| o.arn.clone()),
             task_definition_arn: sp.observed.as_ref().map(|o| o.task_definition_arn.clone()),
             running_revision: sp.observed.as_ref().map(|o| o.task_definition_arn.clone()),
             ..Applied::default()
         };
+        // The desired state with a target group created in this apply in place of its
+        // placeholder, for the steps after it.
+        let mut resolved: Option<DesiredService> = None;
         for step in &sp.steps {
             if self.fence.as_ref().is_some_and(|fence| !fence()) {
                 return Err(ReconcileError::Fenced);
             }
             match &sp.desired {
-                Some(d) => self.apply_step(d, step, &mut applied).await?,
+                Some(d) => {
+                    self.apply_step(resolved.as_ref().unwrap_or(d), step, &mut applied)
+                        .await?;
+                    resolved =
+                        resolved.or_else(|| super::ingress::resolved_after(step, &applied, d));
+                }
                 None => self.apply_prune_step(sp, step).await?,
             }
             applied.steps_done += 1;
@@ -276,6 +286,7 @@ impl Applier<'_> {
             | Step::DeleteDiscovery { .. } => self.delete(&d.cluster, step).await?,
             Step::RunPreDeploy => self.run_pre_deploy(d, applied).await?,
             Step::StopPreDeploy { task_arn } => self.stop_task(d, task_arn).await?,
+            ingress => self.apply_ingress_step(d, ingress, applied).await?,
         }
         Ok(())
     }
@@ -286,6 +297,9 @@ impl Applier<'_> {
             Step::DeregisterScalableTarget { .. }
             | Step::DeleteService { .. }
             | Step::DeleteDiscovery { .. } => self.delete(&sp.cluster, step).await,
+            Step::DeleteListenerRule { .. } | Step::DeleteTargetGroup { .. } => {
+                self.delete_ingress(step).await
+            }
             other => Err(ReconcileError::Invalid(format!(
                 "{}: step {other:?} needs a manifest, and this service has none",
                 sp.name

@@ -4,6 +4,7 @@
 //! | module | changes |
 //! | --- | --- |
 //! | [`aws`] | ECS, Cloud Map and Application Auto Scaling, from a [`crate::plan::Plan`] |
+//! | [`ingress`] | the ELBv2 target groups and listener rules of `traffic.ingress` (steps of the same plan) |
 //! | [`files`] | the Prometheus / Alertmanager / Grafana files in the monitoring directory, plus reloads |
 //! | [`grafana`] | dashboards, folders and the datasource through Grafana's HTTP API |
 //! | [`schedules`] | the EventBridge Scheduler group and schedules of the manifests' jobs |
@@ -15,6 +16,7 @@
 pub mod aws;
 pub mod files;
 pub mod grafana;
+pub mod ingress;
 pub mod schedules;
 pub mod tasks;
 mod tokens;

@@ -15,7 +15,7 @@
 //! the several lines of one call share it. The mapping per operation follows the Service
 //! Authorization Reference (actions, resource types, condition keys) and the services' docs for
 //! the extra actions a call needs; it lives in one module per service ([`ecs`], [`discovery`],
-//! [`scaling`], [`s3`]), each with a table of what it records.
+//! [`scaling`], [`elbv2`], [`s3`]), each with a table of what it records.
 //!
 //! What IAM knows and the client does not, the recorder remembers from what it has seen:
 //! - the tags on a resource at request time (`aws:ResourceTag/<key>`): from DescribeServices
@@ -33,6 +33,7 @@
 
 mod discovery;
 mod ecs;
+mod elbv2;
 mod s3;
 mod scaling;
 mod scheduler;
@@ -310,6 +311,7 @@ pub enum Service {
     Ecs,
     Discovery,
     Scaling,
+    Elbv2,
     S3,
     Sqs,
     Scheduler,
@@ -321,6 +323,7 @@ impl Service {
             Service::Ecs => "ecs",
             Service::Discovery => "servicediscovery",
             Service::Scaling => "application-autoscaling",
+            Service::Elbv2 => "elasticloadbalancing",
             Service::S3 => "s3",
             Service::Sqs => "sqs",
             Service::Scheduler => "scheduler",
@@ -392,6 +395,7 @@ impl Recorder {
             Service::Ecs => ecs::plan(input, &self.arns, &known),
             Service::Discovery => discovery::plan(input, &self.arns, &known),
             Service::Scaling => scaling::plan(input, &self.arns, &known),
+            Service::Elbv2 => elbv2::plan(input, &self.arns, &known),
             Service::S3 => s3::plan(input, &self.arns),
             Service::Sqs => sqs::plan(input, &self.arns),
             Service::Scheduler => scheduler::plan(input, &self.arns),

@@ -100,8 +100,15 @@ fn kind_of_code(code: &str) -> Option<ErrorKind> {
         | "ResourceNotFoundException"
         | "NoSuchKey"
         | "NoSuchBucket"
-        | "NotFound" => ErrorKind::NotFound,
+        | "NotFound"
+        | "TargetGroupNotFound"
+        | "RuleNotFound"
+        | "ListenerNotFound"
+        | "LoadBalancerNotFound" => ErrorKind::NotFound,
         "ResourceInUse" | "ResourceInUseException" => ErrorKind::InUse,
+        // ELBv2: a listener rule priority another rule holds, a target group name taken with
+        // other settings (CreateTargetGroup is idempotent only for identical settings).
+        "PriorityInUse" | "DuplicateTargetGroupName" => ErrorKind::Conflict,
         "ConcurrentUpdateException"
         | "ConditionalRequestConflict"
         | "DuplicateRequest"
@@ -128,7 +135,15 @@ fn kind_of_code(code: &str) -> Option<ErrorKind> {
         | "PlatformTaskDefinitionIncompatibilityException"
         | "InvalidRequest"
         | "InvalidArgument"
-        | "InvalidBucketName" => ErrorKind::Invalid,
+        | "InvalidBucketName"
+        | "ValidationError"
+        | "InvalidConfigurationRequest"
+        | "IncompatibleProtocols"
+        | "TooManyConditionValues"
+        | "TooManyRules"
+        | "TooManyTargetGroups"
+        | "TooManyTags"
+        | "DuplicateTagKeys" => ErrorKind::Invalid,
         "InternalFailure"
         | "InternalError"
         | "InternalServiceException"
@@ -311,6 +326,16 @@ mod tests {
             ErrorKind::PreconditionFailed
         );
         assert_eq!(ErrorKind::from_code(None, Some(404)), ErrorKind::NotFound);
+        for (code, kind) in [
+            ("PriorityInUse", ErrorKind::Conflict),
+            ("DuplicateTargetGroupName", ErrorKind::Conflict),
+            ("ResourceInUse", ErrorKind::InUse),
+            ("TargetGroupNotFound", ErrorKind::NotFound),
+            ("RuleNotFound", ErrorKind::NotFound),
+            ("TooManyConditionValues", ErrorKind::Invalid),
+        ] {
+            assert_eq!(ErrorKind::from_code(Some(code), Some(400)), kind, "{code}");
+        }
         assert_eq!(ErrorKind::from_code(None, Some(502)), ErrorKind::Server);
         assert_eq!(ErrorKind::from_code(None, None), ErrorKind::Unknown);
     }

@@ -30,6 +30,8 @@ pub struct AwsClients {
     pub ecs: aws_sdk_ecs::Client,
     pub discovery: aws_sdk_servicediscovery::Client,
     pub scaling: aws_sdk_applicationautoscaling::Client,
+    /// The platform's load balancer (`traffic.ingress`).
+    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
     pub s3: aws_sdk_s3::Client,
     /// The events queue (`ecs-operator run` with an events queue URL).
     pub sqs: aws_sdk_sqs::Client,
@@ -131,6 +133,8 @@ impl AwsClients {
             .interceptor(interceptor.clone());
         let mut scaling_config = aws_sdk_applicationautoscaling::config::Builder::from(shared)
             .interceptor(interceptor.clone());
+        let mut elbv2_config = aws_sdk_elasticloadbalancingv2::config::Builder::from(shared)
+            .interceptor(interceptor.clone());
         let mut sqs_config =
             aws_sdk_sqs::config::Builder::from(shared).interceptor(interceptor.clone());
         let mut scheduler_config =
@@ -146,6 +150,9 @@ impl AwsClients {
         }
         if let Some(r) = recording(Service::Scaling) {
             scaling_config = scaling_config.interceptor(r);
+        }
+        if let Some(r) = recording(Service::Elbv2) {
+            elbv2_config = elbv2_config.interceptor(r);
         }
         if let Some(r) = recording(Service::S3) {
             s3_config = s3_config.interceptor(r);
@@ -163,6 +170,7 @@ impl AwsClients {
             ecs: aws_sdk_ecs::Client::from_conf(ecs_config.build()),
             discovery: aws_sdk_servicediscovery::Client::from_conf(discovery_config.build()),
             scaling: aws_sdk_applicationautoscaling::Client::from_conf(scaling_config.build()),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::from_conf(elbv2_config.build()),
             s3: aws_sdk_s3::Client::from_conf(s3_config.build()),
             sqs: aws_sdk_sqs::Client::from_conf(sqs_config.build()),
             scheduler: aws_sdk_scheduler::Client::from_conf(scheduler_config.build()),

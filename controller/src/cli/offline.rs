@@ -155,7 +155,10 @@ pub fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    let settings = given.unwrap_or_else(Settings::local_defaults);
+    let settings = given.unwrap_or_else(|| Settings {
+        ingress: Some(ecs_operator::settings::IngressSettings::placeholder()),
+        ..Settings::local_defaults()
+    });
     print_diagnostics(&set);
     if !set.rejected.is_empty() {
         return Ok(ExitCode::from(1));

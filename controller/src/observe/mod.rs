@@ -5,6 +5,7 @@
 //! | --- | --- |
 //! | [`ecs`] | ListServices per cluster (paginated), DescribeServices in batches of at most 10 with tags, DescribeTaskDefinition once per revision per process |
 //! | [`discovery`] | one paginated Cloud Map ListServices for the namespace |
+//! | [`ingress`] | with the settings' listener: its rules, the operator's target groups, their tags (20 a call) and attributes (remembered between sweeps) |
 //! | [`scaling`] | DescribeScalableTargets in batches of at most 50 resource ids, one paginated DescribeScalingPolicies; remembered between sweeps, re-read per service where the manifest wants a change |
 //! | [`tasks`] | ListTasks / DescribeTasks of stopped tasks, only for services short of tasks or rolling out |
 //! | [`instances`] | Cloud Map DiscoverInstances: the tasks Prometheus scrapes |
@@ -22,6 +23,7 @@ mod deployment;
 pub mod deployments;
 pub mod discovery;
 pub mod ecs;
+pub mod ingress;
 pub mod instances;
 pub mod runs;
 pub mod scaling;
@@ -32,6 +34,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 
 pub use deployments::{DeploymentStatus, ObservedDeployment, RolloutState};
+pub use ingress::{IngressScope, ObservedIngress, ObservedRule, ObservedTargetGroup};
 
 use crate::aws::{AwsClients, AwsError};
 use crate::domain::{tags, ScalingResourceId, ServiceKey};
@@ -250,6 +253,8 @@ pub struct Observed {
     /// Keyed by Cloud Map service name.
     pub discovery: BTreeMap<String, ObservedDiscovery>,
     pub scaling: BTreeMap<ScalingResourceId, ObservedScaling>,
+    /// The listener's rules and the operator's target groups (`traffic.ingress`).
+    pub ingress: ObservedIngress,
 }
 
 impl Observed {
@@ -283,6 +288,8 @@ pub struct ObserveScope<'a> {
     /// name, no listing, and of Cloud Map only their names, so nothing else can look like a
     /// leftover. `None`: everything.
     pub only: Option<&'a BTreeSet<ServiceKey>>,
+    /// The settings' listener, when they name one.
+    pub ingress: Option<IngressScope<'a>>,
 }
 
 /// Reads the world. Holds the per-process caches (task definitions, stopped tasks already
@@ -292,6 +299,8 @@ pub struct Observer {
     task_definitions: Mutex<HashMap<String, TaskDefinition>>,
     /// Scalable targets and policies as last read, swept whole now and then.
     pub scaling: scaling::ScalingMemory,
+    /// Target group attributes as last read, swept with the scaling.
+    pub ingress_attributes: ingress::AttributeMemory,
     pub(crate) seen_stopped: Mutex<HashSet<String>>,
     /// The operator's schedule group and its schedules, as last read.
     pub schedules: schedules::ScheduleMemory,
@@ -379,6 +388,9 @@ impl Observer {
             whole: scope.only.is_none(),
         };
         observed.scaling = self.scaling.observe(aws, &scaling_scope).await?;
+        if let Some(ingress) = &scope.ingress {
+            observed.ingress = ingress::observe(aws, ingress, &self.ingress_attributes).await?;
+        }
         Ok(observed)
     }
 

@@ -12,12 +12,14 @@
 //! | [`prune`] | owned services whose manifest is gone, under the guards |
 //! | [`predeploy`] | a deployment waiting for (or held by) its pre-deploy task |
 //! | [`schedules`] | the EventBridge Scheduler schedules of the manifests' jobs |
+//! | [`ingress`] | the target group and listener rule of `traffic.ingress`, and the operator's leftovers |
 //!
 //! # Guarantees
 //! - The same desired state and observation always give the same plan (no I/O, no clock,
 //!   sorted output).
 //! - An unchanged world plans no step at all: an idle pass makes zero writes.
 
+mod ingress;
 pub mod predeploy;
 mod prune;
 pub mod scaling;
@@ -95,6 +97,31 @@ pub enum Step {
         #[serde(rename = "taskArn")]
         task_arn: String,
     },
+    /// The target group of `traffic.ingress`, with its attributes when they differ from
+    /// ELBv2's defaults.
+    CreateTargetGroup,
+    /// Its health check.
+    ModifyTargetGroup {
+        arn: String,
+    },
+    ModifyTargetGroupAttributes {
+        arn: String,
+    },
+    CreateListenerRule,
+    /// Its conditions and forward action.
+    ModifyListenerRule {
+        arn: String,
+    },
+    SetRulePriority {
+        arn: String,
+        priority: i32,
+    },
+    DeleteListenerRule {
+        arn: String,
+    },
+    DeleteTargetGroup {
+        arn: String,
+    },
 }
 
 /// What happens to a service overall.
@@ -137,6 +164,9 @@ pub struct ServicePlan {
     /// The Cloud Map service ARN, if one exists already.
     #[serde(skip)]
     pub registry_arn: Option<String>,
+    /// The owned target group's ARN (`traffic.ingress`), if it exists already.
+    #[serde(skip)]
+    pub target_group_arn: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -226,6 +256,7 @@ pub fn plan(desired: &[DesiredService], observed: &Observed, options: &PlanOptio
     }
     plan_prune(&mut plan, desired, observed, options);
     plan_discovery_leftovers(&mut plan, desired, observed, options);
+    ingress::plan_ingress_leftovers(&mut plan, desired, observed, options);
     plan.services
         .sort_by(|a, b| (a.wave, &a.name).cmp(&(b.wave, &b.name)));
     plan

@@ -228,6 +228,7 @@ mod tests {
                 desired: Some(Arc::new(d)),
                 observed: None,
                 registry_arn: None,
+                target_group_arn: None,
             }],
             ..Plan::default()
         }

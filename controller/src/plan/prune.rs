@@ -76,6 +76,7 @@ pub(super) fn plan_discovery_leftovers(
             desired: None,
             observed: None,
             registry_arn: None,
+            target_group_arn: None,
         };
         if let Some(reason) = &held {
             sp.outcome = Outcome::Kept(reason.clone());
@@ -98,7 +99,7 @@ pub(super) fn plan_discovery_leftovers(
 /// Why nothing may be pruned this pass, if so: the source failed (or held documents that
 /// name no service), or it is empty while `owned` resources exist and `--allow-empty` was
 /// not given. ECS services and Cloud Map leftovers share it.
-fn prune_guard(
+pub(super) fn prune_guard(
     desired: &[DesiredService],
     options: &PlanOptions<'_>,
     owned: usize,
@@ -159,6 +160,7 @@ pub(super) fn plan_prune(
             desired: None,
             observed: Some(Arc::new(s.clone())),
             registry_arn: None,
+            target_group_arn: None,
         };
         let prune_allowed = s.tags.get(tags::PRUNE).map(String::as_str) == Some("true");
         if let Some(reason) = &guard {

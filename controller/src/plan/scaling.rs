@@ -23,7 +23,19 @@ pub(super) fn plan_scaling(sp: &mut ServicePlan, d: &DesiredService, observed: &
 /// Whether `have` (a scalable target and its policies as last read) is what `d` wants: the
 /// planner would write nothing. The observer trusts a remembered read only when it is.
 pub fn in_sync(d: &DesiredService, have: Option<&ObservedScaling>) -> bool {
-    diff(d, have).1.is_empty()
+    // The owned target group's ARN comes from ELBv2, read after this: a remembered label that
+    // names the group (`.../targetgroup/<name>/<id>`) stands for it.
+    let resolved = d.ingress.as_ref().and_then(|i| {
+        let named = format!("/targetgroup/{}/", i.target_group.name);
+        let label = (have?.policies.iter())
+            .filter_map(|p| p.resource_label.as_deref())
+            .find(|l| l.contains(&named))?;
+        let group = label.split_once("/targetgroup/")?.1;
+        Some(d.with_target_group(&format!(
+            "arn:aws:elasticloadbalancing:::targetgroup/{group}"
+        )))
+    });
+    diff(resolved.as_ref().unwrap_or(d), have).1.is_empty()
 }
 
 /// The changes and steps that make `have` what `d` wants.

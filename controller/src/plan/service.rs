@@ -29,6 +29,7 @@ pub(super) fn plan_service(
         desired: Some(Arc::new(d.clone())),
         observed: None,
         registry_arn: None,
+        target_group_arn: None,
     };
     // A deleted service drains its tasks before its name is free again: creating it now
     // would fail (real ECS; moto never drains), so wait for ECS to finish.
@@ -98,6 +99,30 @@ pub(super) fn plan_service(
         }
     }
 
+    // The target group and its rule before the ECS service: ECS attaches only a target group
+    // that a load balancer routes to.
+    let resolved;
+    let d = match super::ingress::plan_ingress(d, observed, options) {
+        Err(conflict) => {
+            sp.outcome = Outcome::Conflict(conflict);
+            sp.steps.clear();
+            sp.changes.clear();
+            return sp;
+        }
+        Ok(ingress) => {
+            sp.changes.extend(ingress.changes);
+            sp.steps.extend(ingress.steps);
+            sp.target_group_arn.clone_from(&ingress.target_group_arn);
+            match ingress.target_group_arn {
+                Some(arn) => {
+                    resolved = Arc::new(d.with_target_group(&arn));
+                    sp.desired = Some(resolved.clone());
+                    resolved.as_ref()
+                }
+                None => d,
+            }
+        }
+    };
     match existing {
         None => {
             sp.outcome = Outcome::Create;

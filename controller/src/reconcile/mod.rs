@@ -22,9 +22,11 @@ use crate::aws::AwsClients;
 use crate::domain::{annotations, ServiceKey};
 use crate::manifest::ManifestSet;
 use crate::observe::{
-    DiscoveryScope, ObserveScope, Observed, ObservedScaling, ObservedService, Observer,
+    DiscoveryScope, IngressScope, ObserveScope, Observed, ObservedScaling, ObservedService,
+    Observer,
 };
 use crate::plan::{self, discovery_description, Plan, PlanOptions};
+use crate::render::aws::TargetGroupAttributes;
 use crate::render::{render_services, DesiredService};
 use crate::settings::Settings;
 
@@ -138,6 +140,15 @@ impl Reconciler {
                 Some(d) => plan::scaling::in_sync(d, have),
                 None => s.owner() != Some(operator_id),
             };
+        let wanted_priorities: BTreeSet<i32> = (desired.iter())
+            .filter_map(|d| Some(d.ingress.as_ref()?.rule.priority))
+            .collect();
+        let wanted_attributes: BTreeMap<String, TargetGroupAttributes> = (desired.iter())
+            .filter_map(|d| {
+                let group = &d.ingress.as_ref()?.target_group;
+                Some((group.name.clone(), group.attributes.clone()))
+            })
+            .collect();
         let scope = ObserveScope {
             clusters: &clusters,
             discovery: self.settings.service_discovery_namespace_id.as_deref().map(
@@ -151,6 +162,13 @@ impl Reconciler {
             scaling_trusted: &trusted,
             scaling_sweep: self.options.scaling_sweep,
             only,
+            ingress: self.settings.ingress.as_ref().map(|i| IngressScope {
+                listener_arn: &i.listener_arn,
+                operator_id,
+                wanted_priorities: &wanted_priorities,
+                wanted_attributes: &wanted_attributes,
+                sweep: self.options.scaling_sweep,
+            }),
         };
         Ok(self.observer.observe(&self.aws, &scope).await?)
     }

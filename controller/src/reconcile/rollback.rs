@@ -186,6 +186,7 @@ mod tests {
                 desired: None,
                 observed: None,
                 registry_arn: None,
+                target_group_arn: None,
             }],
             ..Plan::default()
         }

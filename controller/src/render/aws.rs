@@ -2,17 +2,24 @@
 //! Application Auto Scaling, as typed values the planner compares field by field.
 
 mod containers;
+mod hash;
+mod ingress;
 pub mod jobs;
 mod platform;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+
+use hash::spec_hash;
 
 pub use containers::{
     port_mapping_name, ContainerDependency, EfsVolumeConfiguration, FirelensConfiguration,
     MountPoint, Volume,
+};
+pub use ingress::{
+    derived_priority, target_group_name, target_group_placeholder, DesiredIngress, DesiredRule,
+    DesiredTargetGroup, TargetGroupAttributes, TargetGroupHealthCheck, TARGET_GROUP_PREFIX,
 };
 pub use jobs::{DesiredJob, PreDeployTask};
 pub use platform::{RuntimePlatform, SpotShare, FARGATE, FARGATE_SPOT};
@@ -38,6 +45,9 @@ pub struct DesiredService {
     pub discovery: Option<DiscoveryService>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scaling: Option<ScalingTarget>,
+    /// The target group and listener rule of `traffic.ingress`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<DesiredIngress>,
     /// Tags for every resource (ownership, manifest name, spec hash, user labels).
     pub tags: BTreeMap<String, String>,
     /// What Prometheus scrapes, when the service exposes metrics and is discoverable.
@@ -410,7 +420,12 @@ pub fn render_service(m: &MonitoredService, settings: &Settings) -> DesiredServi
         spec.placement.security_groups.clone()
     };
     let scaling_spec = &spec.scaling;
-    let load_balancers: Vec<LoadBalancerAttachment> = spec
+    let ingress = (spec.traffic.ingress.as_ref()).and_then(|i| {
+        let platform = settings.ingress.as_ref();
+        ingress::render(i, k, platform, &settings.operator_id, &cluster, &name)
+    });
+    let owned_group = (ingress.as_ref()).map(|i| target_group_placeholder(&i.target_group.name));
+    let mut load_balancers: Vec<LoadBalancerAttachment> = spec
         .traffic
         .load_balancer
         .iter()
@@ -421,6 +436,12 @@ pub fn render_service(m: &MonitoredService, settings: &Settings) -> DesiredServi
             advanced_configuration: deployment::advanced_configuration(spec, lb, settings),
         })
         .collect();
+    load_balancers.extend(owned_group.iter().map(|arn| LoadBalancerAttachment {
+        target_group_arn: arn.clone(),
+        container_name: CONTAINER_NAME.into(),
+        container_port: i32::from(k.port),
+        advanced_configuration: None,
+    }));
     let service = EcsService {
         name: name.clone(),
         desired_count: scaling_spec.min_tasks as i32,
@@ -498,14 +519,13 @@ pub fn render_service(m: &MonitoredService, settings: &Settings) -> DesiredServi
                 None,
             ));
         }
-        if let (Some(t), Some(lb)) = (
-            scaling_spec.requests_per_target,
-            &spec.traffic.load_balancer,
-        ) {
-            let label = lb
-                .load_balancer_arn
-                .as_ref()
-                .map(|lb_arn| alb_resource_label(lb_arn, &lb.target_group_arn));
+        if let Some(t) = scaling_spec.requests_per_target {
+            // The owned target group's label is known once its ARN is (`with_target_group`).
+            let label = owned_group.clone().or_else(|| {
+                let lb = spec.traffic.load_balancer.as_ref()?;
+                let lb_arn = lb.load_balancer_arn.as_ref()?;
+                Some(ingress::alb_resource_label(lb_arn, &lb.target_group_arn))
+            });
             policies.push(policy("requests", "ALBRequestCountPerTarget", t, label));
         }
         ScalingTarget {
@@ -552,6 +572,7 @@ pub fn render_service(m: &MonitoredService, settings: &Settings) -> DesiredServi
         service,
         discovery,
         scaling,
+        ingress,
         tags,
         scrape,
         pre_deploy: jobs::pre_deploy(m),
@@ -567,39 +588,8 @@ pub fn render_service(m: &MonitoredService, settings: &Settings) -> DesiredServi
     desired
 }
 
-/// `app/<lb>/<id>/targetgroup/<tg>/<id>`: the label ALBRequestCountPerTarget needs.
-fn alb_resource_label(lb_arn: &str, tg_arn: &str) -> String {
-    let lb = lb_arn
-        .split_once(":loadbalancer/")
-        .map(|x| x.1)
-        .unwrap_or(lb_arn);
-    let tg = tg_arn
-        .split_once(":targetgroup/")
-        .map(|x| x.1)
-        .unwrap_or(tg_arn);
-    format!("{lb}/targetgroup/{tg}")
-}
-
 fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v.dedup();
     v
-}
-
-/// First 16 hex digits of SHA-256 over the rendered resources (tags excluded, so a label edit
-/// does not look like a new revision of the service).
-fn spec_hash(d: &DesiredService) -> String {
-    let mut material = serde_json::json!({
-        "taskDefinition": d.task_definition,
-        "service": d.service,
-        "discovery": d.discovery,
-        "scaling": d.scaling,
-        "cluster": d.cluster,
-    });
-    // Only when set, so that services without one keep their spec hash.
-    if let Some(pre_deploy) = &d.pre_deploy {
-        material["preDeploy"] = serde_json::json!(pre_deploy);
-    }
-    let digest = Sha256::digest(material.to_string().as_bytes());
-    hex::encode(&digest[..8])
 }

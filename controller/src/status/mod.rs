@@ -95,6 +95,10 @@ pub struct ServiceStatus {
     pub last_error: Option<String>,
     #[serde(default)]
     pub inventory: Inventory,
+    /// Where people reach the service (`traffic.ingress`): the settings' scheme and public
+    /// host (or the ingress's first plain host) and its first path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// Validation problems, when the manifest is invalid.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub diagnostics: Vec<String>,
@@ -314,6 +318,7 @@ pub fn derive(
         s.inventory = inventory(r, prev);
         s.pre_deploy = prev.and_then(|p| p.pre_deploy.clone());
         s.jobs = prev.map(|p| p.jobs.clone()).unwrap_or_default();
+        s.url = (r.desired.as_ref()).and_then(|d| Some(d.ingress.as_ref()?.url.clone()));
         if let Some(o) = &r.observed {
             s.tasks = Some(BTreeMap::from([
                 ("desired".to_string(), i64::from(o.tasks.desired)),

@@ -349,3 +349,31 @@ fn persisted_records_read_back_and_omit_live_task_counts() {
         Reason::Reconciled
     );
 }
+
+#[test]
+fn a_service_with_an_ingress_shows_its_url_and_one_without_none() {
+    let mut settings = crate::settings::Settings::local_defaults();
+    settings.ingress = Some(crate::settings::IngressSettings::placeholder());
+    let text = "apiVersion: ecs-operator.io/v1alpha1\nkind: MonitoredService\nmetadata:\n  name: web\nspec:\n  container:\n    image: nginx\n  traffic:\n    ingress: {paths: ['/shop/*']}\n  notify:\n    team: web\n";
+    let m = crate::yaml::from_str(text).unwrap();
+    let desired = crate::render::render_service(&m, &settings);
+    let set = set_of(&["web", "api"]);
+    let mut web = result("web", Outcome::Update);
+    web.desired = Some(std::sync::Arc::new(desired));
+    let statuses = derive(
+        &BTreeMap::new(),
+        &set,
+        &[web, result("api", Outcome::Update)],
+        &StopReasons::default(),
+        &BTreeMap::new(),
+        &BTreeMap::new(),
+        100,
+    );
+    assert_eq!(
+        statuses["web"].url.as_deref(),
+        Some("https://apps.local.ecs-operator.invalid/shop/")
+    );
+    assert_eq!(statuses["api"].url, None);
+    let json = serde_json::to_value(&statuses["web"]).unwrap();
+    assert_eq!(json["url"], "https://apps.local.ecs-operator.invalid/shop/");
+}

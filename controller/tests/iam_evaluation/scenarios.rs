@@ -29,7 +29,9 @@ pub struct IamWorld {
 
 impl IamWorld {
     pub fn new() -> IamWorld {
-        let world = World::new("iam");
+        let mut world = World::new("iam");
+        // The bootstrap's HTTPS listener: pizza-service routes from it (traffic.ingress).
+        world.add_listener();
         let bucket = format!("iam-{}", world.settings.cluster.to_lowercase());
         aws_cli(&["s3", "mb", &format!("s3://{bucket}")]);
         // Like the bootstrap's bucket: SSE-KMS with the platform key and an S3 Bucket Key.
@@ -85,6 +87,7 @@ impl IamWorld {
     pub fn policy_values(&self) -> Value {
         let s = &self.settings;
         let cluster = &s.cluster;
+        let listener = &s.ingress.as_ref().unwrap().listener_arn;
         let platform = ["alertmanager", "grafana", "operator", "prometheus"]
             .map(|n| format!("arn:aws:ecs:us-east-1:{ACCOUNT}:service/{cluster}/{n}"));
         json!({
@@ -106,6 +109,10 @@ impl IamWorld {
             "deployment_role_arns": s.permitted_deployment_roles().collect::<Vec<_>>(),
             "platform_service_arns": platform,
             // With enable_manifest_notifications: the controller consumes the events queue.
+            "ingress_listener_arn": listener,
+            "ingress_rule_arns": format!("{}/*", listener.replace(":listener/", ":listener-rule/")),
+            "ingress_target_group_arns":
+                format!("arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:targetgroup/eo-*/*"),
             "manifest_events_enabled": true,
             "manifest_events_queue_arn": self.events_queue.1,
             "schedule_group_name": format!("ecs-operator-{}", s.operator_id),

@@ -52,6 +52,13 @@ fn bootstrap_settings(values: &Value) -> Settings {
         group_name: Some(string(values, "schedule_group_name")),
         dead_letter_queue_arn: Some(string(values, "dead_letter_arn")),
     });
+    s.ingress = Some(ecs_operator::settings::IngressSettings {
+        listener_arn: string(values, "ingress_listener_arn"),
+        vpc_id: "vpc-0123456789abcdef0".into(),
+        public_host: "apps.example.com".into(),
+        scheme: "https".into(),
+        idle_timeout: ecs_operator::duration::PromDuration::from_secs(60),
+    });
     s
 }
 

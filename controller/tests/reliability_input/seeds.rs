@@ -21,6 +21,8 @@ pub fn fuzz_settings() -> Settings {
         "arn:aws:iam::123456789012:role/ecs-infrastructure-load-balancers".into(),
         "arn:aws:iam::123456789012:role/checkout-deployment-hooks".into(),
     ];
+    // pizza-service routes from the platform's HTTPS listener (traffic.ingress).
+    s.ingress = Some(ecs_operator::settings::IngressSettings::placeholder());
     s.networks.insert(
         "private".into(),
         ecs_operator::settings::NetworkSettings {

@@ -13,9 +13,10 @@ use serde_json::Value;
 use crate::support::*;
 
 /// Template name => the `aws_iam_role_policy` that loads it.
-const ROLES: [(&str, &str); 7] = [
+const ROLES: [(&str, &str); 8] = [
     ("operator", "operator"),
     ("scheduler", "scheduler"),
+    ("operator-ingress", "operator_ingress"),
     ("task-execution", "execution"),
     ("platform-execution", "platform_execution"),
     ("monitoring", "monitoring_efs"),
@@ -123,10 +124,12 @@ pub fn templatefile_of<'a>(
     cfg: &'a Config,
     resource: &str,
 ) -> (String, BTreeSet<String>, &'a Expression) {
+    // Inline role policies, and the managed ones (the operator's ingress permissions).
     let (_, block) = cfg
         .resources("aws_iam_role_policy")
+        .chain(cfg.resources("aws_iam_policy"))
         .find(|(name, _)| *name == resource)
-        .unwrap_or_else(|| panic!("no aws_iam_role_policy.{resource}"));
+        .unwrap_or_else(|| panic!("no aws_iam_role_policy or aws_iam_policy {resource}"));
     let mut policy = attr(block.body(), "policy").expect("policy");
     if let Some(["local", name]) = traversal_path(policy)
         .as_deref()
@@ -216,7 +219,7 @@ pub fn rendered() -> (BTreeMap<String, Value>, serde_json::Map<String, Value>) {
     (policies, values)
 }
 
-const SIDS: [(&str, &[&str]); 7] = [
+const SIDS: [(&str, &[&str]); 8] = [
     (
         "scheduler",
         &[
@@ -266,6 +269,18 @@ const SIDS: [(&str, &[&str]); 7] = [
             "WriteMonitoringConfig",
             "ConsumeManifestEvents",
             "DecryptManifestEvents",
+        ],
+    ),
+    (
+        "operator-ingress",
+        &[
+            "IngressRead",
+            "IngressCreateOwnedTargetGroups",
+            "IngressCreateOwnedRulesOnTheListener",
+            "IngressTagOnCreate",
+            "IngressChangeOwnedTargetGroups",
+            "IngressChangeOwnedRules",
+            "IngressReorderRulesOfTheListener",
         ],
     ),
     (

@@ -77,7 +77,24 @@ impl Aws {
 
     /// An EC2 query-protocol action; returns the XML answer.
     pub async fn ec2(&self, action: &str, params: &[(&str, &str)]) -> anyhow::Result<String> {
-        let mut form: Vec<(&str, &str)> = vec![("Action", action), ("Version", "2016-11-15")];
+        self.query("ec2", "2016-11-15", action, params).await
+    }
+
+    /// An ELBv2 query-protocol action; returns the XML answer.
+    pub async fn elbv2(&self, action: &str, params: &[(&str, &str)]) -> anyhow::Result<String> {
+        self.query("elasticloadbalancing", "2015-12-01", action, params)
+            .await
+    }
+
+    /// A query-protocol action of `service` (its API `version`); returns the XML answer.
+    async fn query(
+        &self,
+        service: &str,
+        version: &str,
+        action: &str,
+        params: &[(&str, &str)],
+    ) -> anyhow::Result<String> {
+        let mut form: Vec<(&str, &str)> = vec![("Action", action), ("Version", version)];
         form.extend_from_slice(params);
         let body = form
             .iter()
@@ -85,10 +102,10 @@ impl Aws {
             .collect::<Vec<_>>()
             .join("&");
         self.send(
-            &format!("ec2 {action}"),
+            &format!("{service} {action}"),
             self.http
                 .post(&self.endpoint)
-                .header("Authorization", authorization("ec2"))
+                .header("Authorization", authorization(service))
                 .header(
                     "Content-Type",
                     "application/x-www-form-urlencoded; charset=utf-8",
@@ -171,11 +188,17 @@ pub struct Platform {
     pub namespace_id: String,
     pub namespace_name: String,
     pub bucket: String,
+    /// The HTTPS listener of the platform's load balancer (`traffic.ingress` routes from it).
+    pub listener: String,
 }
 
+/// The host name of the demo's load balancer (a certificate in moto's ACM names it).
+pub const PUBLIC_HOST: &str = "pizza.demo.example.com";
+
 impl Platform {
-    /// VPC, two subnets, a security group, the ECS cluster, the Cloud Map namespace and the
-    /// bucket for manifests and state.
+    /// VPC, two subnets, a security group, the ECS cluster, the Cloud Map namespace, the
+    /// bucket for manifests and state, and a load balancer with an HTTPS listener (as the
+    /// bootstrap's `alb.tf`).
     pub async fn create(aws: &Aws, cluster: &str, namespace: &str) -> anyhow::Result<Self> {
         let vpc = aws
             .ec2("CreateVpc", &[("CidrBlock", "10.42.0.0/16")])
@@ -228,6 +251,7 @@ impl Platform {
             .to_string();
         let bucket = format!("{cluster}-{}", std::process::id());
         aws.s3_put(&bucket, Vec::new()).await?;
+        let listener = load_balancer(aws, &a, &b).await?;
         Ok(Platform {
             vpc,
             subnets: vec![a, b],
@@ -236,8 +260,54 @@ impl Platform {
             namespace_id,
             namespace_name: namespace.to_string(),
             bucket,
+            listener,
         })
     }
+}
+
+/// An Application Load Balancer over subnets `a` and `b` with an HTTPS listener answering 404
+/// by default; returns the listener's ARN.
+async fn load_balancer(aws: &Aws, a: &str, b: &str) -> anyhow::Result<String> {
+    let name = format!("pizza-demo-{}", std::process::id());
+    let lb = aws
+        .elbv2(
+            "CreateLoadBalancer",
+            &[
+                ("Name", &name),
+                ("Subnets.member.1", a),
+                ("Subnets.member.2", b),
+            ],
+        )
+        .await?;
+    let lb = xml_field(&lb, "LoadBalancerArn").context("CreateLoadBalancer: no ARN")?;
+    let certificate = aws
+        .json(
+            "acm",
+            "CertificateManager.RequestCertificate",
+            json!({"DomainName": PUBLIC_HOST}),
+        )
+        .await?;
+    let certificate = certificate["CertificateArn"]
+        .as_str()
+        .context("RequestCertificate: no CertificateArn")?
+        .to_string();
+    let listener = aws
+        .elbv2(
+            "CreateListener",
+            &[
+                ("LoadBalancerArn", &lb),
+                ("Protocol", "HTTPS"),
+                ("Port", "443"),
+                ("Certificates.member.1.CertificateArn", &certificate),
+                ("DefaultActions.member.1.Type", "fixed-response"),
+                (
+                    "DefaultActions.member.1.FixedResponseConfig.StatusCode",
+                    "404",
+                ),
+            ],
+        )
+        .await?;
+    xml_field(&listener, "ListenerArn").context("CreateListener: no ARN")
 }
 
 /// The id of the Cloud Map service `name` in the namespace, once the operator created it.

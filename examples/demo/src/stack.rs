@@ -233,6 +233,10 @@ impl<'a> Stack<'a> {
             platform.namespace_id,
             platform.bucket
         );
+        println!(
+            "  created a load balancer with HTTPS listener {} (traffic.ingress routes from it)",
+            platform.listener
+        );
         let inbox = Inbox::start(clock).await?;
         println!(
             "  alert inbox (the pizza team's webhook) at {}/alerts/{TEAM}",
@@ -274,6 +278,11 @@ impl<'a> Stack<'a> {
             "manifestSource": format!("s3://{}/manifests/", platform.bucket),
             "stateLocation": format!("s3://{}/state/", platform.bucket),
             "monitoring": monitoring,
+            "ingress": {
+                "listenerArn": platform.listener,
+                "vpcId": platform.vpc,
+                "publicHost": crate::aws::PUBLIC_HOST,
+            },
         });
         let settings_path = work.join("settings.json");
         std::fs::write(&settings_path, serde_json::to_string_pretty(&settings)?)?;

@@ -13,12 +13,14 @@ use crate::duration::PromDuration;
 
 mod deployment;
 mod guard;
+mod ingress;
 mod jobs;
 mod monitoring;
 mod task;
 pub mod unique_keys;
 pub use deployment::*;
 pub use guard::RolloutGuard;
+pub use ingress::{EffectiveHealthCheck, Ingress, IngressHealthCheck};
 pub use jobs::*;
 pub use monitoring::*;
 pub use task::*;
@@ -428,6 +430,8 @@ pub(super) fn yes() -> bool {
 pub struct Traffic {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_balancer: Option<LoadBalancer>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<Ingress>,
     /// Cloud Map registration (on by default, so Prometheus and peers can find the tasks).
     #[serde(default)]
     pub discovery: Discovery,
@@ -510,7 +514,8 @@ pub struct Scaling {
     /// Target average memory utilisation, percent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_memory_percent: Option<f64>,
-    /// Target ALB requests per task per minute (needs `traffic.loadBalancer`).
+    /// Target ALB requests per task per minute (needs `traffic.ingress`, or
+    /// `traffic.loadBalancer` with `loadBalancerArn`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests_per_target: Option<f64>,
     #[serde(default = "default_scale_in_cooldown")]

@@ -4,6 +4,7 @@
 //! stop at the first problem: a person fixing a manifest wants the whole list at once.
 
 mod deployment;
+mod ingress;
 mod jobs;
 mod monitoring;
 mod task;
@@ -62,12 +63,17 @@ pub fn validate(m: &MonitoredService, settings: Option<&Settings>) -> Vec<FieldE
     check_placement(&mut c, &spec.placement, settings);
     check_deployment(&mut c, &spec.deployment, &spec.traffic, settings);
     check_traffic(&mut c, &spec.traffic);
+    ingress::check_ingress(&mut c, spec, settings);
     let has_lb_arn = spec
         .traffic
         .load_balancer
         .as_ref()
         .is_some_and(|lb| lb.load_balancer_arn.is_some());
-    check_scaling(&mut c, &spec.scaling, has_lb_arn);
+    check_scaling(
+        &mut c,
+        &spec.scaling,
+        has_lb_arn || spec.traffic.ingress.is_some(),
+    );
     let scrape = check_metrics(&mut c, &spec.metrics, settings);
     check_scrape_port(&mut c, spec, settings);
     check_alerts(&mut c, &spec.alerts, scrape);

@@ -290,7 +290,7 @@ pub(super) fn check_scaling(c: &mut Checker, s: &Scaling, has_load_balancer: boo
             || format!("{rpt} must be positive"),
         );
         c.check(has_load_balancer, "spec.scaling.requestsPerTarget", || {
-            "needs spec.traffic.loadBalancer with loadBalancerArn (the metric comes from the ALB)"
+            "needs spec.traffic.ingress, or spec.traffic.loadBalancer with loadBalancerArn (the metric comes from the ALB)"
                 .into()
         });
     }
