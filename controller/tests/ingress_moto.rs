@@ -11,7 +11,7 @@ use testkit::*;
 
 /// One full pass: the plan it made and its (reads, writes).
 async fn pass(r: &Reconciler, set: &ManifestSet) -> (Plan, u64, u64) {
-    apply_pass(r, set, true).await
+    apply_counted(r, set, true).await
 }
 
 /// A world with the platform's listener, its operator, and one manifest with an ingress.

@@ -332,24 +332,6 @@ pub fn manifest_events_queue(bucket: &str, queue_name: &str) -> (String, String)
     (url, arn)
 }
 
-/// One pass of plan and apply that must succeed for every service: the plan, and the
-/// (reads, writes) it made. `complete`: the source is complete (pruning allowed).
-pub async fn apply_pass(
-    r: &Reconciler,
-    set: &ManifestSet,
-    complete: bool,
-) -> (ecs_operator::plan::Plan, u64, u64) {
-    use ecs_operator::aws::CallCounter;
-    let before = r.aws.calls.snapshot();
-    let (plan, _) = r.plan(set, complete).await.unwrap();
-    let results = r.apply(&plan).await;
-    for res in &results {
-        assert!(res.error.is_none(), "{}: {:?}", res.name, res.error);
-    }
-    let totals = CallCounter::totals(&CallCounter::since(&before, &r.aws.calls.snapshot()), None);
-    (plan, totals.reads, totals.writes)
-}
-
 /// A manifest set from in-memory YAML documents.
 pub fn manifests(docs: &[(&str, &str)], settings: &Settings) -> ManifestSet {
     let mut set = ManifestSet::default();
