@@ -16,6 +16,9 @@ pub const MAX_ENVIRONMENT_LEN: usize = 32;
 
 /// Whether `name` can name an environment: a DNS label of at most 32 characters. Manifests
 /// and settings both name environments, so both check them here.
+/// [`is_environment_name`] as a JSON Schema pattern, for editors.
+pub const ENVIRONMENT_NAME_PATTERN: &str = "^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$";
+
 pub fn is_environment_name(name: &str) -> bool {
     (1..=MAX_ENVIRONMENT_LEN).contains(&name.len())
         && name
@@ -295,6 +298,35 @@ pub fn arn_like(pattern: &str, arn: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_environment_name_pattern_agrees_with_the_check() {
+        let pattern = regex::Regex::new(ENVIRONMENT_NAME_PATTERN).unwrap();
+        let long = "a".repeat(MAX_ENVIRONMENT_LEN);
+        let too_long = "a".repeat(MAX_ENVIRONMENT_LEN + 1);
+        for name in [
+            "prod",
+            "eu-west-1",
+            "a",
+            "1",
+            "-prod",
+            "prod-",
+            "Prod",
+            "pr_od",
+            "",
+            &long,
+            &too_long,
+            "a-b",
+            "a--b",
+            "staging2",
+        ] {
+            assert_eq!(
+                pattern.is_match(name),
+                is_environment_name(name),
+                "{name:?}"
+            );
+        }
+    }
 
     #[test]
     fn s3_locations_parse_with_and_without_a_prefix() {

@@ -31,6 +31,7 @@ pub struct Settings {
     /// rendered, planned and applied. A manifest without an override for it, or an operator
     /// without `environment`, uses the base spec.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = crate::domain::ENVIRONMENT_NAME_PATTERN))]
     pub environment: Option<String>,
     /// AWS region (falls back to the standard AWS chain when absent).
     #[serde(default)]

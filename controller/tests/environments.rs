@@ -275,3 +275,32 @@ fn render_with_environment_shows_the_override() {
         .unwrap();
     assert!(!out.status.success());
 }
+
+#[test]
+fn validate_with_an_environment_checks_its_name_and_warns_when_no_manifest_overrides_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pizza.yaml"), DOC).unwrap();
+    let validate = |environment: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_ecs-operator"))
+            .args(["validate", "--environment", environment])
+            .arg(dir.path())
+            .env_remove("ECS_OPERATOR_SETTINGS")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        (out.status.success(), stderr)
+    };
+    let (ok, stderr) = validate("staging");
+    assert!(ok && !stderr.contains("no manifest overrides"), "{stderr}");
+    let (ok, stderr) = validate("stagign");
+    assert!(ok, "a warning, not an error: {stderr}");
+    assert!(
+        stderr.contains("no manifest overrides environment \"stagign\""),
+        "{stderr}"
+    );
+    let (ok, stderr) = validate("Bad_Name");
+    assert!(
+        !ok && stderr.contains("--environment \"Bad_Name\""),
+        "{stderr}"
+    );
+}

@@ -91,6 +91,22 @@ fn hand_made_group(world: &World, name: &str) -> String {
         .to_string()
 }
 
+/// A rule made by hand (no tags) at `priority`, forwarding `/hand/*` to `group`.
+fn hand_made_rule(listener: &str, priority: i32, group: &str) {
+    aws_cli(&[
+        "elbv2",
+        "create-rule",
+        "--listener-arn",
+        listener,
+        "--priority",
+        &priority.to_string(),
+        "--conditions",
+        r#"[{"Field":"path-pattern","PathPatternConfig":{"Values":["/hand/*"]}}]"#,
+        "--actions",
+        &format!("Type=forward,TargetGroupArn={group}"),
+    ]);
+}
+
 fn service(world: &World, name: &str) -> serde_json::Value {
     aws_cli(&[
         "ecs",
@@ -296,18 +312,7 @@ async fn a_rule_the_operator_does_not_own_holding_the_priority_is_reported_and_l
     let mut world = World::new("ingress-foreign");
     let listener = world.add_listener();
     let foreign_group = hand_made_group(&world, &format!("hand-{}", std::process::id()));
-    aws_cli(&[
-        "elbv2",
-        "create-rule",
-        "--listener-arn",
-        &listener,
-        "--priority",
-        "777",
-        "--conditions",
-        r#"[{"Field":"path-pattern","PathPatternConfig":{"Values":["/hand/*"]}}]"#,
-        "--actions",
-        &format!("Type=forward,TargetGroupArn={foreign_group}"),
-    ]);
+    hand_made_rule(&listener, 777, &foreign_group);
     let before = rules(&listener);
     let r = world.reconciler().await;
     let wants_777 = format!("{SHOP}      priority: 777\n");
@@ -328,6 +333,39 @@ async fn a_rule_the_operator_does_not_own_holding_the_priority_is_reported_and_l
     assert_eq!(rules(&listener), before, "the foreign rule was touched");
     assert!(target_group(&owned_group_name(&world, "fgn-ing")).is_null());
     assert!(service(&world, "fgn-ing")["status"] != "ACTIVE");
+}
+
+#[tokio::test]
+async fn a_derived_priority_another_rule_holds_moves_on_and_stays_there() {
+    let mut world = World::new("ingress-derived");
+    let listener = world.add_listener();
+    let derived =
+        ecs_operator::render::aws::derived_priority(&world.settings.cluster, "drv-ing") as i32;
+    let foreign_group = hand_made_group(&world, &format!("drv-{}", std::process::id()));
+    hand_made_rule(&listener, derived, &foreign_group);
+    let foreign = rules(&listener);
+    let r = world.reconciler().await;
+    let set = manifests(
+        &[("d.yaml", &ingress_manifest("drv-ing", SHOP))],
+        &world.settings,
+    );
+    let (plan, _, writes) = pass(&r, &set).await;
+    let sp = plan.services.iter().find(|s| s.name == "drv-ing").unwrap();
+    assert_eq!(sp.outcome, Outcome::Create, "{sp:?}");
+    assert!(writes > 0);
+    let after = rules(&listener);
+    for rule in &foreign {
+        assert!(after.contains(rule), "the foreign rule changed: {rule}");
+    }
+    let group_arn = target_group(&owned_group_name(&world, "drv-ing"))["TargetGroupArn"].clone();
+    let ours: Vec<&serde_json::Value> = (after.iter())
+        .filter(|r| r["Actions"][0]["TargetGroupArn"] == group_arn)
+        .collect();
+    assert_eq!(ours.len(), 1, "{after:?}");
+    assert_eq!(ours[0]["Priority"], (derived + 1).to_string());
+    // The next pass keeps the rule where it is, with nothing to write.
+    let (plan, _, writes) = pass(&r, &set).await;
+    assert_eq!(writes, 0, "{:?}", steps(&plan, "drv-ing"));
 }
 
 #[tokio::test]

@@ -28,6 +28,11 @@ pub struct ValidateArgs {
     /// Also check against the platform (allowed clusters, roles, networks).
     #[arg(long, env = "ECS_OPERATOR_SETTINGS")]
     pub settings: Option<PathBuf>,
+    /// The environment about to be deployed (`spec.environments.NAME`); default: the settings'
+    /// `environment`. Every environment is validated either way; this one's name is checked
+    /// and a name no manifest overrides is warned about (a misspelt promotion).
+    #[arg(long, value_name = "NAME")]
+    pub environment: Option<String>,
 }
 
 /// Flags of `render`.
@@ -99,10 +104,38 @@ pub fn warn_unrouted(set: &ManifestSet, settings: &Settings) {
     }
 }
 
+/// The environment a command works for: the flag, else the settings'; refused when it is not
+/// a valid environment name.
+fn chosen_environment<'a>(
+    flag: Option<&'a str>,
+    settings: Option<&'a Settings>,
+) -> anyhow::Result<Option<&'a str>> {
+    let environment = flag.or(settings.and_then(|s| s.environment.as_deref()));
+    if let Some(name) = environment.filter(|n| !is_environment_name(n)) {
+        anyhow::bail!(
+            "--environment {name:?}: lower-case letters, digits and '-', at most 32 characters"
+        );
+    }
+    Ok(environment)
+}
+
+/// A misspelt environment would silently deploy the base spec of every manifest.
+fn warn_unknown_environment(set: &ManifestSet, environment: Option<&str>) {
+    let Some(name) = environment else { return };
+    let key = format!("spec.environments.{name}");
+    if !set.manifests.is_empty() && !set.manifests.iter().any(|m| m.positions.contains(&key)) {
+        eprintln!(
+            "warning: no manifest overrides environment {name:?}: every service renders its base spec"
+        );
+    }
+}
+
 pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let settings = load_settings(args.settings.as_ref())?;
-    let set = manifest::load_paths(&args.paths, settings.as_ref())?;
+    let environment = chosen_environment(args.environment.as_deref(), settings.as_ref())?;
+    let set = manifest::load_paths_in(&args.paths, settings.as_ref(), environment)?;
     print_diagnostics(&set);
+    warn_unknown_environment(&set, environment);
     if let Some(settings) = &settings {
         warn_unrouted(&set, settings);
     }
@@ -138,23 +171,9 @@ pub fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
     // Platform checks only against a real settings file; without one, render with
     // placeholder platform values.
     let given = load_settings(args.settings.as_ref())?;
-    let environment =
-        (args.environment.as_deref()).or(given.as_ref().and_then(|s| s.environment.as_deref()));
-    if let Some(name) = environment.filter(|n| !is_environment_name(n)) {
-        anyhow::bail!(
-            "--environment {name:?}: lower-case letters, digits and '-', at most 32 characters"
-        );
-    }
+    let environment = chosen_environment(args.environment.as_deref(), given.as_ref())?;
     let set = manifest::load_paths_in(&args.paths, given.as_ref(), environment)?;
-    // A misspelt environment would silently render the base spec of every manifest.
-    if let Some(name) = environment {
-        let key = format!("spec.environments.{name}");
-        if !set.manifests.is_empty() && !set.manifests.iter().any(|m| m.positions.contains(&key)) {
-            eprintln!(
-                "warning: no manifest overrides environment {name:?}: every service renders its base spec"
-            );
-        }
-    }
+    warn_unknown_environment(&set, environment);
     let settings = given.unwrap_or_else(|| Settings {
         ingress: Some(ecs_operator::settings::IngressSettings::placeholder()),
         ..Settings::local_defaults()

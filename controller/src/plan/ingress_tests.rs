@@ -184,8 +184,8 @@ fn a_group_of_the_operator_s_name_it_does_not_own_is_a_conflict() {
 }
 
 #[test]
-fn a_priority_held_by_another_service_of_the_operator_is_a_conflict_naming_it() {
-    let d = without_discovery(desired("shop", SHOP));
+fn a_written_priority_held_by_another_service_of_the_operator_is_a_conflict_naming_it() {
+    let d = without_discovery(desired("shop", &format!("{SHOP}      priority: 777\n")));
     let mut observed = as_applied(&d);
     observed.ingress.rules[0].tags = Some(owned_tags("checkout"));
     let p = plan_with(std::slice::from_ref(&d), &observed, true);
@@ -251,4 +251,97 @@ fn the_route_of_a_service_kept_after_its_manifest_went_is_kept_too() {
             .all(|sp| !sp.name.contains("listener rule")),
         "{p:?}"
     );
+}
+
+/// A rule on the listener at `priority`, forwarding nowhere the operator knows.
+fn rule_at(priority: i32, tags: Option<BTreeMap<String, String>>) -> ObservedRule {
+    ObservedRule {
+        arn: format!("{RULE_ARN}-{priority}"),
+        priority,
+        hosts: vec![],
+        paths: vec!["/other/*".into()],
+        target_group_arns: vec![],
+        tags,
+    }
+}
+
+fn created_priority(p: &Plan, service: &str) -> i32 {
+    let sp = p.services.iter().find(|sp| sp.name == service).unwrap();
+    assert_eq!(sp.outcome, Outcome::Create, "{service}");
+    assert!(
+        sp.steps.contains(&Step::CreateListenerRule),
+        "{:?}",
+        sp.steps
+    );
+    let desired = sp.desired.as_ref().unwrap().ingress.as_ref().unwrap();
+    let shown = sp
+        .changes
+        .iter()
+        .find(|c| c.field == "ingress.rule")
+        .unwrap();
+    assert_eq!(shown.to, format!("priority {}", desired.rule.priority));
+    desired.rule.priority
+}
+
+#[test]
+fn a_derived_priority_held_by_other_rules_moves_to_the_next_free_one_and_takes_nothing() {
+    let d = without_discovery(desired("shop", SHOP));
+    let derived = d.ingress.as_ref().unwrap().rule.priority;
+    let mut observed = Observed::default();
+    observed.ingress.read = true;
+    observed.ingress.rules = vec![
+        rule_at(
+            derived,
+            Some(BTreeMap::from([(tags::OWNER.into(), "another".into())])),
+        ),
+        rule_at(derived + 1, None),
+    ];
+    let p = plan_with(std::slice::from_ref(&d), &observed, true);
+    assert_eq!(created_priority(&p, "shop"), derived + 2);
+    let steps: Vec<&Step> = p.services.iter().flat_map(|sp| &sp.steps).collect();
+    assert!(
+        !steps.iter().any(|s| matches!(
+            s,
+            Step::SetRulePriority { .. }
+                | Step::ModifyListenerRule { .. }
+                | Step::DeleteListenerRule { .. }
+        )),
+        "another rule was touched: {steps:?}"
+    );
+}
+
+#[test]
+fn new_services_colliding_on_a_derived_priority_are_placed_in_name_order_whatever_the_file_order() {
+    let mut a = without_discovery(desired("alpha", SHOP));
+    let mut b = without_discovery(desired("beta", SHOP));
+    for d in [&mut a, &mut b] {
+        d.ingress.as_mut().unwrap().rule.priority = 20_000;
+    }
+    let mut observed = Observed::default();
+    observed.ingress.read = true;
+    for order in [[a.clone(), b.clone()], [b.clone(), a.clone()]] {
+        let p = plan_with(&order, &observed, true);
+        assert_eq!(created_priority(&p, "alpha"), 20_000);
+        assert_eq!(created_priority(&p, "beta"), 20_001);
+    }
+}
+
+#[test]
+fn an_existing_rule_keeps_its_priority_unless_one_is_written() {
+    let d = without_discovery(desired("shop", SHOP));
+    let mut observed = as_applied(&d);
+    observed.ingress.rules[0].priority = 12_345;
+    let p = plan_with(std::slice::from_ref(&d), &observed, true);
+    assert_eq!(
+        p.services[0].outcome,
+        Outcome::InSync,
+        "{:?}",
+        p.services[0]
+    );
+    let written = without_discovery(desired("shop", &format!("{SHOP}      priority: 777\n")));
+    let p = plan_with(std::slice::from_ref(&written), &observed, true);
+    assert!(p.services[0].steps.contains(&Step::SetRulePriority {
+        arn: RULE_ARN.into(),
+        priority: 777
+    }));
 }

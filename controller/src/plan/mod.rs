@@ -21,6 +21,7 @@
 
 mod ingress;
 pub mod predeploy;
+pub mod priorities;
 mod prune;
 pub mod scaling;
 pub mod schedules;
@@ -35,6 +36,7 @@ use crate::domain::ScalingResourceId;
 pub use crate::domain::ServiceField;
 use crate::observe::{Observed, ObservedService};
 use crate::render::aws::DesiredService;
+use priorities::ResolvedPriorities;
 use prune::{plan_discovery_leftovers, plan_prune};
 use service::plan_service;
 
@@ -218,9 +220,12 @@ pub fn discovery_description(operator_id: &str, namespace_id: &str) -> String {
 pub fn plan(desired: &[DesiredService], observed: &Observed, options: &PlanOptions<'_>) -> Plan {
     let mut plan = Plan::default();
     let waves = dependency_waves(desired);
+    let priorities = ResolvedPriorities::resolve(desired, observed, options.operator_id);
     for d in desired {
         let wave = waves.get(&d.name).copied().unwrap_or(0);
-        plan.services.push(plan_service(d, observed, options, wave));
+        let d = priorities.apply(d);
+        plan.services
+            .push(plan_service(&d, observed, options, wave));
     }
     // Dependencies that do not exist yet and are not created in this pass make a service wait.
     let existing_or_planned: BTreeSet<String> = plan

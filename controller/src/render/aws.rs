@@ -19,7 +19,8 @@ pub use containers::{
 };
 pub use ingress::{
     derived_priority, target_group_name, target_group_placeholder, DesiredIngress, DesiredRule,
-    DesiredTargetGroup, TargetGroupAttributes, TargetGroupHealthCheck, TARGET_GROUP_PREFIX,
+    DesiredTargetGroup, TargetGroupAttributes, TargetGroupHealthCheck, DERIVED_PRIORITY,
+    TARGET_GROUP_PREFIX,
 };
 pub use jobs::{DesiredJob, PreDeployTask};
 pub use platform::{RuntimePlatform, SpotShare, FARGATE, FARGATE_SPOT};

@@ -24,8 +24,9 @@ pub struct Ingress {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub paths: Vec<String>,
     /// Listener rule priority, 1-50000, unique on the listener (lower numbers are evaluated
-    /// first). Unset: a stable number derived from the cluster and service name (10000-50000).
-    /// A priority another rule holds is reported, never taken over.
+    /// first). Unset: a number derived from the cluster and service name (10000-50000), or the
+    /// next free one after it when another rule holds it; an existing rule keeps its number.
+    /// A written priority another rule holds is reported, never taken over.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<u32>,
     /// The load balancer's health check of each task. Unset fields come from

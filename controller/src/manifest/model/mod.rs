@@ -121,6 +121,7 @@ pub struct Spec {
         skip_serializing_if = "BTreeMap::is_empty",
         deserialize_with = "unique_keys::map"
     )]
+    #[schemars(extend("propertyNames" = {"pattern": crate::domain::ENVIRONMENT_NAME_PATTERN}))]
     pub environments: BTreeMap<String, EnvironmentOverride>,
 }
 

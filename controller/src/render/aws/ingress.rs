@@ -74,7 +74,13 @@ pub struct TargetGroupAttributes {
 #[serde(rename_all = "camelCase")]
 pub struct DesiredRule {
     pub listener_arn: String,
+    /// Written in the manifest, or [`derived_priority`] until the plan resolves it
+    /// (`plan::priorities`).
     pub priority: i32,
+    /// No priority was written: an existing rule keeps the one it has and a new rule takes the
+    /// derived one or the next free after it. Not part of the spec hash.
+    #[serde(skip)]
+    pub derived: bool,
     /// Sorted: the order of a condition's values means nothing.
     pub hosts: Vec<String>,
     pub paths: Vec<String>,
@@ -179,6 +185,7 @@ pub fn render(
             priority: ingress
                 .priority
                 .unwrap_or_else(|| derived_priority(cluster, service)) as i32,
+            derived: ingress.priority.is_none(),
             hosts,
             paths,
         },
