@@ -171,6 +171,43 @@ pub struct ServicePlan {
     pub target_group_arn: Option<String>,
 }
 
+impl ServicePlan {
+    /// Takes the new revision out of the steps: no RegisterTaskDefinition, no new task
+    /// definition in UpdateService, no spec-hash tag (the service will not run that spec);
+    /// steps left with nothing to do go. What else an update corrects (desired count,
+    /// network, other tags) stays. Returns whether the plan held a new revision.
+    pub fn withhold_new_revision(&mut self) -> bool {
+        let before = self.steps.len();
+        self.steps.retain(|s| *s != Step::RegisterTaskDefinition);
+        let mut held = self.steps.len() != before;
+        for step in &mut self.steps {
+            match step {
+                Step::UpdateService {
+                    new_task_definition,
+                    ..
+                } => {
+                    held |= *new_task_definition;
+                    *new_task_definition = false;
+                }
+                Step::TagService { tags } => {
+                    tags.remove(crate::domain::tags::SPEC_HASH);
+                }
+                _ => {}
+            }
+        }
+        self.steps.retain(|s| match s {
+            Step::UpdateService {
+                desired_count: None,
+                new_task_definition: false,
+                fields,
+            } => !fields.is_empty(),
+            Step::TagService { tags } => !tags.is_empty(),
+            _ => true,
+        });
+        held
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Plan {
     pub services: Vec<ServicePlan>,

@@ -14,7 +14,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Outcome, Plan, ServicePlan, Step};
-use crate::domain::tags;
 use serde::{Deserialize, Serialize};
 
 use crate::observe::runs::TaskExit;
@@ -175,28 +174,7 @@ fn withhold_deployment(sp: &mut ServicePlan) {
     if let Some(at) = sp.steps.iter().position(|s| *s == Step::CreateService) {
         sp.steps.truncate(at);
     }
-    sp.steps.retain(|s| *s != Step::RegisterTaskDefinition);
-    for step in &mut sp.steps {
-        match step {
-            Step::UpdateService {
-                new_task_definition,
-                ..
-            } => *new_task_definition = false,
-            Step::TagService { tags } => {
-                tags.remove(tags::SPEC_HASH);
-            }
-            _ => {}
-        }
-    }
-    sp.steps.retain(|s| match s {
-        Step::UpdateService {
-            desired_count: None,
-            new_task_definition: false,
-            fields,
-        } => !fields.is_empty(),
-        Step::TagService { tags } => !tags.is_empty(),
-        _ => true,
-    });
+    sp.withhold_new_revision();
 }
 
 #[cfg(test)]

@@ -120,34 +120,8 @@ pub fn hold_rolled_back(plan: &mut Plan, held: &BTreeMap<String, HeldRollout>) {
         let Some(h) = held.get(&sp.name) else {
             continue;
         };
-        let before = sp.steps.len();
-        sp.steps.retain(|s| *s != Step::RegisterTaskDefinition);
-        let mut deployment_held = sp.steps.len() != before;
-        for step in &mut sp.steps {
-            if let Step::UpdateService {
-                new_task_definition,
-                ..
-            } = step
-            {
-                deployment_held |= *new_task_definition;
-                *new_task_definition = false;
-            }
-        }
-        for step in &mut sp.steps {
-            // The service does not run the held spec: its spec-hash tag must not say so.
-            if let Step::TagService { tags } = step {
-                tags.remove(crate::domain::tags::SPEC_HASH);
-            }
-        }
-        sp.steps.retain(|s| match s {
-            Step::UpdateService {
-                desired_count: None,
-                new_task_definition: false,
-                fields,
-            } => !fields.is_empty(),
-            Step::TagService { tags } => !tags.is_empty(),
-            _ => true,
-        });
+        // The service does not run the held spec: its spec-hash tag must not say so.
+        let deployment_held = sp.withhold_new_revision();
         if !deployment_held {
             continue;
         }
