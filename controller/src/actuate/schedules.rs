@@ -71,6 +71,23 @@ pub async fn ensure_group(
     Ok(())
 }
 
+/// Sets every field of a schedule on a CreateSchedule or UpdateSchedule request: the two
+/// builders are different types with the same setters, and must not drift apart.
+macro_rules! whole_schedule {
+    ($request:expr, $group:expr, $plan:expr, $token:expr, $spec:expr) => {
+        $request
+            .group_name($group)
+            .name(&$plan.name)
+            .client_token($token)
+            .description(&$spec.description)
+            .schedule_expression(&$spec.schedule_expression)
+            .schedule_expression_timezone(&$spec.schedule_expression_timezone)
+            .state(ScheduleState::from($spec.state.as_str()))
+            .flexible_time_window(window()?)
+            .target(target($spec)?)
+    };
+}
+
 /// Applies one schedule's plan.
 pub async fn apply(
     aws: &AwsClients,
@@ -80,36 +97,16 @@ pub async fn apply(
 ) -> Result<(), ReconcileError> {
     match (&plan.action, &plan.desired) {
         (ScheduleAction::Create, Some(spec)) => {
-            let (window, target) = (window()?, target(spec)?);
-            aws.scheduler
-                .create_schedule()
-                .group_name(group)
-                .name(&plan.name)
-                .client_token(client_token)
-                .description(&spec.description)
-                .schedule_expression(&spec.schedule_expression)
-                .schedule_expression_timezone(&spec.schedule_expression_timezone)
-                .state(ScheduleState::from(spec.state.as_str()))
-                .flexible_time_window(window)
-                .target(target)
+            let request = aws.scheduler.create_schedule();
+            whole_schedule!(request, group, plan, client_token, spec)
                 .send()
                 .await
                 .map_err(aws.error("scheduler:CreateSchedule"))?;
         }
         (ScheduleAction::Update, Some(spec)) => {
             // UpdateSchedule replaces the whole schedule: everything is sent.
-            let (window, target) = (window()?, target(spec)?);
-            aws.scheduler
-                .update_schedule()
-                .group_name(group)
-                .name(&plan.name)
-                .client_token(client_token)
-                .description(&spec.description)
-                .schedule_expression(&spec.schedule_expression)
-                .schedule_expression_timezone(&spec.schedule_expression_timezone)
-                .state(ScheduleState::from(spec.state.as_str()))
-                .flexible_time_window(window)
-                .target(target)
+            let request = aws.scheduler.update_schedule();
+            whole_schedule!(request, group, plan, client_token, spec)
                 .send()
                 .await
                 .map_err(aws.error("scheduler:UpdateSchedule"))?;
