@@ -42,8 +42,9 @@ resource "aws_iam_role" "scheduler" {
   assume_role_policy = data.aws_iam_policy_document.scheduler_assume.json
 }
 
-# RunTask of the operator's task definitions in the cluster only, passing their roles to ECS
-# tasks only, and the dead-letter queue.
+# RunTask of the operator's task definitions in the cluster only, tagging those tasks with the
+# owner tag at launch (ECS authorises tags on RunTask as ecs:TagResource), passing their roles
+# to ECS tasks only, and the dead-letter queue.
 resource "aws_iam_role_policy" "scheduler" {
   name = "run-operator-jobs"
   role = aws_iam_role.scheduler.id
@@ -52,6 +53,7 @@ resource "aws_iam_role_policy" "scheduler" {
     region             = local.region
     account_id         = local.account_id
     cluster_arn        = aws_ecs_cluster.main.arn
+    cluster_name       = aws_ecs_cluster.main.name
     owner_tag_key      = local.owner_tag_key
     operator_id        = var.operator_id
     passable_role_arns = concat([aws_iam_role.execution.arn, aws_iam_role.service_task.arn], var.service_task_role_arns)

@@ -138,6 +138,14 @@ async fn a_jobs_schedule_is_created_read_back_left_alone_updated_by_field_and_de
     assert_eq!(target["DeadLetterConfig"]["Arn"], DLQ);
     assert_eq!(target["RetryPolicy"]["MaximumRetryAttempts"], 2);
     assert_eq!(target["RetryPolicy"]["MaximumEventAgeInSeconds"], 1800);
+    // The job's tasks start tagged as the operator's, like its services' tasks.
+    let task_tags = &target["EcsParameters"]["Tags"][0];
+    assert_eq!(
+        task_tags["ecs-operator.io/owner"],
+        settings.operator_id.as_str()
+    );
+    assert_eq!(task_tags["ecs-operator.io/manifest"], name.as_str());
+    assert_eq!(target["EcsParameters"]["EnableECSManagedTags"], true);
     assert_eq!(
         target["EcsParameters"]["Group"],
         format!("job:{schedule_name}")

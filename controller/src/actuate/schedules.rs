@@ -172,6 +172,12 @@ fn target(spec: &ScheduleSpec) -> Result<Target, AwsError> {
                 .build(),
         )
         .group(&spec.task_group)
+        .set_tags((!spec.task_tags.is_empty()).then(|| {
+            vec![(spec.task_tags.iter())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()]
+        }))
+        .enable_ecs_managed_tags(spec.ecs_managed_tags)
         .build()
         .map_err(invalid(OP))?;
     let retry = RetryPolicy::builder()

@@ -50,6 +50,12 @@ pub struct ScheduleSpec {
     pub maximum_event_age_in_seconds: i32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dead_letter_queue_arn: Option<String>,
+    /// Tags each task of the job starts with (owner, manifest, team), so that a job's tasks are
+    /// known as the operator's like its services' tasks.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub task_tags: BTreeMap<String, String>,
+    /// ECS managed tags (the cluster's name) on the job's tasks.
+    pub ecs_managed_tags: bool,
 }
 
 /// A schedule found in the group.
@@ -212,6 +218,11 @@ fn read(
                 .and_then(|t| t.dead_letter_config())
                 .and_then(|d| d.arn())
                 .map(str::to_string),
+            // A list of maps: one map holds them all, as the operator writes it.
+            task_tags: (ecs.map(|e| e.tags()).unwrap_or_default().iter())
+                .flat_map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())))
+                .collect(),
+            ecs_managed_tags: ecs.and_then(|e| e.enable_ecs_managed_tags()) == Some(true),
         },
     }
 }

@@ -130,6 +130,8 @@ mod tests {
             maximum_retry_attempts: 3,
             maximum_event_age_in_seconds: 3600,
             dead_letter_queue_arn: None,
+            task_tags: BTreeMap::from([("ecs-operator.io/owner".into(), "op".into())]),
+            ecs_managed_tags: true,
         }
     }
 

@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use super::Reconciler;
 use crate::actuate::aws::ServiceResult;
 use crate::actuate::schedules as write;
+use crate::domain::tags;
 use crate::error::ReconcileError;
 use crate::manifest::ManifestSet;
 use crate::observe::runs;
@@ -241,6 +242,11 @@ pub fn spec(
         maximum_retry_attempts: job.maximum_retry_attempts,
         maximum_event_age_in_seconds: job.maximum_event_age_in_seconds,
         dead_letter_queue_arn: job.dead_letter_queue_arn.clone(),
+        task_tags: [tags::OWNER, tags::MANIFEST, tags::TEAM]
+            .iter()
+            .filter_map(|k| Some((k.to_string(), d.tags.get(*k)?.clone())))
+            .collect(),
+        ecs_managed_tags: true,
     }
 }
 

@@ -224,6 +224,7 @@ const SIDS: [(&str, &[&str]); 8] = [
         "scheduler",
         &[
             "RunOperatorTaskDefinitions",
+            "TagJobTasksAtLaunch",
             "PassTaskRolesToEcsTasks",
             "DeadLetterQueue",
             "EncryptDeadLetters",
