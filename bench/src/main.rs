@@ -247,8 +247,8 @@ async fn measure_size(args: &Args, n: usize, index: usize) -> Result<SizeResult>
     };
     if let Ok(r) = &rss {
         log(format!(
-            "N={n}: ecs-operator run peak RSS {} KiB ({:.1} s)",
-            r.peak_kib, r.secs
+            "N={n}: ecs-operator run peak RSS {} KiB, of it anonymous {} KiB ({:.1} s)",
+            r.peak_kib, r.peak_anon_kib, r.secs
         ));
     }
 

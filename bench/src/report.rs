@@ -232,7 +232,7 @@ pub fn render(
     );
     let _ = writeln!(
         tables,
-        "| N | converge from empty (operator) | of which source / observe + plan / apply | floor: same writes, direct SDK, concurrency {} | ratio operator / floor | idle pass (median of {}) | of which source / observe + plan / apply | pass after one manifest changed | fresh process, nothing changed | peak RSS of `ecs-operator run` (VmHWM) |",
+        "| N | converge from empty (operator) | of which source / observe + plan / apply | floor: same writes, direct SDK, concurrency {} | ratio operator / floor | idle pass (median of {}) | of which source / observe + plan / apply | pass after one manifest changed | fresh process, nothing changed | peak RSS of `ecs-operator run` (VmHWM) / anonymous (peak RssAnon) |",
         ctx.concurrency, ctx.idle_passes
     );
     let _ = writeln!(tables, "|---:|---|---|---|---|---|---|---|---|---|");
@@ -241,7 +241,11 @@ pub fn render(
             .map(|r| format!("**{r:.2}×**"))
             .unwrap_or_else(|| "n/a".into());
         let rss = match &s.rss {
-            Ok(r) => format!("{:.1} MiB", r.peak_kib as f64 / 1024.0),
+            Ok(r) => format!(
+                "{:.1} / {:.1} MiB",
+                r.peak_kib as f64 / 1024.0,
+                r.peak_anon_kib as f64 / 1024.0
+            ),
             Err(e) => format!("not measured: {e}"),
         };
         let _ = writeln!(

@@ -76,6 +76,11 @@ pub fn write(work: &Path, sizes: &[SizeResult], throughputs: &[Throughput]) -> R
         "N = 1000 not in --sizes, or no --operator-bin",
     );
     put(
+        "rss_anon_mib_1000",
+        at(1000).and_then(|s| s.rss.as_ref().ok().map(|r| r.peak_anon_kib as f64 / 1024.0)),
+        "N = 1000 not in --sizes, or no --operator-bin",
+    );
+    put(
         "pass_manifests_per_second_release",
         of("release"),
         "no release build measured (scripts/bench builds one unless BENCH_PROFILE=dev)",

@@ -9,16 +9,20 @@ use anyhow::{bail, Context, Result};
 use ecs_operator::settings::Settings;
 
 pub struct Rss {
-    /// Highest VmHWM seen, KiB.
+    /// Highest VmHWM seen, KiB: everything resident, the executable's mapped pages included.
     pub peak_kib: u64,
+    /// Highest RssAnon seen, KiB: the heap, stacks and other private memory, without the
+    /// file-backed pages of the executable (shared, and reclaimable under pressure).
+    pub peak_anon_kib: u64,
     pub secs: f64,
 }
 
-fn vm_hwm_kib(pid: u32) -> Option<u64> {
+/// A `/proc/<pid>/status` field in KiB.
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
+        .find(|l| l.starts_with(field))?
         .split_whitespace()
         .nth(1)?
         .parse()
@@ -71,10 +75,13 @@ pub fn measure(bin: &Path, endpoint: &str, settings: &Settings, work: &Path) -> 
         .spawn()
         .with_context(|| format!("starting {}", bin.display()))?;
     let pid = child.id();
-    let mut peak = 0;
+    let (mut peak, mut peak_anon) = (0, 0);
     let status = loop {
-        if let Some(kib) = vm_hwm_kib(pid) {
+        if let Some(kib) = status_kib(pid, "VmHWM:") {
             peak = peak.max(kib);
+        }
+        if let Some(kib) = status_kib(pid, "RssAnon:") {
+            peak_anon = peak_anon.max(kib);
         }
         if let Some(status) = child.try_wait()? {
             break status;
@@ -97,6 +104,7 @@ pub fn measure(bin: &Path, endpoint: &str, settings: &Settings, work: &Path) -> 
     }
     Ok(Rss {
         peak_kib: peak,
+        peak_anon_kib: peak_anon,
         secs: started.elapsed().as_secs_f64(),
     })
 }

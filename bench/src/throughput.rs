@@ -93,7 +93,9 @@ pub fn observed_from(desired: &[DesiredService], settings: &Settings) -> Observe
         }
         let mut service = ObservedService::as_created(d);
         service.registry_arns = registry_arns;
-        observed.services.insert(service.key(), service);
+        observed
+            .services
+            .insert(service.key(), std::sync::Arc::new(service));
         if let Some(scaling) = &d.scaling {
             observed.scaling.insert(
                 scaling.resource_id.clone(),

@@ -1081,7 +1081,10 @@ fn owned_orphan(name: &str) -> ObservedService {
 
 fn observed_of(services: Vec<ObservedService>) -> Observed {
     Observed {
-        services: services.into_iter().map(|s| (s.key(), s)).collect(),
+        services: services
+            .into_iter()
+            .map(|s| (s.key(), std::sync::Arc::new(s)))
+            .collect(),
         ..Observed::default()
     }
 }

@@ -31,7 +31,7 @@ pub mod schedules;
 pub mod tasks;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 pub use deployments::{DeploymentStatus, ObservedDeployment, RolloutState};
 pub use ingress::{IngressScope, ObservedIngress, ObservedRule, ObservedTargetGroup};
@@ -249,7 +249,8 @@ impl ObservedScaling {
 /// Everything observed in one pass.
 #[derive(Debug, Clone, Default)]
 pub struct Observed {
-    pub services: BTreeMap<ServiceKey, ObservedService>,
+    /// Shared: the plan and the observer's memory hold the same records, not copies.
+    pub services: BTreeMap<ServiceKey, Arc<ObservedService>>,
     /// Keyed by Cloud Map service name.
     pub discovery: BTreeMap<String, ObservedDiscovery>,
     pub scaling: BTreeMap<ScalingResourceId, ObservedScaling>,
@@ -259,7 +260,7 @@ pub struct Observed {
 
 impl Observed {
     /// The ACTIVE service of that cluster and name.
-    pub fn active(&self, key: &ServiceKey) -> Option<&ObservedService> {
+    pub fn active(&self, key: &ServiceKey) -> Option<&Arc<ObservedService>> {
         self.services.get(key).filter(|s| s.is_active())
     }
 }
@@ -319,7 +320,7 @@ impl Observer {
             None => {
                 for cluster in scope.clusters {
                     for service in ecs::list_and_describe(aws, cluster).await? {
-                        observed.services.insert(service.key(), service);
+                        observed.services.insert(service.key(), Arc::new(service));
                     }
                 }
             }
@@ -336,7 +337,7 @@ impl Observer {
                     // which ListServices never lists: they count as absent here too.
                     for service in ecs::describe(aws, cluster, &names).await? {
                         if service.state != ServiceState::Inactive {
-                            observed.services.insert(service.key(), service);
+                            observed.services.insert(service.key(), Arc::new(service));
                         }
                     }
                 }
@@ -344,7 +345,8 @@ impl Observer {
         }
         for service in observed.services.values_mut() {
             if service.is_active() && (scope.managed)(service) {
-                service.task_definition = self
+                // Not shared yet: just made above.
+                Arc::make_mut(service).task_definition = self
                     .task_definition(aws, &service.task_definition_arn)
                     .await?;
             }
@@ -373,7 +375,7 @@ impl Observer {
             .services
             .values()
             .filter(|s| s.is_active())
-            .map(|s| (s.key().scaling_resource_id(), s))
+            .map(|s| (s.key().scaling_resource_id(), s.as_ref()))
             .collect();
         let resource_ids: Vec<ScalingResourceId> = by_resource.keys().cloned().collect();
         let trusted = |id: &ScalingResourceId, have: Option<&ObservedScaling>| {

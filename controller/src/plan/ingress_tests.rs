@@ -2,6 +2,7 @@
 //! and the leftovers it deletes under the guards.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use super::super::{discovery_description, plan, Outcome, Plan, PlanOptions, Step};
 use crate::domain::tags;
@@ -53,7 +54,9 @@ fn as_applied(d: &DesiredService) -> Observed {
     let resolved = d.with_target_group(GROUP_ARN);
     let mut observed = Observed::default();
     let service = ObservedService::as_created(&resolved);
-    observed.services.insert(service.key(), service);
+    observed
+        .services
+        .insert(service.key(), std::sync::Arc::new(service));
     if let Some(scaling) = &resolved.scaling {
         let have = crate::observe::ObservedScaling::as_registered(scaling);
         observed.scaling.insert(scaling.resource_id.clone(), have);
@@ -216,7 +219,7 @@ fn a_removed_ingress_deletes_the_rule_now_and_the_group_once_nothing_uses_it() {
     let mut later = observed.clone();
     later.ingress.rules.clear();
     for s in later.services.values_mut() {
-        s.config.service.load_balancers.clear();
+        Arc::make_mut(s).config.service.load_balancers.clear();
     }
     let p = plan_with(std::slice::from_ref(&without), &later, true);
     let group = p

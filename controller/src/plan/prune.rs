@@ -135,6 +135,7 @@ pub(super) fn plan_prune(
             let manifest = s.tags.get(tags::MANIFEST).unwrap_or(&s.name);
             !options.known_names.contains(manifest)
         })
+        .map(|s| s.as_ref())
         .collect();
     if orphans.is_empty() {
         return;

@@ -46,7 +46,7 @@ pub(super) fn plan_service(
     }
     let existing = observed.active(&d.key());
     if let Some(s) = existing {
-        sp.observed = Some(Arc::new(s.clone()));
+        sp.observed = Some(Arc::clone(s));
         // Adopting takes over hand-made services only, never another operator's.
         let adoptable = options.adopt.contains(&d.name) && s.owner().is_none();
         if !owned_by(s, options.operator_id) && !adoptable {

@@ -31,7 +31,10 @@ fn as_created(d: &DesiredService) -> ObservedService {
 
 fn observed_of(services: Vec<ObservedService>) -> Observed {
     Observed {
-        services: services.into_iter().map(|s| (s.key(), s)).collect(),
+        services: services
+            .into_iter()
+            .map(|s| (s.key(), Arc::new(s)))
+            .collect(),
         ..Observed::default()
     }
 }
