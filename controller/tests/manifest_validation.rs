@@ -771,6 +771,8 @@ fn a_metrics_port_prometheus_may_not_reach_is_rejected_with_settings() {
 mod ingress;
 #[path = "manifest_validation/jobs.rs"]
 mod jobs;
+#[path = "manifest_validation/queue.rs"]
+mod queue;
 #[path = "manifest_validation/repeated_keys.rs"]
 mod repeated_keys;
 #[path = "manifest_validation/task_shape.rs"]

@@ -288,6 +288,11 @@ fn a_failed_pre_deploy_task_a_failed_job_run_and_a_missed_run_fire_and_daily_suc
 }
 
 #[test]
+fn a_queue_message_older_than_the_limit_fires_and_one_at_the_limit_does_not() {
+    promtool_unit_test("queue_alerts_test.yml");
+}
+
+#[test]
 fn amtool_accepts_the_alertmanager_config() {
     let dir = rendered_examples();
     let out = run(Command::new(amtool())
