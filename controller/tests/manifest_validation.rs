@@ -648,7 +648,10 @@ fn the_example_manifests_are_valid() {
     let problems: Vec<String> = set.diagnostics().map(|d| d.to_string()).collect();
     assert!(problems.is_empty(), "{problems:#?}");
     let names: Vec<&str> = set.manifests.iter().map(|m| m.name()).collect();
-    assert_eq!(names, ["checkout", "hello", "pizza-service"]);
+    assert_eq!(
+        names,
+        ["checkout", "hello", "invoice-worker", "pizza-service"]
+    );
 }
 
 #[test]

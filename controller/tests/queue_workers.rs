@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 
 use ecs_operator::aws::CallCounter;
 use ecs_operator::controller::queue_metrics::QueueMetrics;
+use ecs_operator::manifest::ManifestSet;
+use ecs_operator::plan::Step;
 use ecs_operator::reconcile::pass::Memory;
 use ecs_operator::reconcile::predeploy::pre_deploy_marker;
 use ecs_operator::reconcile::{ReconcileOptions, Reconciler};
@@ -191,7 +193,16 @@ async fn a_queue_worker_scales_on_its_backlog_per_task_from_zero_and_is_reconcil
         (change.from.as_str(), change.to.as_str()),
         ("targetValue 100", "targetValue 20")
     );
-    assert_eq!(writes, 1, "one PutScalingPolicy");
+    // The policy and the spec hash tag: no new revision, no deployment.
+    assert_eq!(writes, 2, "{:?}", sp.steps);
+    assert!(
+        matches!(
+            &sp.steps[..],
+            [Step::TagService { .. }, Step::PutScalingPolicy { policy }] if *policy == format!("{name}-queue")
+        ),
+        "{:?}",
+        sp.steps
+    );
     let held = policies(&cluster, name);
     assert_eq!(
         held[0]["TargetTrackingScalingPolicyConfiguration"]["TargetValue"].as_f64(),
@@ -292,6 +303,16 @@ async fn queue_metrics_are_read_from_cloudwatch_in_one_call_and_exported_per_ser
     assert_eq!(calls.reads, 0);
 }
 
+/// One leader pass; the writes it made.
+async fn pass(r: &Reconciler, set: &ManifestSet, memory: &mut Memory, now: u64) -> u64 {
+    let before = r.aws.calls.snapshot();
+    let report = leader_pass(r, set, memory, &BTreeMap::new(), now).await;
+    for res in &report.results {
+        assert!(res.error.is_none(), "{}: {:?}", res.name, res.error);
+    }
+    CallCounter::totals(&CallCounter::since(&before, &r.aws.calls.snapshot()), None).writes
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_invoice_worker_example_applies_against_moto_and_reads_back_with_the_aws_cli() {
     let world = World::new("invoice");
@@ -322,25 +343,14 @@ async fn the_invoice_worker_example_applies_against_moto_and_reads_back_with_the
     assert!(set.rejected.is_empty(), "{:?}", set.rejected);
     let name = "invoice-worker";
     let mut memory = Memory::default();
-    let pass = |memory: &mut Memory, now: u64| {
-        let (r, set) = (&r, &set);
-        async move {
-            let before = r.aws.calls.snapshot();
-            let report = leader_pass(r, set, memory, &BTreeMap::new(), now).await;
-            for res in &report.results {
-                assert!(res.error.is_none(), "{}: {:?}", res.name, res.error);
-            }
-            CallCounter::totals(&CallCounter::since(&before, &r.aws.calls.snapshot()), None).writes
-        }
-    };
 
     // The migration runs first, with the new revision; the service waits for it.
-    pass(&mut memory, 1_000).await;
+    pass(&r, &set, &mut memory, 1_000).await;
     let tasks = stand_in.tasks();
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0].command, vec!["python", "-m", "invoices.migrate"]);
     assert_eq!(stand_in.exit(&pre_deploy_marker(""), 0), 1);
-    pass(&mut memory, 1_010).await;
+    pass(&r, &set, &mut memory, 1_010).await;
 
     // Read back with the aws CLI: the service (no task until there is work) ...
     let service = &aws_cli(&[
@@ -412,7 +422,7 @@ async fn the_invoice_worker_example_applies_against_moto_and_reads_back_with_the
     assert_eq!(metric_math(&held[0])[0].2, "QueueName=invoice-requests");
 
     // In sync: once the status has seen the deployment, an idle pass writes nothing.
-    pass(&mut memory, 1_100).await;
-    assert_eq!(pass(&mut memory, 1_200).await, 0);
+    pass(&r, &set, &mut memory, 1_100).await;
+    assert_eq!(pass(&r, &set, &mut memory, 1_200).await, 0);
     assert_eq!(stand_in.tasks().len(), 1, "no second migration");
 }

@@ -44,9 +44,15 @@ pub async fn read(
 ) -> Result<BTreeMap<String, QueueReading>, AwsError> {
     const OP: &str = "cloudwatch:GetMetricData";
     let mut readings: BTreeMap<String, QueueReading> = BTreeMap::new();
-    let now = SystemTime::now();
-    let start = DateTime::from(now - WINDOW);
-    let end = DateTime::from(now);
+    // Whole minutes, as the API reference advises for performance ("align with the value of
+    // the metric's Period"): the window ends at the start of the next minute.
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let end = (now / 60 + 1) * 60;
+    let start = DateTime::from_secs((end - WINDOW.as_secs()) as i64);
+    let end = DateTime::from_secs(end as i64);
     for batch in queue_names.chunks(MAX_QUERIES_PER_CALL / 2) {
         let mut queries = Vec::with_capacity(batch.len() * 2);
         for (i, name) in batch.iter().enumerate() {
