@@ -20,14 +20,10 @@ use prometheus_client::registry::Registry;
 use crate::aws::AwsClients;
 use crate::manifest::ManifestSet;
 use crate::observe::queues::{self, QueueReading};
+pub use crate::render::monitoring::prometheus::queue::{MESSAGES_VISIBLE, OLDEST_MESSAGE_AGE};
 
 /// The least time between two reads.
 pub const READ_INTERVAL: Duration = Duration::from_secs(60);
-
-/// The gauge of the oldest message's age (the built-in alert's input).
-pub const OLDEST_MESSAGE_AGE: &str = "ecs_operator_queue_oldest_message_age_seconds";
-/// The gauge of the messages waiting.
-pub const MESSAGES_VISIBLE: &str = "ecs_operator_queue_messages_visible";
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct QueueLabels {

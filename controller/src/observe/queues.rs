@@ -1,7 +1,7 @@
 //! The CloudWatch metrics of queue workers' SQS queues (`spec.scaling.queue`): the age of the
 //! oldest message and the messages waiting, for the built-in `QueueOldestMessageTooOld`
 //! alert and the dashboard. Prometheus cannot read CloudWatch; the operator reads it and
-//! exports gauges ([`crate::controller::queue_metrics`]).
+//! exports gauges (`controller::queue_metrics`).
 //!
 //! # Guarantees
 //! - One GetMetricData call reads 250 queues (two queries each, of the 500 a call allows,

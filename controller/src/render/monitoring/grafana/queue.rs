@@ -4,7 +4,7 @@
 
 use super::panels::*;
 use super::ServiceCtx;
-use crate::controller::queue_metrics::{MESSAGES_VISIBLE, OLDEST_MESSAGE_AGE};
+use crate::render::monitoring::prometheus::queue::{MESSAGES_VISIBLE, OLDEST_MESSAGE_AGE};
 
 /// Adds the "Queue" row when the service scales on a queue.
 pub(super) fn queue_row(svc: &ServiceCtx, l: &mut Layout) {

@@ -4,10 +4,14 @@
 
 use super::rules::{text, Rule};
 use super::ServiceCtx;
-use crate::controller::queue_metrics::OLDEST_MESSAGE_AGE;
 use crate::domain::BuiltinAlert;
 use crate::duration::PromDuration;
 use crate::manifest::Severity;
+
+/// The operator's gauge of the oldest message's age (the alert's input).
+pub const OLDEST_MESSAGE_AGE: &str = "ecs_operator_queue_oldest_message_age_seconds";
+/// The operator's gauge of the messages waiting.
+pub const MESSAGES_VISIBLE: &str = "ecs_operator_queue_messages_visible";
 
 /// The alert of the service's queue (none without `spec.scaling.queue`).
 pub(super) fn queue_alerts(svc: &ServiceCtx) -> Vec<Rule> {
