@@ -253,6 +253,7 @@ const SIDS: [(&str, &[&str]); 8] = [
             "AutoscalingEcsServicesOnly",
             "AutoscalingTargetTrackingAlarms",
             "AutoscalingDescribeAlarms",
+            "ReadQueueMetrics",
             "AutoscalingServiceLinkedRole",
             "CloudMapRead",
             "CloudMapReadServices",
