@@ -30,7 +30,7 @@ pub(super) fn queue_alerts(svc: &ServiceCtx) -> Vec<Rule> {
         Some(svc.builtin_for(BuiltinAlert::QueueOldestMessageTooOld, no_for)),
         Severity::Warning,
         text(
-            format!("The oldest message in {{{{ $labels.queue }}}} has waited {{{{ $value | humanizeDuration }}}}"),
+            "The oldest message in {{ $labels.queue }} has waited {{ $value | humanizeDuration }}".to_string(),
             format!(
                 "The oldest message of {name}'s queue {{{{ $labels.queue }}}} has waited longer than {limit}: the workers fall behind (the service is at maxTasks {}, tasks fail to start, or messages fail and come back). The dashboard's queue row shows the backlog.",
                 scaling.max_tasks
