@@ -197,6 +197,7 @@ pub enum BuiltinAlert {
     PreDeployFailed,
     JobRunFailed,
     JobRunMissed,
+    QueueOldestMessageTooOld,
     ErrorBudgetBurnFast,
     ErrorBudgetBurnSlow,
     LatencyBudgetBurnFast,
@@ -205,7 +206,7 @@ pub enum BuiltinAlert {
 
 impl BuiltinAlert {
     /// Every built-in alert, in the order the rule files list them.
-    pub const ALL: [BuiltinAlert; 17] = [
+    pub const ALL: [BuiltinAlert; 18] = [
         BuiltinAlert::TargetDown,
         BuiltinAlert::NoTargets,
         BuiltinAlert::HighErrorRatio,
@@ -219,6 +220,7 @@ impl BuiltinAlert {
         BuiltinAlert::PreDeployFailed,
         BuiltinAlert::JobRunFailed,
         BuiltinAlert::JobRunMissed,
+        BuiltinAlert::QueueOldestMessageTooOld,
         BuiltinAlert::ErrorBudgetBurnFast,
         BuiltinAlert::ErrorBudgetBurnSlow,
         BuiltinAlert::LatencyBudgetBurnFast,
@@ -240,6 +242,7 @@ impl BuiltinAlert {
             BuiltinAlert::PreDeployFailed => "PreDeployFailed",
             BuiltinAlert::JobRunFailed => "JobRunFailed",
             BuiltinAlert::JobRunMissed => "JobRunMissed",
+            BuiltinAlert::QueueOldestMessageTooOld => "QueueOldestMessageTooOld",
             BuiltinAlert::ErrorBudgetBurnFast => "ErrorBudgetBurnFast",
             BuiltinAlert::ErrorBudgetBurnSlow => "ErrorBudgetBurnSlow",
             BuiltinAlert::LatencyBudgetBurnFast => "LatencyBudgetBurnFast",
@@ -350,7 +353,7 @@ mod tests {
             assert_eq!(alert.as_str().parse::<BuiltinAlert>(), Ok(alert));
         }
         assert!("Nope".parse::<BuiltinAlert>().is_err());
-        assert_eq!(BuiltinAlert::ALL.len(), 17);
+        assert_eq!(BuiltinAlert::ALL.len(), 18);
     }
 
     #[test]

@@ -648,7 +648,10 @@ fn the_example_manifests_are_valid() {
     let problems: Vec<String> = set.diagnostics().map(|d| d.to_string()).collect();
     assert!(problems.is_empty(), "{problems:#?}");
     let names: Vec<&str> = set.manifests.iter().map(|m| m.name()).collect();
-    assert_eq!(names, ["checkout", "hello", "pizza-service"]);
+    assert_eq!(
+        names,
+        ["checkout", "hello", "invoice-worker", "pizza-service"]
+    );
 }
 
 #[test]
@@ -771,6 +774,8 @@ fn a_metrics_port_prometheus_may_not_reach_is_rejected_with_settings() {
 mod ingress;
 #[path = "manifest_validation/jobs.rs"]
 mod jobs;
+#[path = "manifest_validation/queue.rs"]
+mod queue;
 #[path = "manifest_validation/repeated_keys.rs"]
 mod repeated_keys;
 #[path = "manifest_validation/task_shape.rs"]

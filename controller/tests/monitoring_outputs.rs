@@ -134,7 +134,7 @@ fn promtool_accepts_the_merged_prometheus_config_and_resolves_its_rule_files() {
             .arg(dir.path().join("prometheus/prometheus.yml")));
         assert!(out.contains("SUCCESS"), "{out}");
         // Every service's rule file was found through the glob and checked.
-        for name in ["pizza-service", "checkout", "hello"] {
+        for name in ["pizza-service", "checkout", "hello", "invoice-worker"] {
             assert!(
                 out.contains(&format!("rules/{name}.rules.yml")),
                 "{name} rules not checked:\n{out}"
@@ -147,7 +147,7 @@ fn promtool_accepts_the_merged_prometheus_config_and_resolves_its_rule_files() {
 fn promtool_accepts_every_rule_file_on_its_own() {
     let dir = rendered_examples();
     let files = rule_files(dir.path());
-    assert_eq!(files.len(), 3);
+    assert_eq!(files.len(), 4);
     for (file, promtool) in files
         .iter()
         .flat_map(|f| promtools().map(|p| (f.clone(), p)))
@@ -285,6 +285,11 @@ fn a_fast_error_budget_burn_pages_and_a_slow_one_does_not() {
 #[test]
 fn a_failed_pre_deploy_task_a_failed_job_run_and_a_missed_run_fire_and_daily_successes_do_not() {
     promtool_unit_test("jobs_alerts_test.yml");
+}
+
+#[test]
+fn a_queue_message_older_than_the_limit_fires_and_one_at_the_limit_does_not() {
+    promtool_unit_test("queue_alerts_test.yml");
 }
 
 #[test]

@@ -270,8 +270,10 @@ function accountOf(resource, fallback) {
 // evaluates it on resource "*" (its AccessDenied message says "on resource: *"), so only a
 // statement whose Resource matches the string "*" grants it, scoped by ecs:cluster. The simulator
 // would read "*" as "some container instance" and let a statement on one instance grant it; so
-// these requests are evaluated against the statements that match "*" literally.
-const STAR_RESOURCE_CALLS = new Set(['ecs:listtasks'])
+// these requests are evaluated against the statements that match "*" literally. Likewise
+// cloudwatch:GetMetricData: its one resource type, `dataset` (optional), is an OTLP dataset
+// queried with PromQL; a query of classic metrics names none and is authorized on "*".
+const STAR_RESOURCE_CALLS = new Set(['ecs:listtasks', 'cloudwatch:getmetricdata'])
 
 /** Whether a statement's Resource / NotResource matches the literal resource "*". */
 function matchesLiteralStar(statement) {

@@ -315,6 +315,7 @@ pub enum Service {
     S3,
     Sqs,
     Scheduler,
+    CloudWatch,
 }
 
 impl Service {
@@ -327,6 +328,7 @@ impl Service {
             Service::S3 => "s3",
             Service::Sqs => "sqs",
             Service::Scheduler => "scheduler",
+            Service::CloudWatch => "cloudwatch",
         }
     }
 }
@@ -399,6 +401,8 @@ impl Recorder {
             Service::S3 => s3::plan(input, &self.arns),
             Service::Sqs => sqs::plan(input, &self.arns),
             Service::Scheduler => scheduler::plan(input, &self.arns),
+            // GetMetricData, the only CloudWatch call, has no resource type: `*` below.
+            Service::CloudWatch => None,
         };
         // Never dropped: an operation without a mapping is recorded so the evaluator flags it.
         let planned = planned.unwrap_or_else(|| Planned::lines(vec![Line::new(&action, "*")]));

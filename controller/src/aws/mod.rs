@@ -37,6 +37,8 @@ pub struct AwsClients {
     pub sqs: aws_sdk_sqs::Client,
     /// EventBridge Scheduler: the schedules of the manifests' jobs.
     pub scheduler: aws_sdk_scheduler::Client,
+    /// CloudWatch: the metrics of queue workers' queues (`spec.scaling.queue`).
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub calls: Arc<CallCounter>,
     /// Records every request as IAM evaluates it, when asked to ([`audit`]).
     pub recorder: Option<Arc<audit::Recorder>>,
@@ -139,6 +141,8 @@ impl AwsClients {
             aws_sdk_sqs::config::Builder::from(shared).interceptor(interceptor.clone());
         let mut scheduler_config =
             aws_sdk_scheduler::config::Builder::from(shared).interceptor(interceptor.clone());
+        let mut cloudwatch_config =
+            aws_sdk_cloudwatch::config::Builder::from(shared).interceptor(interceptor.clone());
         let mut s3_config = aws_sdk_s3::config::Builder::from(shared)
             .interceptor(interceptor)
             .force_path_style(emulator);
@@ -163,6 +167,9 @@ impl AwsClients {
         if let Some(r) = recording(Service::Scheduler) {
             scheduler_config = scheduler_config.interceptor(r);
         }
+        if let Some(r) = recording(Service::CloudWatch) {
+            cloudwatch_config = cloudwatch_config.interceptor(r);
+        }
         if emulator {
             discovery_config = discovery_config.interceptor(StripDataHostPrefix);
         }
@@ -174,6 +181,7 @@ impl AwsClients {
             s3: aws_sdk_s3::Client::from_conf(s3_config.build()),
             sqs: aws_sdk_sqs::Client::from_conf(sqs_config.build()),
             scheduler: aws_sdk_scheduler::Client::from_conf(scheduler_config.build()),
+            cloudwatch: aws_sdk_cloudwatch::Client::from_conf(cloudwatch_config.build()),
             calls,
             recorder,
             endpoints: Arc::new(Endpoints {

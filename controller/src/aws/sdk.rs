@@ -6,25 +6,22 @@
 //! Each function returns a request ready to `.send()`; building fails only when a required
 //! field is missing, which the renderer never allows (an [`ErrorKind::Invalid`] error).
 
-use aws_sdk_applicationautoscaling::types::{
-    MetricType, PolicyType, PredefinedMetricSpecification, ScalableDimension, ServiceNamespace,
-    TargetTrackingScalingPolicyConfiguration,
-};
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, Compatibility, HealthCheck,
     KeyValuePair, LogConfiguration, LogDriver, NetworkConfiguration, NetworkMode, PortMapping,
     PropagateTags, Secret, ServiceRegistry, Tag, TransportProtocol,
 };
 
-use super::{AwsClients, AwsError, ErrorKind};
+use super::{AwsError, ErrorKind};
 use crate::render::aws::{
-    ContainerDefinition, DesiredService, DiscoveryService, ScalingTarget, TargetTrackingPolicy,
-    FARGATE, FARGATE_SPOT,
+    ContainerDefinition, DesiredService, DiscoveryService, FARGATE, FARGATE_SPOT,
 };
 
 mod deployment;
+mod scaling;
 mod tasks;
 pub use deployment::{deployment, load_balancers};
+pub use scaling::{put_scaling_policy, register_scalable_target};
 pub use tasks::{run_task, OneOff};
 
 type EcsClient = aws_sdk_ecs::Client;
@@ -440,50 +437,4 @@ pub fn create_discovery(
         )
         .health_check_custom_config(HealthCheckCustomConfig::builder().build())
         .set_tags(Some(tags)))
-}
-
-pub fn register_scalable_target(
-    aws: &AwsClients,
-    scaling: &ScalingTarget,
-) -> aws_sdk_applicationautoscaling::operation::register_scalable_target::builders::RegisterScalableTargetFluentBuilder{
-    aws.scaling
-        .register_scalable_target()
-        .service_namespace(ServiceNamespace::Ecs)
-        .resource_id(scaling.resource_id.as_str())
-        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
-        .min_capacity(scaling.min_capacity)
-        .max_capacity(scaling.max_capacity)
-}
-
-/// A target tracking policy on a predefined metric.
-pub fn put_scaling_policy(
-    aws: &AwsClients,
-    scaling: &ScalingTarget,
-    p: &TargetTrackingPolicy,
-) -> Result<
-    aws_sdk_applicationautoscaling::operation::put_scaling_policy::builders::PutScalingPolicyFluentBuilder,
-    AwsError,
->{
-    const OP: &str = "application-autoscaling:PutScalingPolicy";
-    let mut metric = PredefinedMetricSpecification::builder()
-        .predefined_metric_type(MetricType::from(p.metric.as_str()));
-    if let Some(label) = &p.resource_label {
-        metric = metric.resource_label(label);
-    }
-    let config = TargetTrackingScalingPolicyConfiguration::builder()
-        .target_value(p.target_value)
-        .predefined_metric_specification(metric.build().map_err(invalid(OP))?)
-        .scale_in_cooldown(p.scale_in_cooldown)
-        .scale_out_cooldown(p.scale_out_cooldown)
-        .build()
-        .map_err(invalid(OP))?;
-    Ok(aws
-        .scaling
-        .put_scaling_policy()
-        .policy_name(&p.name)
-        .service_namespace(ServiceNamespace::Ecs)
-        .resource_id(scaling.resource_id.as_str())
-        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
-        .policy_type(PolicyType::TargetTrackingScaling)
-        .target_tracking_scaling_policy_configuration(config))
 }

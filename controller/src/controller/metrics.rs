@@ -111,6 +111,8 @@ pub struct Metrics {
     exits_seen: Mutex<std::collections::BTreeSet<(String, String)>>,
     /// Pre-deploy tasks and scheduled jobs.
     pub jobs: super::job_metrics::JobMetrics,
+    /// Queue workers' SQS queues.
+    pub queues: super::queue_metrics::QueueMetrics,
     last_calls: Mutex<BTreeMap<CallKey, u64>>,
 }
 
@@ -149,6 +151,7 @@ impl Metrics {
             container_failures: Family::default(),
             exits_seen: Mutex::new(Default::default()),
             jobs: Default::default(),
+            queues: Default::default(),
             last_calls: Mutex::new(BTreeMap::new()),
             registry: Registry::default(),
         };
@@ -268,9 +271,11 @@ impl Metrics {
             m.stopped_tasks.clone(),
         );
         let jobs = super::job_metrics::JobMetrics::register(&mut registry);
+        let queues = super::queue_metrics::QueueMetrics::register(&mut registry);
         Metrics {
             registry,
             jobs,
+            queues,
             ..m
         }
     }

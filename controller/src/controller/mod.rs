@@ -11,6 +11,7 @@ pub mod http;
 pub mod job_metrics;
 pub mod lease;
 pub mod metrics;
+pub mod queue_metrics;
 pub mod scheduler;
 
 use std::collections::BTreeSet;
@@ -302,6 +303,10 @@ impl Runtime {
                     metrics.record_pass(&report, set, &self.reconciler.settings);
                 }
                 metrics.record_rollouts(&self.memory.statuses);
+                if !report.scoped {
+                    let aws = &self.reconciler.aws;
+                    metrics.queues.refresh(aws, set, Instant::now()).await;
+                }
                 for r in report
                     .results
                     .iter()

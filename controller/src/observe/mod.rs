@@ -25,6 +25,7 @@ pub mod discovery;
 pub mod ecs;
 pub mod ingress;
 pub mod instances;
+pub mod queues;
 pub mod runs;
 pub mod scaling;
 pub mod schedules;

@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 use super::{ObservedScaling, DESCRIBE_TARGETS_BATCH};
 use crate::aws::{AwsClients, AwsError};
 use crate::domain::ScalingResourceId;
-use crate::render::aws::TargetTrackingPolicy;
+use crate::render::aws::{
+    CustomizedMetric, MetricQuery, MetricStat, TargetTrackingPolicy, CUSTOMIZED_METRIC,
+};
 
 pub async fn describe(
     aws: &AwsClients,
@@ -102,20 +104,78 @@ fn add_policies(
                 let predefined = tt.predefined_metric_specification();
                 target.policies.push(TargetTrackingPolicy {
                     name: p.policy_name().to_string(),
-                    metric: predefined
-                        .map(|m| m.predefined_metric_type().as_str().to_string())
-                        .unwrap_or_default(),
+                    metric: match (predefined, tt.customized_metric_specification()) {
+                        (Some(m), _) => m.predefined_metric_type().as_str().to_string(),
+                        (None, Some(_)) => CUSTOMIZED_METRIC.to_string(),
+                        (None, None) => String::new(),
+                    },
                     resource_label: predefined
                         .and_then(|m| m.resource_label())
                         .map(str::to_string),
                     target_value: tt.target_value(),
                     scale_in_cooldown: tt.scale_in_cooldown().unwrap_or(300),
                     scale_out_cooldown: tt.scale_out_cooldown().unwrap_or(300),
+                    customized: tt.customized_metric_specification().map(customized),
                 });
             }
             _ => target.other_policies.push(p.policy_name().to_string()),
         }
     }
+}
+
+/// A customized metric as AWS holds it: the metric math queries (a single-metric form, which
+/// the operator never writes, reads as one query returning data).
+fn customized(
+    c: &aws_sdk_applicationautoscaling::types::CustomizedMetricSpecification,
+) -> CustomizedMetric {
+    let dimensions =
+        |dims: &[aws_sdk_applicationautoscaling::types::TargetTrackingMetricDimension]| {
+            let mut pairs: Vec<(String, String)> = (dims.iter())
+                .map(|d| (d.name().to_string(), d.value().to_string()))
+                .collect();
+            pairs.sort();
+            pairs
+        };
+    let mut metrics: Vec<MetricQuery> = (c.metrics().iter())
+        .map(|q| MetricQuery {
+            id: q.id().to_string(),
+            label: q.label().map(str::to_string),
+            expression: q.expression().map(str::to_string),
+            metric: q.metric_stat().map(|s| MetricStat {
+                namespace: s
+                    .metric()
+                    .and_then(|m| m.namespace())
+                    .unwrap_or_default()
+                    .into(),
+                metric_name: (s.metric().and_then(|m| m.metric_name()))
+                    .unwrap_or_default()
+                    .into(),
+                dimensions: dimensions(s.metric().map_or(&[][..], |m| m.dimensions())),
+                stat: s.stat().to_string(),
+            }),
+            return_data: q.return_data().unwrap_or(true),
+        })
+        .collect();
+    if metrics.is_empty() {
+        metrics.push(MetricQuery {
+            id: String::new(),
+            label: None,
+            expression: None,
+            metric: Some(MetricStat {
+                namespace: c.namespace().unwrap_or_default().into(),
+                metric_name: c.metric_name().unwrap_or_default().into(),
+                dimensions: (c.dimensions().iter())
+                    .map(|d| (d.name().to_string(), d.value().to_string()))
+                    .collect(),
+                stat: c
+                    .statistic()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+            }),
+            return_data: true,
+        });
+    }
+    CustomizedMetric { metrics }
 }
 
 /// Policies of single services, one DescribeScalingPolicies (filtered by ResourceId) each, and

@@ -11,6 +11,38 @@ fn same_policy(a: &TargetTrackingPolicy, b: &TargetTrackingPolicy) -> bool {
         && (a.target_value - b.target_value).abs() < 1e-9
         && a.scale_in_cooldown == b.scale_in_cooldown
         && a.scale_out_cooldown == b.scale_out_cooldown
+        && a.customized == b.customized
+}
+
+/// What a plan shows of a changed policy: the fields that differ, as they are and as they
+/// will be (every field of a policy that is new).
+fn policy_change(
+    field: &str,
+    have: Option<&TargetTrackingPolicy>,
+    want: &TargetTrackingPolicy,
+) -> Change {
+    let wanted = want.fields();
+    let Some(have) = have else {
+        let to: Vec<String> = wanted.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        return change(field, "(none)", to.join(", "));
+    };
+    let had = have.fields();
+    let named = |fields: &[(&str, String)], other: &[(&str, String)]| -> Vec<String> {
+        (fields.iter())
+            .filter(|f| !other.contains(f))
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect()
+    };
+    let from = named(&had, &wanted);
+    let to = named(&wanted, &had);
+    let or_none = |v: Vec<String>| {
+        if v.is_empty() {
+            "(none)".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    change(field, or_none(from), or_none(to))
 }
 
 pub(super) fn plan_scaling(sp: &mut ServicePlan, d: &DesiredService, observed: &Observed) {
@@ -72,13 +104,8 @@ fn diff(d: &DesiredService, have: Option<&ObservedScaling>) -> (Vec<Change>, Vec
                 match existing.iter().find(|e| e.name == p.name) {
                     Some(e) if same_policy(e, p) => {}
                     found => {
-                        sp.changes.push(change(
-                            &format!("scaling.policies.{}", p.name),
-                            found
-                                .map(|e| format!("{} {}", e.metric, e.target_value))
-                                .unwrap_or_else(|| "(none)".into()),
-                            format!("{} {}", p.metric, p.target_value),
-                        ));
+                        let field = format!("scaling.policies.{}", p.name);
+                        sp.changes.push(policy_change(&field, found, p));
                         sp.steps.push(Step::PutScalingPolicy {
                             policy: p.name.clone(),
                         });
@@ -109,4 +136,57 @@ fn diff(d: &DesiredService, have: Option<&ObservedScaling>) -> (Vec<Change>, Vec
 struct Diff {
     changes: Vec<Change>,
     steps: Vec<Step>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::aws::{CustomizedMetric, MetricQuery};
+
+    fn policy(target: f64, expression: &str) -> TargetTrackingPolicy {
+        TargetTrackingPolicy {
+            name: "worker-queue".into(),
+            metric: crate::render::aws::CUSTOMIZED_METRIC.into(),
+            resource_label: None,
+            target_value: target,
+            scale_in_cooldown: 300,
+            scale_out_cooldown: 60,
+            customized: Some(CustomizedMetric {
+                metrics: vec![MetricQuery {
+                    id: "backlog".into(),
+                    label: None,
+                    expression: Some(expression.into()),
+                    metric: None,
+                    return_data: true,
+                }],
+            }),
+        }
+    }
+
+    #[test]
+    fn a_changed_policy_shows_only_the_fields_that_differ() {
+        let field = "scaling.policies.worker-queue";
+        let c = policy_change(field, Some(&policy(100.0, "a / b")), &policy(20.0, "a / b"));
+        assert_eq!(
+            (c.from.as_str(), c.to.as_str()),
+            ("targetValue 100", "targetValue 20")
+        );
+        let c = policy_change(field, Some(&policy(20.0, "a / b")), &policy(20.0, "a / c"));
+        assert_eq!(
+            (c.from.as_str(), c.to.as_str()),
+            (
+                "metrics backlog: a / b (result)",
+                "metrics backlog: a / c (result)"
+            )
+        );
+        assert!(!same_policy(&policy(20.0, "a / b"), &policy(20.0, "a / c")));
+        let new = policy_change(field, None, &policy(20.0, "a / b"));
+        assert_eq!(new.from, "(none)");
+        assert!(
+            new.to
+                .starts_with("metric CustomizedMetric, targetValue 20"),
+            "{}",
+            new.to
+        );
+    }
 }

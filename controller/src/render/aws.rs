@@ -6,6 +6,7 @@ mod hash;
 mod ingress;
 pub mod jobs;
 mod platform;
+mod scaling;
 
 use std::collections::BTreeMap;
 
@@ -24,8 +25,12 @@ pub use ingress::{
 };
 pub use jobs::{DesiredJob, PreDeployTask};
 pub use platform::{RuntimePlatform, SpotShare, FARGATE, FARGATE_SPOT};
+pub use scaling::{
+    backlog_expression, CustomizedMetric, MetricQuery, MetricStat, ScalingTarget,
+    TargetTrackingPolicy, CUSTOMIZED_METRIC,
+};
 
-use crate::domain::{tags as tag, ScalingResourceId, ServiceKey};
+use crate::domain::{tags as tag, ServiceKey};
 use crate::manifest::{MonitoredService, Spot};
 use crate::settings::Settings;
 
@@ -303,29 +308,6 @@ pub struct DiscoveryService {
     pub record_types: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ScalingTarget {
-    pub resource_id: ScalingResourceId,
-    pub min_capacity: i32,
-    pub max_capacity: i32,
-    pub policies: Vec<TargetTrackingPolicy>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TargetTrackingPolicy {
-    pub name: String,
-    /// `ECSServiceAverageCPUUtilization`, `ECSServiceAverageMemoryUtilization` or
-    /// `ALBRequestCountPerTarget`.
-    pub metric: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub resource_label: Option<String>,
-    pub target_value: f64,
-    pub scale_in_cooldown: i32,
-    pub scale_out_cooldown: i32,
-}
-
 mod deployment;
 
 pub use crate::manifest::CONTAINER_NAME;
@@ -494,48 +476,7 @@ pub fn render_service(m: &MonitoredService, settings: &Settings) -> DesiredServi
         record_types: vec!["A".into(), "SRV".into()],
     });
 
-    let scaling = scaling_spec.autoscaling().then(|| {
-        let cooldowns = (
-            secs(scaling_spec.scale_in_cooldown),
-            secs(scaling_spec.scale_out_cooldown),
-        );
-        let policy =
-            |suffix: &str, metric: &str, target: f64, label: Option<String>| TargetTrackingPolicy {
-                name: format!("{name}-{suffix}"),
-                metric: metric.into(),
-                resource_label: label,
-                target_value: target,
-                scale_in_cooldown: cooldowns.0,
-                scale_out_cooldown: cooldowns.1,
-            };
-        let mut policies = Vec::new();
-        if let Some(t) = scaling_spec.target_cpu_percent {
-            policies.push(policy("cpu", "ECSServiceAverageCPUUtilization", t, None));
-        }
-        if let Some(t) = scaling_spec.target_memory_percent {
-            policies.push(policy(
-                "memory",
-                "ECSServiceAverageMemoryUtilization",
-                t,
-                None,
-            ));
-        }
-        if let Some(t) = scaling_spec.requests_per_target {
-            // The owned target group's label is known once its ARN is (`with_target_group`).
-            let label = owned_group.clone().or_else(|| {
-                let lb = spec.traffic.load_balancer.as_ref()?;
-                let lb_arn = lb.load_balancer_arn.as_ref()?;
-                Some(ingress::alb_resource_label(lb_arn, &lb.target_group_arn))
-            });
-            policies.push(policy("requests", "ALBRequestCountPerTarget", t, label));
-        }
-        ScalingTarget {
-            resource_id: ScalingResourceId::new(&cluster, &name),
-            min_capacity: scaling_spec.min_tasks as i32,
-            max_capacity: scaling_spec.max_tasks as i32,
-            policies,
-        }
-    });
+    let scaling = scaling::render(spec, &cluster, &name, owned_group.as_ref());
 
     let mut tags: BTreeMap<String, String> = m
         .metadata

@@ -8,7 +8,9 @@
 //! `ClientRootAccess` for root to stay root; an access point is named by the
 //! `elasticfilesystem:AccessPointArn` condition key ("Using IAM to control file system data
 //! access", Amazon EFS User Guide). ECS Exec's SSM agent opens the `ssmmessages` channels
-//! with the task role (ECS Developer Guide, "ECS Exec").
+//! with the task role (ECS Developer Guide, "ECS Exec"). A queue worker (`scaling.queue`)
+//! receives, deletes and extends the visibility of its queue's messages and reads its
+//! attributes, on that queue only.
 
 use serde_json::{json, Value};
 
@@ -42,6 +44,14 @@ pub const EXEC_ACTIONS: [&str; 4] = [
     "ssmmessages:OpenDataChannel",
 ];
 
+/// What a queue worker does with its queue's messages.
+pub const QUEUE_CONSUMER_ACTIONS: [&str; 4] = [
+    "sqs:ChangeMessageVisibility",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:ReceiveMessage",
+];
+
 /// `None` when the manifest needs nothing of its task role from ECS.
 pub fn task_role_policy(
     m: &MonitoredService,
@@ -50,7 +60,8 @@ pub fn task_role_policy(
     let spec = &m.spec;
     let service = &m.metadata.name;
     let efs: Vec<&Volume> = spec.volumes.iter().filter(|v| v.efs.iam).collect();
-    if efs.is_empty() && !spec.container.exec {
+    let queue = spec.scaling.queue.as_ref();
+    if efs.is_empty() && !spec.container.exec && queue.is_none() {
         return Ok(None);
     }
     let role = (spec.container.task_role_arn.clone())
@@ -107,6 +118,14 @@ pub fn task_role_policy(
         }
         statements.push(statement);
     }
+    if let Some(q) = queue {
+        statements.push(json!({
+            "Sid": "ConsumeQueue",
+            "Effect": "Allow",
+            "Action": QUEUE_CONSUMER_ACTIONS,
+            "Resource": q.queue_arn,
+        }));
+    }
     if spec.container.exec {
         statements.push(json!({
             "Sid": "EcsExecChannels",
@@ -153,6 +172,21 @@ mod tests {
     fn a_service_without_efs_iam_or_exec_needs_nothing_of_its_task_role() {
         let plain = manifest("");
         assert_eq!(task_role_policy(&plain, &settings()), Ok(None));
+    }
+
+    #[test]
+    fn a_queue_worker_may_consume_its_own_queue_and_no_other() {
+        let m = manifest("  scaling:\n    minTasks: 0\n    maxTasks: 4\n    queue: {queueArn: 'arn:aws:sqs:eu-west-1:111122223333:orders', backlogPerTask: 10}\n");
+        let p = task_role_policy(&m, &settings()).unwrap().unwrap();
+        assert_eq!(
+            p.policy["Statement"],
+            json!([{
+                "Sid": "ConsumeQueue",
+                "Effect": "Allow",
+                "Action": ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
+                "Resource": "arn:aws:sqs:eu-west-1:111122223333:orders"
+            }])
+        );
     }
 
     #[test]

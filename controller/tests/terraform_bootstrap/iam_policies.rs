@@ -280,7 +280,7 @@ fn terraform_feeds_the_new_service_permissions_from_their_variables_and_settings
 
 /// Actions AWS authorizes only on "*" (no resource type in the Service Authorization
 /// Reference), or allowed on "*" here under a condition that scopes them.
-const STAR_RESOURCE_ACTIONS: [&str; 21] = [
+const STAR_RESOURCE_ACTIONS: [&str; 22] = [
     "ecr:GetAuthorizationToken",
     // EventBridge Scheduler's ListSchedules has no resource type; the operator names its
     // group in the request.
@@ -304,6 +304,8 @@ const STAR_RESOURCE_ACTIONS: [&str; 21] = [
     "servicediscovery:DiscoverInstances",
     "servicediscovery:TagResource",
     "elasticloadbalancing:Describe*",
+    // GetMetricData has no resource type (the queue workers' SQS metrics).
+    "cloudwatch:GetMetricData",
 ];
 
 #[test]

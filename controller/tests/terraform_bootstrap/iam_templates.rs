@@ -254,6 +254,7 @@ const SIDS: [(&str, &[&str]); 8] = [
             "AutoscalingEcsServicesOnly",
             "AutoscalingTargetTrackingAlarms",
             "AutoscalingDescribeAlarms",
+            "ReadQueueMetrics",
             "AutoscalingServiceLinkedRole",
             "CloudMapRead",
             "CloudMapReadServices",

@@ -16,6 +16,7 @@ mod guard;
 mod ingress;
 mod jobs;
 mod monitoring;
+mod queue;
 mod task;
 pub mod unique_keys;
 pub use deployment::*;
@@ -23,6 +24,7 @@ pub use guard::RolloutGuard;
 pub use ingress::{EffectiveHealthCheck, Ingress, IngressHealthCheck};
 pub use jobs::*;
 pub use monitoring::*;
+pub use queue::{QueueArn, QueueScaling};
 pub use task::*;
 
 pub const API_VERSION: &str = "ecs-operator.io/v1alpha1";
@@ -503,7 +505,8 @@ fn default_dns_ttl() -> PromDuration {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Scaling {
-    /// Lowest number of tasks (also the initial desired count).
+    /// Lowest number of tasks (also the initial desired count). 0 only with `queue`: a
+    /// worker with nothing to do runs no task.
     #[serde(default = "default_min_tasks")]
     pub min_tasks: u32,
     /// Highest number of tasks. Equal to `minTasks` disables autoscaling.
@@ -519,6 +522,9 @@ pub struct Scaling {
     /// `traffic.loadBalancer` with `loadBalancerArn`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests_per_target: Option<f64>,
+    /// Scale on the backlog of an SQS queue the tasks consume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<QueueScaling>,
     #[serde(default = "default_scale_in_cooldown")]
     pub scale_in_cooldown: PromDuration,
     #[serde(default = "default_scale_out_cooldown")]
@@ -533,6 +539,7 @@ impl Default for Scaling {
             target_cpu_percent: None,
             target_memory_percent: None,
             requests_per_target: None,
+            queue: None,
             scale_in_cooldown: default_scale_in_cooldown(),
             scale_out_cooldown: default_scale_out_cooldown(),
         }

@@ -7,6 +7,7 @@ mod deployment;
 mod ingress;
 mod jobs;
 mod monitoring;
+pub mod queue;
 mod task;
 mod workload;
 

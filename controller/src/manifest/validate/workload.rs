@@ -259,6 +259,7 @@ pub(super) fn check_traffic(c: &mut Checker, t: &Traffic) {
 }
 
 pub(super) fn check_scaling(c: &mut Checker, s: &Scaling, has_load_balancer: bool) {
+    super::queue::check_queue_scaling(c, s);
     c.check(s.max_tasks >= s.min_tasks, "spec.scaling.maxTasks", || {
         format!(
             "{} is below spec.scaling.minTasks ({})",
@@ -296,10 +297,10 @@ pub(super) fn check_scaling(c: &mut Checker, s: &Scaling, has_load_balancer: boo
     }
     if s.autoscaling() {
         c.check(
-            s.target_cpu_percent.is_some() || s.target_memory_percent.is_some() || s.requests_per_target.is_some(),
+            s.target_cpu_percent.is_some() || s.target_memory_percent.is_some() || s.requests_per_target.is_some() || s.queue.is_some(),
             "spec.scaling",
             || format!(
-                "maxTasks ({}) above minTasks ({}) needs a target: targetCpuPercent, targetMemoryPercent or requestsPerTarget",
+                "maxTasks ({}) above minTasks ({}) needs a target: targetCpuPercent, targetMemoryPercent, requestsPerTarget or queue",
                 s.max_tasks, s.min_tasks
             ),
         );

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 mod jobs;
 mod panels;
+mod queue;
 #[cfg(test)]
 mod tests;
 
@@ -225,6 +226,7 @@ pub(crate) fn dashboard(svc: &ServiceCtx) -> String {
         );
     }
 
+    queue::queue_row(svc, &mut l);
     jobs::runs_row(svc, &mut l);
 
     if let Some(slo) = &spec.slo {

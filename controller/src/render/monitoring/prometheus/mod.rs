@@ -23,6 +23,7 @@ mod builtin;
 #[cfg(test)]
 mod compat_tests;
 pub mod jobs;
+pub mod queue;
 mod rules;
 mod slo;
 #[cfg(test)]

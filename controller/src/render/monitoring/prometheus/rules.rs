@@ -257,6 +257,14 @@ pub(crate) fn rules(svc: &ServiceCtx, timing: &Timing) -> String {
             rules: job_rules,
         });
     }
+    let queue_rules = super::queue::queue_alerts(svc);
+    if !queue_rules.is_empty() {
+        groups.push(Group {
+            name: format!("{}.queue", svc.name),
+            interval: interval.clone(),
+            rules: queue_rules,
+        });
+    }
     if let Some(slo) = &spec.slo {
         groups.push(Group {
             name: format!("{}.slo", svc.name),
