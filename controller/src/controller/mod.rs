@@ -124,7 +124,7 @@ pub async fn run(
     runtime.start_warm(&aws).await;
     // Transition times and the last applied spec carry on from the records (a restart, a
     // new leader, or an `ecs-operator apply` before).
-    runtime.memory.statuses = runtime.status_store.statuses.clone();
+    runtime.memory.statuses = std::mem::take(&mut runtime.status_store.statuses);
     let mut scheduler = Scheduler::with_os_rng(config.interval, Instant::now())
         .with_rollout_interval(config.rollout_interval);
     let mut passes = 0u64;
@@ -328,15 +328,20 @@ impl Runtime {
                         tracing::info!(sink, changed = ?r.changed, removed = ?r.removed, reloaded = ?r.reloaded, "monitoring output updated");
                     }
                 }
-                *self
-                    .shared
-                    .statuses
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner()) = self.memory.statuses.clone();
+                {
+                    let mut shown = (self.shared.statuses.write())
+                        .unwrap_or_else(|e| e.into_inner());
+                    // The old copy goes before the new one is made (readers wait on the lock).
+                    shown.clear();
+                    shown.clone_from(&self.memory.statuses);
+                }
                 self.shared.ready.store(true, Ordering::Relaxed);
                 if leader {
-                    self.status_store.statuses = self.memory.statuses.clone();
-                    for e in self.status_store.flush(&self.reconciler.aws).await {
+                    // Moved into the store for the flush and back, not copied.
+                    self.status_store.statuses = std::mem::take(&mut self.memory.statuses);
+                    let errors = self.status_store.flush(&self.reconciler.aws).await;
+                    self.memory.statuses = std::mem::take(&mut self.status_store.statuses);
+                    for e in errors {
                         tracing::warn!(error = %e, "status record");
                     }
                 }

@@ -17,6 +17,8 @@ use crate::manifest::ManifestSet;
 /// The in-memory statuses and their S3 copies.
 #[derive(Debug, Default)]
 pub struct StatusStore {
+    /// What [`Self::flush`] writes. The controller keeps its statuses in its own memory and
+    /// moves them in here for a flush only (one copy of every record, not two).
     pub statuses: BTreeMap<String, ServiceStatus>,
     /// name -> (ETag, persisted JSON) of what is in S3.
     written: HashMap<String, (String, Vec<u8>)>,
