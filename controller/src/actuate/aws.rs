@@ -425,7 +425,8 @@ impl Applier<'_> {
         {
             if ecs::normalise_task_definition(&latest) == d.task_definition {
                 if let Some(arn) = latest.task_definition_arn() {
-                    self.observer.remember(arn, d.task_definition.clone());
+                    self.observer
+                        .remember(arn, Arc::new(d.task_definition.clone()));
                     return Ok(arn.to_string());
                 }
             }
@@ -441,7 +442,8 @@ impl Applier<'_> {
                 ReconcileError::Invalid("RegisterTaskDefinition returned no ARN".into())
             })?
             .to_string();
-        self.observer.remember(&arn, d.task_definition.clone());
+        self.observer
+            .remember(&arn, Arc::new(d.task_definition.clone()));
         self.deregister_old_revisions(&d.task_definition.family, &arn)
             .await;
         Ok(arn)

@@ -329,8 +329,8 @@ impl Runtime {
                     }
                 }
                 {
-                    let mut shown = (self.shared.statuses.write())
-                        .unwrap_or_else(|e| e.into_inner());
+                    let mut shown =
+                        (self.shared.statuses.write()).unwrap_or_else(|e| e.into_inner());
                     // The old copy goes before the new one is made (readers wait on the lock).
                     shown.clear();
                     shown.clone_from(&self.memory.statuses);

@@ -101,8 +101,9 @@ pub struct ObservedService {
     pub tags: BTreeMap<String, String>,
     pub tasks: TaskCounts,
     pub task_definition_arn: String,
-    /// Filled for services the operator manages (one cached describe per revision).
-    pub task_definition: Option<TaskDefinition>,
+    /// Filled for services the operator manages (one cached describe per revision, shared
+    /// with the observer's cache).
+    pub task_definition: Option<Arc<TaskDefinition>>,
     pub config: ObservedConfig,
     pub registry_arns: Vec<String>,
     /// Its deployments, newest first (see [`deployments`]).
@@ -181,7 +182,7 @@ impl ObservedService {
                 "arn:aws:ecs:us-east-1:123456789012:task-definition/{}:1",
                 d.task_definition.family
             ),
-            task_definition: Some(d.task_definition.clone()),
+            task_definition: Some(Arc::new(d.task_definition.clone())),
             config: ObservedConfig {
                 service: d.service.clone(),
                 unknown: BTreeSet::new(),
@@ -298,7 +299,7 @@ pub struct ObserveScope<'a> {
 /// counted), so keep one per process.
 #[derive(Debug, Default)]
 pub struct Observer {
-    task_definitions: Mutex<HashMap<String, TaskDefinition>>,
+    task_definitions: Mutex<HashMap<String, Arc<TaskDefinition>>>,
     /// Scalable targets and policies as last read, swept whole now and then.
     pub scaling: scaling::ScalingMemory,
     /// Target group attributes as last read, swept with the scaling.
@@ -403,7 +404,7 @@ impl Observer {
         &self,
         aws: &AwsClients,
         arn: &str,
-    ) -> Result<Option<TaskDefinition>, AwsError> {
+    ) -> Result<Option<Arc<TaskDefinition>>, AwsError> {
         if arn.is_empty() {
             return Ok(None);
         }
@@ -413,12 +414,12 @@ impl Observer {
         let Some(td) = ecs::describe_task_definition(aws, arn).await? else {
             return Ok(None);
         };
-        let normalised = ecs::normalise_task_definition(&td);
-        self.remember(arn, normalised.clone());
+        let normalised = Arc::new(ecs::normalise_task_definition(&td));
+        self.remember(arn, Arc::clone(&normalised));
         Ok(Some(normalised))
     }
 
-    pub fn cached(&self, arn: &str) -> Option<TaskDefinition> {
+    pub fn cached(&self, arn: &str) -> Option<Arc<TaskDefinition>> {
         self.task_definitions
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -434,18 +435,18 @@ impl Observer {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         (arns.iter())
-            .filter_map(|arn| Some((arn.clone(), cache.get(arn)?.clone())))
+            .filter_map(|arn| Some((arn.clone(), TaskDefinition::clone(cache.get(arn)?))))
             .collect()
     }
 
     /// Takes task definitions a predecessor described.
     pub fn import(&self, task_definitions: BTreeMap<String, TaskDefinition>) {
         for (arn, td) in task_definitions {
-            self.remember(&arn, td);
+            self.remember(&arn, Arc::new(td));
         }
     }
 
-    pub fn remember(&self, arn: &str, td: TaskDefinition) {
+    pub fn remember(&self, arn: &str, td: Arc<TaskDefinition>) {
         let mut cache = self
             .task_definitions
             .lock()

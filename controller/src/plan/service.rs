@@ -204,9 +204,9 @@ fn diff_task_definition(d: &DesiredService, s: &ObservedService) -> Vec<Change> 
         )),
         // Equal values serialise equally: the field-by-field diff is only for the others
         // (most services in a pass are in sync, and serialising both was most of a plan).
-        Some(current) if *current == d.task_definition => {}
+        Some(current) if **current == d.task_definition => {}
         Some(current) => {
-            let a = serde_json::to_value(current).unwrap_or_default();
+            let a = serde_json::to_value(&**current).unwrap_or_default();
             let b = serde_json::to_value(&d.task_definition).unwrap_or_default();
             diff_values("taskDefinition", &a, &b, &mut changes);
         }

@@ -176,7 +176,7 @@ fn a_changed_image_registers_a_new_revision_and_updates_the_service() {
     without_discovery(&mut d);
     let mut o = as_created(&d);
     if let Some(td) = o.task_definition.as_mut() {
-        td.container.image = "nginx:0".into();
+        Arc::make_mut(td).container.image = "nginx:0".into();
     }
     let sp = plan_one(&d, &observed_of(vec![o]));
     assert_eq!(fields(&sp), vec!["taskDefinition.container.image"]);
