@@ -186,6 +186,8 @@ pub fn findings(sizes: &[SizeResult], t: &Throughput) -> Vec<String> {
         .iter()
         .filter_map(|s| s.rss.as_ref().ok().map(|r| (s.n, r.peak_kib)))
         .collect();
+    let largest_anon_kib =
+        (sizes.iter().rev()).find_map(|s| s.rss.as_ref().ok().map(|r| r.peak_anon_kib));
     if let (Some(small), Some(large)) = (rss.first(), rss.last()) {
         if let Some(kib) = stats::kib_per_manifest(*small, *large) {
             let mut note = format!(
@@ -202,8 +204,9 @@ pub fn findings(sizes: &[SizeResult], t: &Throughput) -> Vec<String> {
                 note.push_str(&format!(
                     " Measured in process at N = {}: a parsed and validated manifest keeps {:.1} KiB, \
                      its desired state {:.1} KiB, the observed copy {:.1} KiB and its plan entry \
-                     {:.1} KiB (the plan clones desired and observed into every `ServicePlan`, and \
-                     apply clones them again into every `ServiceResult`).",
+                     {:.1} KiB (the plan shares the observed service and its task definition \
+                     (`Arc`) but copies the desired state into every `ServicePlan`, and apply \
+                     copies it again into every `ServiceResult`).",
                     t.n,
                     per(m[0]),
                     per(m[1]),
@@ -214,19 +217,27 @@ pub fn findings(sizes: &[SizeResult], t: &Throughput) -> Vec<String> {
                 if kib > retained {
                     note.push_str(&format!(
                         " Together {retained:.0} of the {kib:.0} KiB; the rest is the results' \
-                         second clones, the source's parsed documents and the copy of them the \
-                         controller keeps as its last good set, the position index of every \
-                         parsed document, and the status records. (Not the allocator's arenas: \
-                         `MALLOC_ARENA_MAX=1` left the figure unchanged; `heaptrack` on \
-                         `ecs-operator run` gives the same breakdown by call site.)"
+                         second copies, the source's texts and parsed documents and the copy the \
+                         controller keeps as its last good set, and the status records with their \
+                         persisted JSON. (`heaptrack` on `ecs-operator run` gives the same breakdown \
+                         by call site.)"
                     ));
                 }
             }
+            if let Some(anon) = largest_anon_kib {
+                note.push_str(&format!(
+                    " Of the peak at N = {}, {:.1} MiB is anonymous memory (peak RssAnon: heap \
+                     and stacks); the rest is the executable's file-backed text pages, shared \
+                     and reclaimable, which the binary maps whatever N is.",
+                    large.0,
+                    anon as f64 / 1024.0,
+                ));
+            }
             note.push_str(
-                " Fix (issue-sized): keep the plan's and results' `desired` / `observed` as \
-                 `Arc`s instead of clones, share the source's parsed documents (kept per ETag) \
-                 with the controller's last good set and last valid manifests, and index YAML \
-                 positions only when a diagnostic needs one.",
+                " Fix (issue-sized): share the desired state (`Arc`) between render, plan and \
+                 results as the observed state already is, share the source's parsed documents \
+                 with the controller's last good set, and a smaller executable (most of its \
+                 text is the AWS SDK crates).",
             );
             out.push(note);
         }
