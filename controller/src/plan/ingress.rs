@@ -27,7 +27,7 @@ pub(super) struct IngressPlan {
 }
 
 /// The rule the operator keeps for `service`, if any.
-fn own_rule<'a>(
+pub(super) fn own_rule<'a>(
     observed: &'a Observed,
     operator_id: &str,
     service: &str,

@@ -1,9 +1,10 @@
 //! Listener rule priorities the manifests did not write.
 //!
-//! A derived priority is a hash of the cluster and service name ([`derived_priority`]), and
-//! 40,001 slots fill up quickly: by the birthday bound two of 300 services collide with even
-//! odds. So a derived priority is a starting point, resolved here against the listener as
-//! observed and against the other manifests of the pass, before anything is planned.
+//! A derived priority is a hash of the cluster and service name
+//! ([`derived_priority`](crate::render::aws::derived_priority)), and 40,001 slots fill up
+//! quickly: by the birthday bound two of 300 services collide with even odds. So a derived
+//! priority is a starting point, resolved here against the listener as observed and against
+//! the other manifests of the pass, before anything is planned.
 //!
 //! # Guarantees
 //! - Stable: a service whose rule exists keeps the priority that rule has; only a rule about
@@ -20,6 +21,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::ingress::own_rule;
 use crate::observe::Observed;
 use crate::render::aws::{DesiredService, DERIVED_PRIORITY};
 
@@ -33,17 +35,13 @@ impl ResolvedPriorities {
     pub fn resolve(desired: &[DesiredService], observed: &Observed, operator_id: &str) -> Self {
         let mut out = BTreeMap::new();
         let mut taken: BTreeSet<i32> = observed.ingress.rules.iter().map(|r| r.priority).collect();
-        let own_rule = |service: &str| {
-            (observed.ingress.rules.iter())
-                .find(|r| r.owner() == Some(operator_id) && r.manifest() == Some(service))
-        };
         let mut to_place = Vec::new();
         for d in desired {
             let Some(ingress) = &d.ingress else { continue };
             if !ingress.rule.derived {
                 taken.insert(ingress.rule.priority);
                 out.insert(d.name.clone(), ingress.rule.priority);
-            } else if let Some(rule) = own_rule(&d.name) {
+            } else if let Some(rule) = own_rule(observed, operator_id, &d.name) {
                 out.insert(d.name.clone(), rule.priority);
             } else {
                 to_place.push((d.name.as_str(), ingress.rule.priority));
