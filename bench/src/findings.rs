@@ -150,17 +150,15 @@ pub fn findings(sizes: &[SizeResult], t: &Throughput) -> Vec<String> {
             extra.join(", ")
         );
         if r > 1.25 {
+            let without_source = largest.first.secs - largest.first.fetch_secs;
             note.push_str(&format!(
-                " That is more than expected for a tool whose writes are the floor's. Reasons: for \
-                 each created service the applier reads twice more than the floor: DescribeTaskDefinition of the \
-                 family's latest revision before registering (so a crash between register and \
-                 create does not leak revisions) and ListTaskDefinitions after it (to deregister \
-                 revisions beyond `keepTaskDefinitionRevisions`). Fixes (issue-sized): skip the \
-                 revision listing when \
-                 the new revision's number (the ARN suffix) is not above the number kept — always \
-                 true on a first registration, so {n} reads fewer here; replace the per-service \
-                 describe-by-family with one paginated ListTaskDefinitionFamilies per pass and \
-                 describe only families that already exist."
+                " Above 1.25×: the floor only writes, while the operator also reads its {n} \
+                 manifests ({} of S3 reads through the same moto that serves the writes); \
+                 without the source the pass took {} ({:.2}× the floor). New services' families \
+                 are listed once (ListTaskDefinitionFamilies) instead of described one by one.",
+                secs(largest.first.fetch_secs),
+                secs(without_source),
+                stats::ratio(without_source, largest.floor.secs).unwrap_or(0.0),
             ));
         }
         out.push(note);

@@ -774,6 +774,7 @@ impl FakeCreates {
     fn new() -> FakeCreates {
         use aws_sdk_ecs::operation::create_service::CreateServiceOutput;
         use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionError;
+        use aws_sdk_ecs::operation::list_task_definition_families::ListTaskDefinitionFamiliesOutput;
         use aws_sdk_ecs::operation::list_task_definitions::ListTaskDefinitionsOutput;
         use aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionOutput;
         use aws_sdk_ecs::types::error::ClientException;
@@ -805,6 +806,9 @@ impl FakeCreates {
             });
         let list_tds = mock!(aws_sdk_ecs::Client::list_task_definitions)
             .then_output(|| ListTaskDefinitionsOutput::builder().build());
+        // No family has a revision yet.
+        let list_families = mock!(aws_sdk_ecs::Client::list_task_definition_families)
+            .then_output(|| ListTaskDefinitionFamiliesOutput::builder().build());
         let create = {
             let seen = seen.clone();
             mock!(aws_sdk_ecs::Client::create_service).then_compute_output(move |req| {
@@ -845,7 +849,7 @@ impl FakeCreates {
             )
         };
         FakeCreates {
-            rules_ecs: vec![describe_td, register, list_tds, create],
+            rules_ecs: vec![describe_td, register, list_tds, list_families, create],
             rules_discovery: vec![create_discovery],
             seen,
         }

@@ -75,10 +75,11 @@ const IGNORED_BY_THE_EVALUATOR: [&str; 1] = [
 
 /// Actions the scenarios must produce: a scenario that stops exercising one fails here rather
 /// than leaving its statements untested.
-const EXPECTED_ACTIONS: [&str; 61] = [
+const EXPECTED_ACTIONS: [&str; 62] = [
     "ecs:ListServices",
     "ecs:DescribeServices",
     "ecs:DescribeTaskDefinition",
+    "ecs:ListTaskDefinitionFamilies",
     "ecs:ListTaskDefinitions",
     "ecs:RegisterTaskDefinition",
     "ecs:DeregisterTaskDefinition",

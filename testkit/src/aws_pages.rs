@@ -2,13 +2,14 @@
 //! (`Config::aws_pages`), so that a call count measured through it is the count real AWS would
 //! see.
 //!
-//! moto returns ECS ListServices / ListTasks / ListTaskDefinitions and Cloud Map ListServices /
-//! ListInstances in one page whatever the request asks, pages DescribeScalingPolicies by 100
-//! where AWS stops at 10, and takes any number of names in DescribeServices. Here:
+//! moto returns ECS ListServices / ListTasks / ListTaskDefinitions / ListTaskDefinitionFamilies
+//! and Cloud Map ListServices / ListInstances in one page whatever the request asks, pages
+//! DescribeScalingPolicies by 100 where AWS stops at 10, and takes any number of names in
+//! DescribeServices. Here:
 //!
 //! | operation | AWS page (default / max) | what the proxy does |
 //! | --- | --- | --- |
-//! | ECS ListServices, ListTasks, ListTaskDefinitions | 10 / 100 (`maxResults`); ListTasks and ListTaskDefinitions 100 / 100 | re-pages moto's full answer with its own `nextToken` |
+//! | ECS ListServices, ListTasks, ListTaskDefinitions, ListTaskDefinitionFamilies | 10 / 100 (`maxResults`); ListTasks, ListTaskDefinitions and ListTaskDefinitionFamilies 100 / 100 | re-pages moto's full answer with its own `nextToken` |
 //! | ECS DescribeServices | at most 10 names | more is `InvalidParameterException` |
 //! | Cloud Map ListServices, ListInstances | 100 / 100 (`MaxResults`) | re-pages moto's full answer |
 //! | Application Auto Scaling DescribeScalingPolicies | 10 / 10 | asks moto for pages of 10 |
@@ -68,6 +69,16 @@ const PAGINGS: &[Paging] = &[
         max_field: "maxResults",
         token_field: "nextToken",
         items: "taskDefinitionArns",
+        default: 100,
+        max: 100,
+        moto_pages: false,
+    },
+    Paging {
+        service: "ECS",
+        operation: "ListTaskDefinitionFamilies",
+        max_field: "maxResults",
+        token_field: "nextToken",
+        items: "families",
         default: 100,
         max: 100,
         moto_pages: false,

@@ -8,6 +8,7 @@
 //!   family's latest revision reuses that revision.
 //! - Deletes treat "not found" as done.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use futures::stream::{self, StreamExt};
@@ -101,6 +102,9 @@ pub struct Applier<'a> {
     /// Distinguishes this create from earlier ones of the same name and spec in idempotency
     /// tokens (a service pruned and created again must not get the old service back).
     pub generation: u64,
+    /// The task definition families known to have an ACTIVE revision, when they were listed
+    /// for this apply; `None`: not known, so every registration first describes its family.
+    pub families_with_revisions: Option<BTreeSet<String>>,
 }
 
 /// How long Application Auto Scaling may take to see a service ECS just created: it answers
@@ -419,10 +423,17 @@ impl Applier<'_> {
     async fn register_task_definition(&self, d: &DesiredService) -> Result<String, ReconcileError> {
         // Describing by family returns its latest ACTIVE revision (not cached: it moves).
         // Only "not found" means there is none; any other failure stops here rather than
-        // risk registering a duplicate revision.
-        if let Some(latest) =
-            ecs::describe_task_definition(self.aws, &d.task_definition.family).await?
-        {
+        // risk registering a duplicate revision. A family the listing did not name has no
+        // revision to describe.
+        let may_have_revision = self
+            .families_with_revisions
+            .as_ref()
+            .is_none_or(|families| families.contains(&d.task_definition.family));
+        let latest = match may_have_revision {
+            true => ecs::describe_task_definition(self.aws, &d.task_definition.family).await?,
+            false => None,
+        };
+        if let Some(latest) = latest {
             if ecs::normalise_task_definition(&latest) == d.task_definition {
                 if let Some(arn) = latest.task_definition_arn() {
                     self.observer

@@ -114,6 +114,39 @@ pub async fn describe_task_definition(
     }
 }
 
+/// The task definition families that have an ACTIVE revision, as ListTaskDefinitionFamilies
+/// (`status: ACTIVE`, 100 a page, its maximum) lists them, if the listing ends within
+/// `max_pages` pages; `None` when it would take more (the caller then asks family by family).
+///
+/// # Caveats
+/// The listing is eventually consistent: a revision registered seconds ago may be missing from
+/// it. A caller that skips its describe for an unlisted family at worst registers one revision
+/// more than needed, never fewer.
+pub async fn families_with_active_revisions(
+    aws: &AwsClients,
+    max_pages: usize,
+) -> Result<Option<BTreeSet<String>>, AwsError> {
+    let mut families = BTreeSet::new();
+    let mut pages = aws
+        .ecs
+        .list_task_definition_families()
+        .status(aws_sdk_ecs::types::TaskDefinitionFamilyStatus::Active)
+        .max_results(100)
+        .into_paginator()
+        .send();
+    for _ in 0..max_pages {
+        let Some(page) = pages.next().await else {
+            return Ok(Some(families));
+        };
+        let page = page.map_err(aws.error("ecs:ListTaskDefinitionFamilies"))?;
+        families.extend(page.families().iter().cloned());
+        if page.next_token().is_none_or(str::is_empty) {
+            return Ok(Some(families));
+        }
+    }
+    Ok(None)
+}
+
 fn sorted(v: &[String]) -> Vec<String> {
     let mut v = v.to_vec();
     v.sort();

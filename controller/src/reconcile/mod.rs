@@ -25,7 +25,7 @@ use crate::observe::{
     DiscoveryScope, IngressScope, ObserveScope, Observed, ObservedScaling, ObservedService,
     Observer,
 };
-use crate::plan::{self, discovery_description, Plan, PlanOptions};
+use crate::plan::{self, discovery_description, Plan, PlanOptions, Step};
 use crate::render::aws::TargetGroupAttributes;
 use crate::render::{render_services, DesiredService};
 use crate::settings::Settings;
@@ -224,6 +224,7 @@ impl Reconciler {
     /// Step 4: applies a plan wave by wave (dependencies first); services of a wave run
     /// concurrently. One service failing never stops the others.
     pub async fn apply(&self, plan: &Plan) -> Vec<ServiceResult> {
+        let families_with_revisions = self.families_with_revisions(plan).await;
         let applier = Applier {
             aws: &self.aws,
             observer: &self.observer,
@@ -232,7 +233,31 @@ impl Reconciler {
             keep_revisions: self.settings.keep_task_definition_revisions,
             fence: self.fence.clone(),
             generation: self.generation.unwrap_or_else(crate::status::unix_now),
+            families_with_revisions,
         };
         applier.apply(plan, self.options.concurrency).await
+    }
+
+    /// Lists the task definition families once when that is cheaper than describing the
+    /// family of every service created in this apply (one page of 100 families replacing at
+    /// least two describes). `None` when it is not, or when the listing fails: the applier
+    /// then describes family by family, as without it.
+    async fn families_with_revisions(&self, plan: &Plan) -> Option<BTreeSet<String>> {
+        let new_families = plan
+            .services
+            .iter()
+            .filter(|sp| sp.observed.is_none() && sp.steps.contains(&Step::RegisterTaskDefinition))
+            .count();
+        let page_budget = new_families / 2;
+        if page_budget == 0 {
+            return None;
+        }
+        match crate::observe::ecs::families_with_active_revisions(&self.aws, page_budget).await {
+            Ok(families) => families,
+            Err(e) => {
+                tracing::warn!(error = %e, "listing task definition families failed; describing each family instead");
+                None
+            }
+        }
     }
 }

@@ -11,7 +11,7 @@
 //! | TagResource / UntagResource | on the resource {aws:RequestTag, aws:TagKeys / aws:TagKeys, aws:ResourceTag} |
 //! | ListTagsForResource | on the resource {aws:ResourceTag}; learns tags |
 //! | RegisterTaskDefinition | iam:PassRole on the task and execution roles {iam:PassedToService = ecs-tasks.amazonaws.com}; ecs:RegisterTaskDefinition on the new revision {aws:RequestTag, aws:TagKeys, ecs:compute-compatibility, ecs:task-cpu, ecs:task-memory, ecs:privileged}; with tags ecs:TagResource {ecs:CreateAction = RegisterTaskDefinition, ...} |
-//! | DescribeTaskDefinition, ListTaskDefinitions, DeregisterTaskDefinition | on `*` (no resource type); learn revisions and tags |
+//! | DescribeTaskDefinition, ListTaskDefinitions, ListTaskDefinitionFamilies, DeregisterTaskDefinition | on `*` (no resource type); learn revisions and tags |
 //! | ListTasks | ecs:ListTasks on `*` {ecs:cluster} (on the container instance when one is named) |
 //! | DescribeTasks | ecs:DescribeTasks on each task {ecs:cluster} |
 //! | RunTask | ecs:RunTask on the task definition revision {ecs:cluster, aws:ResourceTag}; with tags ecs:TagResource on each task started {ecs:CreateAction = RunTask, aws:RequestTag, aws:TagKeys}, recorded once the answer names it; learns the task's tags |
@@ -333,6 +333,13 @@ fn task_definition_reads(input: &Input) -> Option<Planned> {
             }
             Vec::new()
         }));
+    }
+    if input
+        .downcast_ref::<op::list_task_definition_families::ListTaskDefinitionFamiliesInput>()
+        .is_some()
+    {
+        let line = Line::new("ecs:ListTaskDefinitionFamilies", "*");
+        return Some(Planned::lines(vec![line]));
     }
     if input
         .downcast_ref::<op::deregister_task_definition::DeregisterTaskDefinitionInput>()
