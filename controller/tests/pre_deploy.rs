@@ -36,7 +36,7 @@ impl Operator {
         let mut store = StatusStore::new(location);
         store.load(&aws).await;
         let memory = Memory {
-            statuses: store.statuses.clone(),
+            statuses: std::sync::Arc::new(std::mem::take(&mut store.statuses)),
             ..Memory::default()
         };
         Operator {
@@ -49,8 +49,12 @@ impl Operator {
     /// One leader pass, then the status records flushed as the controller does.
     async fn pass(&mut self, set: &ManifestSet, now: u64) -> PassReport {
         let report = leader_pass(&self.r, set, &mut self.memory, &BTreeMap::new(), now).await;
-        self.store.statuses = self.memory.statuses.clone();
-        assert!(self.store.flush(&self.r.aws).await.is_empty());
+        let statuses = &self.memory.statuses;
+        assert!(self
+            .store
+            .flush_from(&self.r.aws, statuses)
+            .await
+            .is_empty());
         report
     }
 

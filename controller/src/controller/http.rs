@@ -18,7 +18,8 @@ use crate::status::ServiceStatus;
 /// State shared between the control loop and the HTTP handlers.
 pub struct Shared {
     pub metrics: Metrics,
-    pub statuses: RwLock<BTreeMap<String, ServiceStatus>>,
+    /// The statuses of the last pass: the control loop's own map, shared.
+    pub statuses: RwLock<Arc<BTreeMap<String, ServiceStatus>>>,
     pub targets: RwLock<BTreeMap<String, Vec<TargetGroup>>>,
     /// Source loaded and AWS reachable at least once.
     pub ready: AtomicBool,
@@ -30,7 +31,7 @@ impl Shared {
     pub fn new(status_token: Option<String>) -> Self {
         Self {
             metrics: Metrics::new(),
-            statuses: RwLock::new(BTreeMap::new()),
+            statuses: RwLock::new(Arc::default()),
             targets: RwLock::new(BTreeMap::new()),
             ready: AtomicBool::new(false),
             leader: AtomicBool::new(false),

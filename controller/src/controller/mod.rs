@@ -124,7 +124,7 @@ pub async fn run(
     runtime.start_warm(&aws).await;
     // Transition times and the last applied spec carry on from the records (a restart, a
     // new leader, or an `ecs-operator apply` before).
-    runtime.memory.statuses = std::mem::take(&mut runtime.status_store.statuses);
+    runtime.memory.statuses = Arc::new(std::mem::take(&mut runtime.status_store.statuses));
     let mut scheduler = Scheduler::with_os_rng(config.interval, Instant::now())
         .with_rollout_interval(config.rollout_interval);
     let mut passes = 0u64;
@@ -328,19 +328,15 @@ impl Runtime {
                         tracing::info!(sink, changed = ?r.changed, removed = ?r.removed, reloaded = ?r.reloaded, "monitoring output updated");
                     }
                 }
-                {
-                    let mut shown =
-                        (self.shared.statuses.write()).unwrap_or_else(|e| e.into_inner());
-                    // The old copy goes before the new one is made (readers wait on the lock).
-                    shown.clear();
-                    shown.clone_from(&self.memory.statuses);
-                }
+                *(self.shared.statuses.write()).unwrap_or_else(|e| e.into_inner()) =
+                    Arc::clone(&self.memory.statuses);
                 self.shared.ready.store(true, Ordering::Relaxed);
                 if leader {
-                    // Moved into the store for the flush and back, not copied.
-                    self.status_store.statuses = std::mem::take(&mut self.memory.statuses);
-                    let errors = self.status_store.flush(&self.reconciler.aws).await;
-                    self.memory.statuses = std::mem::take(&mut self.status_store.statuses);
+                    let statuses = &self.memory.statuses;
+                    let errors = self
+                        .status_store
+                        .flush_from(&self.reconciler.aws, statuses)
+                        .await;
                     for e in errors {
                         tracing::warn!(error = %e, "status record");
                     }

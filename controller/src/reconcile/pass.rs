@@ -40,7 +40,9 @@ pub struct Memory {
     /// turns invalid keeps its monitoring until it is fixed or removed.
     pub last_valid: BTreeMap<String, Arc<LoadedManifest>>,
     pub stops: StopReasons,
-    pub statuses: BTreeMap<String, ServiceStatus>,
+    /// Every service's status after the last pass; shared, not copied, with whoever shows it
+    /// (the controller's `/status`). A pass builds the next map beside it and swaps it in.
+    pub statuses: Arc<BTreeMap<String, ServiceStatus>>,
     /// Which revisions each service's tasks ran at the last pass (for service discovery).
     pub revisions: BTreeMap<String, TaskRevisions>,
     /// What ECS reported about each service's tasks at the last pass (service discovery
@@ -188,6 +190,8 @@ pub async fn run(
     // A scoped observation is not the whole world: nothing may be pruned on its basis.
     let complete = input.source_ok && only.is_none();
     let mut plan = ctx.plan_for(input.set, &desired, &observed, complete);
+    // The plan holds what it needs of the desired state; at N services this is megabytes.
+    drop(desired);
     let stopped = ctx
         .observer
         .stopped_tasks(
@@ -277,11 +281,11 @@ pub async fn run(
     if report.scoped {
         memory.revisions.extend(revisions);
         memory.fingerprints.extend(fingerprints);
-        memory.statuses.extend(statuses);
+        Arc::make_mut(&mut memory.statuses).extend(statuses);
     } else {
         memory.revisions = revisions.collect();
         memory.fingerprints = fingerprints.collect();
-        memory.statuses = statuses;
+        memory.statuses = Arc::new(statuses);
     }
     if input.leader && !sinks.is_empty() {
         let manifests: Vec<&MonitoredService> =

@@ -18,7 +18,7 @@ use crate::manifest::ManifestSet;
 #[derive(Debug, Default)]
 pub struct StatusStore {
     /// What [`Self::flush`] writes. The controller keeps its statuses in its own memory and
-    /// moves them in here for a flush only (one copy of every record, not two).
+    /// flushes them with [`Self::flush_from`] (one copy of every record, not two).
     pub statuses: BTreeMap<String, ServiceStatus>,
     /// name -> (ETag, persisted JSON) of what is in S3.
     written: HashMap<String, (String, Vec<u8>)>,
@@ -143,19 +143,29 @@ impl StatusStore {
 
     /// Writes every status whose persisted form changed. Returns errors as messages.
     pub async fn flush(&mut self, aws: &AwsClients) -> Vec<String> {
+        let statuses = std::mem::take(&mut self.statuses);
+        let errors = self.flush_from(aws, &statuses).await;
+        self.statuses = statuses;
+        errors
+    }
+
+    /// [`Self::flush`] of statuses kept elsewhere (the controller's, shared with `/status`).
+    pub async fn flush_from(
+        &mut self,
+        aws: &AwsClients,
+        statuses: &BTreeMap<String, ServiceStatus>,
+    ) -> Vec<String> {
         let Some(location) = self.location.clone() else {
             return Vec::new();
         };
         let bucket = &location.bucket;
         let mut errors = Vec::new();
-        let names: Vec<String> = self.statuses.keys().cloned().collect();
-        for name in names {
-            let body =
-                serde_json::to_vec_pretty(&self.statuses[&name].persisted()).unwrap_or_default();
-            if self.written.get(&name).is_some_and(|(_, b)| *b == body) {
+        for (name, status) in statuses {
+            let body = serde_json::to_vec_pretty(&status.persisted()).unwrap_or_default();
+            if self.written.get(name).is_some_and(|(_, b)| *b == body) {
                 continue;
             }
-            let key = Self::key(&location, &name);
+            let key = Self::key(&location, name);
             let mut request = aws
                 .s3
                 .put_object()
@@ -163,7 +173,7 @@ impl StatusStore {
                 .key(&key)
                 .content_type("application/json")
                 .body(ByteStream::from(body.clone()));
-            request = match self.written.get(&name) {
+            request = match self.written.get(name) {
                 Some((etag, _)) => request.if_match(etag),
                 None => request.if_none_match("*"),
             };
@@ -177,7 +187,7 @@ impl StatusStore {
                 }
                 Err(e) => {
                     // Another writer changed it: forget our ETag; the next flush re-reads.
-                    self.written.remove(&name);
+                    self.written.remove(name);
                     if let Ok(out) = aws.s3.head_object().bucket(bucket).key(&key).send().await {
                         self.written.insert(
                             name.clone(),

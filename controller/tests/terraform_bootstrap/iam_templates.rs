@@ -233,7 +233,7 @@ const SIDS: [(&str, &[&str]); 8] = [
     (
         "operator",
         &[
-            "EcsReadTaskDefinitions",
+            "EcsTaskDefinitions",
             "EcsListInCluster",
             "EcsReadServicesAndTasks",
             "EcsRegisterOwnedTaskDefinitions",
@@ -247,7 +247,6 @@ const SIDS: [(&str, &[&str]); 8] = [
             "SchedulerOwnGroup",
             "SchedulerListSchedules",
             "PassSchedulerRole",
-            "EcsDeregisterTaskDefinitions",
             "PassOnlyListedRolesToEcsTasks",
             "PassOnlyListedRolesToEcsForDeployments",
             "AutoscalingRead",

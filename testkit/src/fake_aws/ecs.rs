@@ -25,6 +25,7 @@ use aws_sdk_ecs::operation::delete_service::DeleteServiceOutput;
 use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
 use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput;
 use aws_sdk_ecs::operation::list_services::ListServicesOutput;
+use aws_sdk_ecs::operation::list_task_definition_families::ListTaskDefinitionFamiliesOutput;
 use aws_sdk_ecs::operation::list_task_definitions::ListTaskDefinitionsOutput;
 use aws_sdk_ecs::operation::list_tasks::ListTasksOutput;
 use aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionOutput;
@@ -582,12 +583,29 @@ fn task_definition_rules(fake: &FakeAws) -> Vec<Rule> {
                 .build(),
         )
     });
+    // Families with an ACTIVE revision, as `status: ACTIVE` asks (one page: the fake holds few).
+    let f = fake.clone();
+    let families = mock!(Client::list_task_definition_families).then_compute_response(move |req| {
+        let state = f.state();
+        let prefix = req.family_prefix().unwrap_or_default();
+        let names: Vec<String> = (state.task_definitions.iter())
+            .filter(|(family, revisions)| {
+                family.starts_with(prefix) && revisions.iter().any(|r| r.active)
+            })
+            .map(|(family, _)| family.clone())
+            .collect();
+        MockResponse::Output(
+            ListTaskDefinitionFamiliesOutput::builder()
+                .set_families(Some(names))
+                .build(),
+        )
+    });
     let tasks = mock!(Client::list_tasks).then_output(|| {
         ListTasksOutput::builder()
             .set_task_arns(Some(vec![]))
             .build()
     });
-    vec![register, describe, list, tasks]
+    vec![register, describe, list, families, tasks]
 }
 
 /// A capacity provider strategy as the fake keeps it: (provider, base, weight), ECS's defaults
