@@ -876,7 +876,7 @@ async fn create_pass(
     fake: &FakeCreates,
     settings: &Settings,
     docs: &[String],
-) -> Vec<DesiredService> {
+) -> Vec<std::sync::Arc<DesiredService>> {
     let set = load(docs, settings);
     let mut r = Reconciler::new(
         fake.clients(),

@@ -10,6 +10,7 @@
 //!   service is detached and the rule deleted first, the group at the next pass.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use super::prune::prune_guard;
 use super::{change, diff_values, Change, Outcome, Plan, PlanOptions, ServicePlan, Step};
@@ -171,7 +172,7 @@ fn plan_rule(
 /// Each becomes an entry of its own (`<service> (listener rule)`), under the prune guards.
 pub(super) fn plan_ingress_leftovers(
     plan: &mut Plan,
-    desired: &[DesiredService],
+    desired: &[Arc<DesiredService>],
     observed: &Observed,
     options: &PlanOptions<'_>,
 ) {

@@ -254,15 +254,22 @@ pub fn discovery_description(operator_id: &str, namespace_id: &str) -> String {
     format!("managed by ecs-operator ({operator_id}) in {namespace_id}")
 }
 
-pub fn plan(desired: &[DesiredService], observed: &Observed, options: &PlanOptions<'_>) -> Plan {
+///
+/// The desired services may be given shared (`Arc`, as a pass renders them: the plan then
+/// holds the same copy, not another) or owned (tests).
+pub fn plan<D>(desired: &[D], observed: &Observed, options: &PlanOptions<'_>) -> Plan
+where
+    D: Clone + Into<Arc<DesiredService>>,
+{
+    let desired: Vec<Arc<DesiredService>> = desired.iter().cloned().map(Into::into).collect();
+    let desired = desired.as_slice();
     let mut plan = Plan::default();
     let waves = dependency_waves(desired);
     let priorities = ResolvedPriorities::resolve(desired, observed, options.operator_id);
     for d in desired {
         let wave = waves.get(&d.name).copied().unwrap_or(0);
-        let d = priorities.apply(d);
         plan.services
-            .push(plan_service(&d, observed, options, wave));
+            .push(plan_service(priorities.apply(d), observed, options, wave));
     }
     // Dependencies that do not exist yet and are not created in this pass make a service wait.
     let existing_or_planned: BTreeSet<String> = plan
@@ -304,9 +311,9 @@ pub fn plan(desired: &[DesiredService], observed: &Observed, options: &PlanOptio
     plan
 }
 
-fn dependency_waves(desired: &[DesiredService]) -> BTreeMap<String, usize> {
+fn dependency_waves(desired: &[Arc<DesiredService>]) -> BTreeMap<String, usize> {
     let by_name: BTreeMap<&str, &DesiredService> =
-        desired.iter().map(|d| (d.name.as_str(), d)).collect();
+        desired.iter().map(|d| (d.name.as_str(), &**d)).collect();
     let mut waves = BTreeMap::new();
     fn depth<'a>(
         name: &'a str,

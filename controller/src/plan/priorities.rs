@@ -18,8 +18,8 @@
 //! - Priority orders rule evaluation. Services whose host and path patterns overlap should
 //!   write their priorities; a derived one says nothing about order.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use super::ingress::own_rule;
 use crate::observe::Observed;
@@ -32,7 +32,11 @@ pub struct ResolvedPriorities(BTreeMap<String, i32>);
 
 impl ResolvedPriorities {
     /// Resolves the derived priorities of `desired` against the listener in `observed`.
-    pub fn resolve(desired: &[DesiredService], observed: &Observed, operator_id: &str) -> Self {
+    pub fn resolve(
+        desired: &[Arc<DesiredService>],
+        observed: &Observed,
+        operator_id: &str,
+    ) -> Self {
         let mut out = BTreeMap::new();
         let mut taken: BTreeSet<i32> = observed.ingress.rules.iter().map(|r| r.priority).collect();
         let mut to_place = Vec::new();
@@ -58,16 +62,16 @@ impl ResolvedPriorities {
     }
 
     /// `d` with its resolved priority: borrowed when it is the rendered one.
-    pub fn apply<'a>(&self, d: &'a DesiredService) -> Cow<'a, DesiredService> {
+    pub fn apply(&self, d: &Arc<DesiredService>) -> Arc<DesiredService> {
         match (&d.ingress, self.0.get(&d.name)) {
             (Some(ingress), Some(&p)) if ingress.rule.priority != p => {
-                let mut owned = d.clone();
+                let mut owned = DesiredService::clone(d);
                 if let Some(i) = owned.ingress.as_mut() {
                     i.rule.priority = p;
                 }
-                Cow::Owned(owned)
+                Arc::new(owned)
             }
-            _ => Cow::Borrowed(d),
+            _ => Arc::clone(d),
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::render::aws::DesiredService;
 /// this operator or a restarted one.
 pub(super) fn plan_discovery_leftovers(
     plan: &mut Plan,
-    desired: &[DesiredService],
+    desired: &[Arc<DesiredService>],
     observed: &Observed,
     options: &PlanOptions<'_>,
 ) {
@@ -100,7 +100,7 @@ pub(super) fn plan_discovery_leftovers(
 /// name no service), or it is empty while `owned` resources exist and `--allow-empty` was
 /// not given. ECS services and Cloud Map leftovers share it.
 pub(super) fn prune_guard(
-    desired: &[DesiredService],
+    desired: &[Arc<DesiredService>],
     options: &PlanOptions<'_>,
     owned: usize,
 ) -> Option<String> {
@@ -121,11 +121,11 @@ pub(super) fn prune_guard(
 
 pub(super) fn plan_prune(
     plan: &mut Plan,
-    desired: &[DesiredService],
+    desired: &[Arc<DesiredService>],
     observed: &Observed,
     options: &PlanOptions<'_>,
 ) {
-    let wanted: BTreeSet<ServiceKey> = desired.iter().map(DesiredService::key).collect();
+    let wanted: BTreeSet<ServiceKey> = desired.iter().map(|d| d.key()).collect();
     let orphans: Vec<&ObservedService> = observed
         .services
         .values()

@@ -14,11 +14,12 @@ use crate::observe::{Observed, ObservedService, ServiceState};
 use crate::render::aws::DesiredService;
 
 pub(super) fn plan_service(
-    d: &DesiredService,
+    shared: Arc<DesiredService>,
     observed: &Observed,
     options: &PlanOptions<'_>,
     wave: usize,
 ) -> ServicePlan {
+    let d: &DesiredService = &shared;
     let mut sp = ServicePlan {
         name: d.name.clone(),
         cluster: d.cluster.clone(),
@@ -26,7 +27,7 @@ pub(super) fn plan_service(
         changes: Vec::new(),
         steps: Vec::new(),
         wave,
-        desired: Some(Arc::new(d.clone())),
+        desired: Some(Arc::clone(&shared)),
         observed: None,
         registry_arn: None,
         target_group_arn: None,

@@ -446,7 +446,7 @@ fn cloud_map_leftovers_wait_while_the_source_is_incomplete_and_foreign_ones_are_
         max_prune: 3,
         discovery_description: discovery_description(OPERATOR, "ns-1"),
     };
-    let plan = plan(&[], &observed, &options);
+    let plan = plan::<DesiredService>(&[], &observed, &options);
     assert!(deleted_discovery(&plan).is_empty(), "{plan:?}");
     assert!(matches!(plan.services[0].outcome, Outcome::Kept(_)));
     assert_eq!(plan.services.len(), 1, "the foreign one is not even listed");
@@ -471,13 +471,13 @@ fn an_empty_source_deletes_no_cloud_map_leftover_unless_allowed_and_deletions_sh
         max_prune: 3,
         discovery_description: discovery_description(OPERATOR, "ns-1"),
     };
-    let held = plan(&[], &observed, &options(false));
+    let held = plan::<DesiredService>(&[], &observed, &options(false));
     assert!(deleted_discovery(&held).is_empty(), "{held:?}");
     assert!(held
         .services
         .iter()
         .all(|s| matches!(&s.outcome, Outcome::Kept(r) if r.contains("--allow-empty"))));
-    let allowed = plan(&[], &observed, &options(true));
+    let allowed = plan::<DesiredService>(&[], &observed, &options(true));
     assert_eq!(
         deleted_discovery(&allowed).len(),
         3,

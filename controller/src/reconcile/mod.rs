@@ -15,7 +15,9 @@ pub mod predeploy;
 pub mod rollback;
 pub mod rollout;
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use crate::actuate::aws::{Applier, Fence};
 use crate::aws::AwsClients;
@@ -97,21 +99,27 @@ impl Reconciler {
         )
     }
 
-    /// Step 1, pure: the AWS desired state of every valid manifest.
-    pub fn render(&self, set: &ManifestSet) -> Vec<DesiredService> {
-        render_services(set, &self.settings)
+    /// Step 1, pure: the AWS desired state of every valid manifest, shared (the plan holds
+    /// the same copies).
+    pub fn render(&self, set: &ManifestSet) -> Vec<Arc<DesiredService>> {
+        (render_services(set, &self.settings).into_iter())
+            .map(Arc::new)
+            .collect()
     }
 
     /// Step 2: reads what exists in every permitted cluster and the Cloud Map namespace.
     /// Task definitions are described for services this operator owns or may take over.
-    pub async fn observe(&self, desired: &[DesiredService]) -> Result<Observed, ReconcileError> {
+    pub async fn observe<D: Borrow<DesiredService>>(
+        &self,
+        desired: &[D],
+    ) -> Result<Observed, ReconcileError> {
         self.observe_only(desired, None).await
     }
 
     /// Step 2 for some services only (`only`): those described by name, nothing listed.
-    pub async fn observe_only(
+    pub async fn observe_only<D: Borrow<DesiredService>>(
         &self,
-        desired: &[DesiredService],
+        desired: &[D],
         only: Option<&BTreeSet<ServiceKey>>,
     ) -> Result<Observed, ReconcileError> {
         let mut clusters: Vec<String> = self
@@ -122,7 +130,8 @@ impl Reconciler {
         clusters.sort();
         clusters.dedup();
         let operator_id = self.settings.operator_id.as_str();
-        let wanted: BTreeSet<_> = desired.iter().map(DesiredService::key).collect();
+        let desired: Vec<&DesiredService> = desired.iter().map(Borrow::borrow).collect();
+        let wanted: BTreeSet<_> = desired.iter().map(|d| d.key()).collect();
         let wanted_discovery: BTreeSet<String> = desired
             .iter()
             .filter_map(|d| d.discovery.as_ref().map(|x| x.name.clone()))
@@ -131,7 +140,7 @@ impl Reconciler {
         let managed =
             |s: &ObservedService| s.owner() == Some(operator_id) || wanted.contains(&s.key());
         let by_key: BTreeMap<ServiceKey, &DesiredService> =
-            desired.iter().map(|d| (d.key(), d)).collect();
+            desired.iter().map(|d| (d.key(), *d)).collect();
         // A remembered read stands in where the planner would write nothing: a wanted service
         // in sync, or a foreign one (never planned). An owned service nothing wants any more
         // (a prune) is always read afresh.
@@ -174,10 +183,10 @@ impl Reconciler {
     }
 
     /// Step 3, pure: what to change. `source_complete` is false when the source failed.
-    pub fn plan_for(
+    pub fn plan_for<D: Clone + Into<Arc<DesiredService>>>(
         &self,
         set: &ManifestSet,
-        desired: &[DesiredService],
+        desired: &[D],
         observed: &Observed,
         source_complete: bool,
     ) -> Plan {

@@ -181,16 +181,16 @@ pub async fn run(
     memory: &mut Memory,
     sinks: &mut [Box<dyn MonitoringSink>],
 ) -> Result<PassReport, ReconcileError> {
-    let mut desired: Vec<DesiredService> = ctx.render(input.set);
+    let mut desired: Vec<Arc<DesiredService>> = ctx.render(input.set);
     let only = input.only.map(|names| {
         desired.retain(|d| names.contains(&d.name));
-        desired.iter().map(DesiredService::key).collect()
+        desired.iter().map(|d| d.key()).collect()
     });
     let observed = ctx.observe_only(&desired, only.as_ref()).await?;
     // A scoped observation is not the whole world: nothing may be pruned on its basis.
     let complete = input.source_ok && only.is_none();
     let mut plan = ctx.plan_for(input.set, &desired, &observed, complete);
-    // The plan holds what it needs of the desired state; at N services this is megabytes.
+    // The plan shares the desired services; nothing else needs the list.
     drop(desired);
     let stopped = ctx
         .observer
