@@ -665,7 +665,7 @@ async fn retry_writes_the_request_the_controller_reads_for_a_held_service_only()
             "web".to_string(),
             ServiceStatus {
                 name: "web".into(),
-                held: Some(held.clone()),
+                held: Some(Box::new(held.clone())),
                 ..ServiceStatus::default()
             },
         ),

@@ -251,7 +251,7 @@ async fn recorded(
     let current = o.tags.get(tags::SPEC_HASH);
     let held = tagged
         .filter(|h| Some(&h.spec_hash) == current)
-        .or_else(|| record.and_then(|r| r.held.clone()));
+        .or_else(|| record.and_then(|r| r.held.as_deref().cloned()));
     Ok((held, guard))
 }
 

@@ -45,7 +45,7 @@ pub async fn observe(
             continue;
         };
         let recorded = (statuses.get(&sp.name))
-            .and_then(|s| s.pre_deploy.clone())
+            .and_then(|s| s.pre_deploy.as_deref().cloned())
             .filter(|r| r.spec_hash == d.spec_hash);
         let run = match recorded {
             Some(r) if r.state != PreDeployState::Running => Some(r),

@@ -44,7 +44,7 @@ pub fn holds(
                 .get(&sp.name)
                 .is_some_and(|r| r.spec_hash == h.spec_hash && r.at >= h.since)
         };
-        let recorded = status.and_then(|s| s.held.clone());
+        let recorded = status.and_then(|s| s.held.as_deref().cloned());
         let standing = recorded
             .clone()
             .filter(|h| h.spec_hash == desired.spec_hash && !retried(h));

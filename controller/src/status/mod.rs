@@ -105,14 +105,16 @@ pub struct ServiceStatus {
     /// A spec ECS rolled back, not deployed again until the manifest changes or
     /// `ecs-operator retry` (see `reconcile::rollback`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub held: Option<HeldRollout>,
-    /// The latest rollout: in progress, completed, failed or rolled back.
+    pub held: Option<Box<HeldRollout>>,
+    /// The latest rollout: in progress, completed, failed or rolled back. (This and the other
+    /// sections most services lack are boxed: a status is kept twice during a pass, for
+    /// every service.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rollout: Option<RolloutStatus>,
+    pub rollout: Option<Box<RolloutStatus>>,
     /// The latest pre-deploy run (`spec.preDeploy`): which spec it gated, its task, and
     /// once stopped its exit code and log stream. A spec runs it once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pre_deploy: Option<PreDeployRun>,
+    pub pre_deploy: Option<Box<PreDeployRun>>,
     /// The runs of the service's scheduled jobs (`spec.jobs`), by job name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub jobs: BTreeMap<String, jobs::JobStatus>,
@@ -254,10 +256,12 @@ impl ServiceStatus {
     pub(crate) fn persisted(&self) -> ServiceStatus {
         ServiceStatus {
             tasks: None,
-            rollout: self
-                .rollout
-                .clone()
-                .map(|r| RolloutStatus { tasks: None, ..r }),
+            rollout: (self.rollout.as_deref()).map(|r| {
+                Box::new(RolloutStatus {
+                    tasks: None,
+                    ..r.clone()
+                })
+            }),
             ..self.clone()
         }
     }
@@ -400,29 +404,31 @@ pub fn derive(
             set_condition(&mut s, Ready, false, Reason::RolloutFailed, &message);
             set_condition(&mut s, Stalled, true, Reason::RolloutFailed, &message);
             s.last_applied_hash = held_hash;
-            s.held = Some(h.clone());
+            s.held = Some(Box::new(h.clone()));
         }
-        s.rollout = rollout::rollout_of(r, now).map(|ro| match held.get(&r.name) {
-            // The service runs another revision than the held one (ECS is rolling back to
-            // it, or has drained the failed deployment): the hold still knows the release,
-            // so the rollout and its metrics keep naming the failed revision and image.
-            Some(h) if ro.revision != h.revision => {
-                RolloutStatus {
-                    phase: RolloutPhase::RolledBack,
-                    revision: h.revision.clone(),
-                    reason: h.reason.clone(),
-                    rolled_back_to: Some(ro.revision.clone()),
-                    started_at: Some(h.since),
-                    // The held spec is the manifest's: its image is the one rolled back.
-                    image: r
-                        .desired
-                        .as_ref()
-                        .map(|d| d.task_definition.container.image.clone()),
-                    ..ro
+        s.rollout = rollout::rollout_of(r, now)
+            .map(|ro| match held.get(&r.name) {
+                // The service runs another revision than the held one (ECS is rolling back to
+                // it, or has drained the failed deployment): the hold still knows the release,
+                // so the rollout and its metrics keep naming the failed revision and image.
+                Some(h) if ro.revision != h.revision => {
+                    RolloutStatus {
+                        phase: RolloutPhase::RolledBack,
+                        revision: h.revision.clone(),
+                        reason: h.reason.clone(),
+                        rolled_back_to: Some(ro.revision.clone()),
+                        started_at: Some(h.since),
+                        // The held spec is the manifest's: its image is the one rolled back.
+                        image: r
+                            .desired
+                            .as_ref()
+                            .map(|d| d.task_definition.container.image.clone()),
+                        ..ro
+                    }
                 }
-            }
-            _ => ro,
-        });
+                _ => ro,
+            })
+            .map(Box::new);
         if let (Some(ro), Some(why)) = (s.rollout.as_mut(), guard.get(&r.name)) {
             ro.guard = Some(why.clone());
         }

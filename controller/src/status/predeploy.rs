@@ -17,7 +17,7 @@ pub fn apply(
     previous: Option<&ServiceStatus>,
     now: u64,
 ) {
-    s.pre_deploy = Some(run.clone());
+    s.pre_deploy = Some(Box::new(run.clone()));
     if desired_hash != Some(run.spec_hash.as_str()) {
         return;
     }
