@@ -63,6 +63,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    one_malloc_arena();
     let cli = Cli::parse();
     cli::init_tracing();
     match run(cli) {
@@ -93,3 +94,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::TaskPolicy(args) => cli::offline::task_policy(args),
     }
 }
+
+/// Keeps glibc's allocator to one arena. By default every thread that allocates under
+/// contention gets an arena of its own (up to 8 per core), each holding freed memory apart;
+/// the operator's threads mostly wait on the network, and one arena measured 2.3 MiB less peak
+/// RSS at 1,000 services (BENCHMARKS.md) for no throughput lost. `MALLOC_ARENA_MAX` in the
+/// environment still wins over this.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn one_malloc_arena() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only sets a malloc parameter; it runs first in main, before any
+        // other thread exists, and M_ARENA_MAX takes any positive value.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 1);
+        }
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn one_malloc_arena() {}
