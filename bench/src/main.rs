@@ -91,7 +91,11 @@ pub struct SizeResult {
     /// A fresh process that read the warm-start cache first (its GetObject counted).
     pub warm: operator::Pass,
     pub floor: floor::Floor,
+    /// Peak RSS against moto's answers: every listing in one page (1,000 ECS and Cloud Map
+    /// services in one response at N = 1000), which AWS never sends.
     pub rss: Result<rss::Rss, String>,
+    /// Peak RSS with moto paged as AWS pages (`testkit::aws_pages`): what a real account sends.
+    pub rss_pages: Result<rss::Rss, String>,
     /// S3 change -> applied through the events queue, by the real `ecs-operator run`.
     pub events: Result<events::EventLatency, String>,
     /// Service-discovery reads a minute with nothing changing.
@@ -245,11 +249,21 @@ async fn measure_size(args: &Args, n: usize, index: usize) -> Result<SizeResult>
         }
         None => Err("no --operator-bin given".into()),
     };
-    if let Ok(r) = &rss {
-        log(format!(
-            "N={n}: ecs-operator run peak RSS {} KiB, of it anonymous {} KiB ({:.1} s)",
-            r.peak_kib, r.peak_anon_kib, r.secs
-        ));
+    let rss_pages = match &args.operator_bin {
+        Some(bin) => rss::measure_on_aws_pages(bin, &args.endpoint, &w.settings, &args.work)
+            .map_err(|e| format!("{e:#}")),
+        None => Err("no --operator-bin given".into()),
+    };
+    for (r, answers) in [
+        (&rss, "moto's one-page listings"),
+        (&rss_pages, "AWS page sizes"),
+    ] {
+        if let Ok(r) = r {
+            log(format!(
+                "N={n}: ecs-operator run peak RSS {} KiB, of it anonymous {} KiB ({:.1} s, {answers})",
+                r.peak_kib, r.peak_anon_kib, r.secs
+            ));
+        }
     }
 
     let events = match &args.operator_bin {
@@ -299,6 +313,7 @@ async fn measure_size(args: &Args, n: usize, index: usize) -> Result<SizeResult>
         warm,
         floor,
         rss,
+        rss_pages,
         events,
         sd,
     })

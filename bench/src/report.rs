@@ -23,6 +23,39 @@ pub struct Context {
     pub bench_secs: f64,
     /// /proc/loadavg before and after the measurements (other work on the machine).
     pub load: (String, String),
+    /// How much of `controller/link-order.txt` the measured operator binary still has.
+    pub link_order: String,
+}
+
+/// The functions of `controller/link-order.txt` the binary defines, against all it lists: the
+/// release link places them first (`controller/build.rs`); names a rebuild changed (another
+/// Cargo.lock, another toolchain) are placed anywhere, and their pages stay resident apart.
+fn link_order_match(operator_bin: Option<&std::path::Path>) -> String {
+    let listed = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../controller/link-order.txt"),
+    )
+    .unwrap_or_default();
+    let listed: Vec<&str> = listed.lines().filter(|l| !l.is_empty()).collect();
+    let defined = operator_bin
+        .and_then(|bin| run("nm", &["--defined-only", &bin.display().to_string()]))
+        .unwrap_or_default();
+    let defined: std::collections::HashSet<&str> = defined
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    if listed.is_empty() || defined.is_empty() {
+        return "not checked (no list or no `nm`)".into();
+    }
+    let found = listed
+        .iter()
+        .filter(|name| defined.contains(**name))
+        .count();
+    format!(
+        "{found} of the {} functions in `controller/link-order.txt` are in the measured binary \
+         ({:.0} %; regenerate the list with `scripts/link-order` when this falls)",
+        listed.len(),
+        found as f64 * 100.0 / listed.len() as f64
+    )
 }
 
 /// The 1, 5 and 15 minute load averages.
@@ -77,6 +110,7 @@ impl Context {
             idle_passes: args.idle_passes,
             bench_secs,
             load: (load_before, loadavg()),
+            link_order: link_order_match(args.operator_bin.as_deref()),
         }
     }
 }
@@ -232,15 +266,15 @@ pub fn render(
     );
     let _ = writeln!(
         tables,
-        "| N | converge from empty (operator) | of which source / observe + plan / apply | floor: same writes, direct SDK, concurrency {} | ratio operator / floor | idle pass (median of {}) | of which source / observe + plan / apply | pass after one manifest changed | fresh process, nothing changed | peak RSS of `ecs-operator run` (VmHWM) / anonymous (peak RssAnon) |",
+        "| N | converge from empty (operator) | of which source / observe + plan / apply | floor: same writes, direct SDK, concurrency {} | ratio operator / floor | idle pass (median of {}) | of which source / observe + plan / apply | pass after one manifest changed | fresh process, nothing changed | peak RSS of `ecs-operator run` (VmHWM) / anonymous (peak RssAnon), on AWS page sizes | the same against moto's one-page listings |",
         ctx.concurrency, ctx.idle_passes
     );
-    let _ = writeln!(tables, "|---:|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(tables, "|---:|---|---|---|---|---|---|---|---|---|---|");
     for s in sizes {
         let ratio = stats::ratio(s.first.secs, s.floor.secs)
             .map(|r| format!("**{r:.2}×**"))
             .unwrap_or_else(|| "n/a".into());
-        let rss = match &s.rss {
+        let rss = |measured: &Result<crate::rss::Rss, String>| match measured {
             Ok(r) => format!(
                 "{:.1} / {:.1} MiB",
                 r.peak_kib as f64 / 1024.0,
@@ -250,7 +284,7 @@ pub fn render(
         };
         let _ = writeln!(
             tables,
-            "| {} | {} | {} / {} / {} | {} | {} | {} | {} / {} / {} | {} | {} | {} |",
+            "| {} | {} | {} / {} / {} | {} | {} | {} | {} / {} / {} | {} | {} | **{}** | {} |",
             s.n,
             secs(s.first.secs),
             secs(s.first.fetch_secs),
@@ -264,7 +298,8 @@ pub fn render(
             secs(s.idle.apply_secs),
             secs(s.changed.secs),
             secs(s.cold.secs),
-            rss,
+            rss(&s.rss_pages),
+            rss(&s.rss),
         );
     }
 
@@ -323,6 +358,7 @@ pub fn render(
         ctx.cores, ctx.memory, ctx.cpu
     );
     let _ = writeln!(doc, "| build profile | {} |", ctx.profile);
+    let _ = writeln!(doc, "| link order | {} |", ctx.link_order);
     let _ = writeln!(doc, "| AWS | {} |", ctx.moto);
     let _ = writeln!(
         doc,

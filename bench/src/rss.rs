@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use ecs_operator::settings::Settings;
 
+#[derive(Clone)]
 pub struct Rss {
     /// Highest VmHWM seen, KiB: everything resident, the executable's mapped pages included.
     pub peak_kib: u64,
@@ -47,6 +48,22 @@ pub fn operator_command(bin: &Path, endpoint: &str) -> Command {
         .env("LOG_FORMAT", "json")
         .stdout(Stdio::null());
     cmd
+}
+
+/// [`measure`] with the operator talking to moto through `testkit::aws_pages`: listings come
+/// in AWS's pages (ECS ListServices 100, Cloud Map ListServices 100, ...), not whole.
+pub fn measure_on_aws_pages(
+    bin: &Path,
+    endpoint: &str,
+    settings: &Settings,
+    work: &Path,
+) -> Result<Rss> {
+    let proxy = testkit::fault_proxy::FaultProxy::start(endpoint);
+    proxy.set(testkit::fault_proxy::Config {
+        aws_pages: true,
+        ..testkit::fault_proxy::Config::default()
+    });
+    measure(bin, &proxy.endpoint(), settings, &work.join("aws-pages"))
 }
 
 /// Runs `bin run --max-passes 2` with `settings`, returns its peak RSS.
