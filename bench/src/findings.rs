@@ -219,9 +219,9 @@ pub fn findings(sizes: &[SizeResult], t: &Throughput) -> Vec<String> {
                         " At N = {}: {:.1} MiB, of it {:.1} MiB anonymous (peak RssAnon: heap, \
                          stacks, relocated data); the rest is file-backed: the executable's text \
                          and read-only data, shared and reclaimable. Against moto's own answers \
-                         the peak is {:.1} MiB ({:.1} anonymous): moto sends every listing in one \
-                         page (1,000 ECS and Cloud Map services in one response), which AWS \
-                         never does, and the operator holds the whole response while it reads it.",
+                         (every listing in one page, 1,000 ECS and Cloud Map services in one \
+                         response, which AWS never sends) the peak is {:.1} MiB ({:.1} \
+                         anonymous).",
                         s.n,
                         p.peak_kib as f64 / 1024.0,
                         p.peak_anon_kib as f64 / 1024.0,

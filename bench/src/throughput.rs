@@ -62,7 +62,10 @@ impl Throughput {
 }
 
 /// What AWS would report for a service that matches its desired state exactly.
-pub fn observed_from(desired: &[DesiredService], settings: &Settings) -> Observed {
+pub fn observed_from<D: std::borrow::Borrow<DesiredService>>(
+    desired: &[D],
+    settings: &Settings,
+) -> Observed {
     let mut observed = Observed::default();
     let description = discovery_description(
         &settings.operator_id,
@@ -72,6 +75,7 @@ pub fn observed_from(desired: &[DesiredService], settings: &Settings) -> Observe
             .unwrap_or("-"),
     );
     for d in desired {
+        let d: &DesiredService = d.borrow();
         let s = &d.service;
         let mut registry_arns = Vec::new();
         if let Some(want) = &d.discovery {
@@ -139,10 +143,11 @@ fn one_round(docs: &[(String, String)], settings: &Settings) -> Result<Throughpu
     }
 
     let started = Instant::now();
-    let desired: Vec<DesiredService> = set
+    // Shared, as the controller renders them (`Reconciler::render`): the plan holds the same.
+    let desired: Vec<std::sync::Arc<DesiredService>> = set
         .manifests
         .iter()
-        .map(|m| render_service(&m.manifest, settings))
+        .map(|m| std::sync::Arc::new(render_service(&m.manifest, settings)))
         .collect();
     let render_secs = started.elapsed().as_secs_f64();
     let rss2 = vm_rss_kib();
