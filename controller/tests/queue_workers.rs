@@ -61,14 +61,7 @@ fn scalable_target(cluster: &str, name: &str) -> Value {
 }
 
 fn desired_count(cluster: &str, name: &str) -> i64 {
-    aws_cli(&[
-        "ecs",
-        "describe-services",
-        "--cluster",
-        cluster,
-        "--services",
-        name,
-    ])["services"][0]["desiredCount"]
+    describe_service(cluster, name)["desiredCount"]
         .as_i64()
         .unwrap()
 }

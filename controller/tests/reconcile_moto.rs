@@ -15,17 +15,7 @@ async fn pass(r: &Reconciler, set: &ManifestSet, complete: bool) -> (u64, u64) {
 }
 
 fn describe(world: &World, name: &str) -> serde_json::Value {
-    let out = aws_cli(&[
-        "ecs",
-        "describe-services",
-        "--cluster",
-        &world.settings.cluster,
-        "--services",
-        name,
-        "--include",
-        "TAGS",
-    ]);
-    out["services"][0].clone()
+    describe_service(&world.settings.cluster, name)
 }
 
 #[tokio::test]

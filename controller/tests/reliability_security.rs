@@ -18,17 +18,7 @@ fn with_metadata(text: &str, name: &str, extra: &str) -> String {
 }
 
 fn service_in(cluster: &str, name: &str) -> serde_json::Value {
-    aws_cli(&[
-        "ecs",
-        "describe-services",
-        "--cluster",
-        cluster,
-        "--services",
-        name,
-        "--include",
-        "TAGS",
-    ])["services"][0]
-        .clone()
+    describe_service(cluster, name)
 }
 
 #[tokio::test(flavor = "multi_thread")]

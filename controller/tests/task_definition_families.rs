@@ -112,15 +112,8 @@ async fn new_services_list_families_once_and_reuse_a_revision_left_before_their_
     assert!(reads > 0 && writes > 0);
     for name in &names {
         assert_eq!(revisions(name), 1, "{name} was registered once");
-        let service = aws_cli(&[
-            "ecs",
-            "describe-services",
-            "--cluster",
-            &world.settings.cluster,
-            "--services",
-            name,
-        ]);
-        let td = service["services"][0]["taskDefinition"].as_str().unwrap();
+        let service = describe_service(&world.settings.cluster, name);
+        let td = service["taskDefinition"].as_str().unwrap();
         assert!(td.ends_with(&format!("{name}:1")), "{name} runs {td}");
     }
 

@@ -21,6 +21,21 @@ pub fn moto_endpoint() -> String {
     )
 }
 
+/// One ECS service as the aws CLI describes it (with its tags), `Null` when ECS lists none.
+pub fn describe_service(cluster: &str, name: &str) -> serde_json::Value {
+    let out = aws_cli(&[
+        "ecs",
+        "describe-services",
+        "--cluster",
+        cluster,
+        "--services",
+        name,
+        "--include",
+        "TAGS",
+    ]);
+    out["services"][0].clone()
+}
+
 /// Runs the aws CLI against moto and parses its JSON output.
 pub fn aws_cli(args: &[&str]) -> serde_json::Value {
     let out = Command::new("aws")
