@@ -9,7 +9,7 @@ use anyhow::{bail, Result};
 use ecs_operator::manifest::ManifestSet;
 use ecs_operator::observe::{Observed, ObservedDiscovery, ObservedScaling, ObservedService};
 use ecs_operator::plan::{self, discovery_description, Outcome, PlanOptions};
-use ecs_operator::render::{render_service, DesiredService};
+use ecs_operator::render::{render_services, DesiredService};
 use ecs_operator::settings::Settings;
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -143,12 +143,8 @@ fn one_round(docs: &[(String, String)], settings: &Settings) -> Result<Throughpu
     }
 
     let started = Instant::now();
-    // Shared, as the controller renders them (`Reconciler::render`): the plan holds the same.
-    let desired: Vec<std::sync::Arc<DesiredService>> = set
-        .manifests
-        .iter()
-        .map(|m| std::sync::Arc::new(render_service(&m.manifest, settings)))
-        .collect();
+    // Shared, as the controller renders them: the plan holds the same.
+    let desired = render_services(&set, settings);
     let render_secs = started.elapsed().as_secs_f64();
     let rss2 = vm_rss_kib();
 

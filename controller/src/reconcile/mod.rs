@@ -29,7 +29,7 @@ use crate::observe::{
 };
 use crate::plan::{self, discovery_description, Plan, PlanOptions, Step};
 use crate::render::aws::TargetGroupAttributes;
-use crate::render::{render_service, DesiredService};
+use crate::render::{render_services, DesiredService};
 use crate::settings::Settings;
 
 pub use crate::actuate::aws::ServiceResult;
@@ -102,11 +102,7 @@ impl Reconciler {
     /// Step 1, pure: the AWS desired state of every valid manifest, shared (the plan holds
     /// the same copies).
     pub fn render(&self, set: &ManifestSet) -> Vec<Arc<DesiredService>> {
-        // Each rendered straight into its Arc: collecting a rendered Vec into Arcs would reuse
-        // its buffer in place and keep every service's inline size allocated.
-        (set.manifests.iter())
-            .map(|m| Arc::new(render_service(&m.manifest, &self.settings)))
-            .collect()
+        render_services(set, &self.settings)
     }
 
     /// Step 2: reads what exists in every permitted cluster and the Cloud Map namespace.

@@ -11,13 +11,17 @@ pub mod task_policy;
 
 pub use aws::{render_service, DesiredService};
 
+use std::sync::Arc;
+
 use crate::manifest::ManifestSet;
 use crate::settings::Settings;
 
-/// Renders the AWS desired state of every valid manifest of a set, in the set's order.
-pub fn render_services(set: &ManifestSet, settings: &Settings) -> Vec<DesiredService> {
-    set.manifests
-        .iter()
-        .map(|m| render_service(&m.manifest, settings))
+/// Renders the AWS desired state of every valid manifest of a set, in the set's order, shared
+/// (`Arc`): the plan and the apply results hold the same copies.
+pub fn render_services(set: &ManifestSet, settings: &Settings) -> Vec<Arc<DesiredService>> {
+    // Each rendered straight into its Arc: collecting a rendered Vec into Arcs would reuse
+    // its buffer in place and keep every service's inline size allocated.
+    (set.manifests.iter())
+        .map(|m| Arc::new(render_service(&m.manifest, settings)))
         .collect()
 }
