@@ -71,20 +71,19 @@ pub fn write(work: &Path, sizes: &[SizeResult], throughputs: &[Throughput]) -> R
         "N = 500 not in --sizes, or the discovery measurement failed",
     );
     // On AWS page sizes (what a real account sends), and against moto's one-page listings.
-    let paged = |s: &SizeResult| s.rss_pages.as_ref().ok().cloned();
-    let one_page = |s: &SizeResult| s.rss.as_ref().ok().cloned();
-    type Pick<'a> = &'a dyn Fn(&SizeResult) -> Option<crate::rss::Rss>;
-    for (key, rss) in [("", &paged as Pick), ("_moto_one_page", &one_page as Pick)] {
+    let largest = at(1000);
+    for (key, rss) in [
+        ("", largest.and_then(|s| s.rss_pages.as_ref().ok())),
+        ("_moto_one_page", largest.and_then(|s| s.rss.as_ref().ok())),
+    ] {
         put(
             &format!("rss_mib_1000{key}"),
-            at(1000).and_then(rss).map(|r| r.peak_kib as f64 / 1024.0),
+            rss.map(|r| r.peak_kib as f64 / 1024.0),
             "N = 1000 not in --sizes, or no --operator-bin",
         );
         put(
             &format!("rss_anon_mib_1000{key}"),
-            at(1000)
-                .and_then(rss)
-                .map(|r| r.peak_anon_kib as f64 / 1024.0),
+            rss.map(|r| r.peak_anon_kib as f64 / 1024.0),
             "N = 1000 not in --sizes, or no --operator-bin",
         );
     }

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use ecs_operator::settings::Settings;
 
-#[derive(Clone)]
 pub struct Rss {
     /// Highest VmHWM seen, KiB: everything resident, the executable's mapped pages included.
     pub peak_kib: u64,

@@ -429,9 +429,10 @@ impl Applier<'_> {
             .families_with_revisions
             .as_ref()
             .is_none_or(|families| families.contains(&d.task_definition.family));
-        let latest = match may_have_revision {
-            true => ecs::describe_task_definition(self.aws, &d.task_definition.family).await?,
-            false => None,
+        let latest = if may_have_revision {
+            ecs::describe_task_definition(self.aws, &d.task_definition.family).await?
+        } else {
+            None
         };
         if let Some(latest) = latest {
             if ecs::normalise_task_definition(&latest) == d.task_definition {
