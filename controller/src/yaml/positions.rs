@@ -114,16 +114,24 @@ const MAX_DASHES_PER_LINE: usize = 16;
 /// need, which then refuses it with its line. Beyond the bounds a reader would spend seconds
 /// and hundreds of MiB on a hostile file before any limit stops it (controller/tests/hostile).
 pub(super) fn cheap_to_read(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    if bytes.contains(&b'&') {
-        return false;
+    // One pass over the bytes: this runs on every file read, before any parse.
+    let (mut openers, mut indent, mut dashes) = (0, 0, 0);
+    let (mut in_indent, mut previous) = (true, b'\n');
+    for &byte in text.as_bytes() {
+        match byte {
+            b'&' => return false,
+            b'\n' => (indent, dashes, in_indent) = (0, 0, true),
+            b' ' | b'\t' if in_indent => indent += 1,
+            b'[' | b'{' => (openers, in_indent) = (openers + 1, false),
+            b' ' if previous == b'-' => (dashes, in_indent) = (dashes + 1, false),
+            _ => in_indent = false,
+        }
+        if indent > MAX_INDENT || dashes > MAX_DASHES_PER_LINE || openers > MAX_FLOW_OPENERS {
+            return false;
+        }
+        previous = byte;
     }
-    let openers = bytes.iter().filter(|b| matches!(b, b'[' | b'{')).count();
-    openers <= MAX_FLOW_OPENERS
-        && text.lines().all(|line| {
-            let indent = line.len() - line.trim_start_matches([' ', '\t']).len();
-            indent <= MAX_INDENT && line.matches("- ").count() <= MAX_DASHES_PER_LINE
-        })
+    true
 }
 
 /// Where each document of a stream begins, empty documents included, found line by line
@@ -206,6 +214,52 @@ mod tests {
                 "{text:?}"
             );
         }
+    }
+
+    /// [`cheap_to_read`] as first written, line by line.
+    fn cheap_to_read_by_lines(text: &str) -> bool {
+        let openers = text.bytes().filter(|b| matches!(b, b'[' | b'{')).count();
+        !text.contains('&')
+            && openers <= MAX_FLOW_OPENERS
+            && text.lines().all(|line| {
+                let indent = line.len() - line.trim_start_matches([' ', '\t']).len();
+                indent <= MAX_INDENT && line.matches("- ").count() <= MAX_DASHES_PER_LINE
+            })
+    }
+
+    #[test]
+    fn the_one_pass_cost_check_agrees_with_the_line_by_line_one() {
+        let hostile = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/hostile");
+        let mut texts: Vec<String> = std::fs::read_dir(hostile)
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap_or_default())
+            .collect();
+        for n in [MAX_INDENT, MAX_INDENT + 1] {
+            texts.push(format!("a:\n{}b: 1\n", " ".repeat(n)));
+            texts.push(format!("a:\n{}\tb: 1\r\n", " ".repeat(n - 1)));
+            texts.push(" ".repeat(n));
+        }
+        for n in [MAX_DASHES_PER_LINE, MAX_DASHES_PER_LINE + 1] {
+            texts.push(format!("{}x\n", "- ".repeat(n)));
+            texts.push(format!("a: b\n  {}x\r\n", "-- ".repeat(n)));
+            texts.push(format!("{}x\n", "-\t- ".repeat(n)));
+        }
+        for n in [MAX_FLOW_OPENERS, MAX_FLOW_OPENERS + 1] {
+            texts.push(format!("a: {}\n", "[{".repeat(n / 2) + &"[".repeat(n % 2)));
+        }
+        texts.extend(["a: &x 1\n".into(), "- - - 1\n".into(), String::new()]);
+        let mut seen = std::collections::BTreeSet::new();
+        for text in &texts {
+            let expected = cheap_to_read_by_lines(text);
+            seen.insert(expected);
+            assert_eq!(
+                cheap_to_read(text),
+                expected,
+                "{:?}",
+                &text[..text.len().min(80)]
+            );
+        }
+        assert_eq!(seen.len(), 2, "both answers are exercised");
     }
 
     #[test]

@@ -161,16 +161,16 @@ fn check_hook(c: &mut Checker, i: usize, hook: &LifecycleHook, settings: Option<
     let at = format!("spec.deployment.lifecycleHooks[{i}]");
     c.check(
         is_arn_of(&hook.lambda_arn, "lambda", "function:"),
-        &format!("{at}.lambdaArn"),
+        format_args!("{at}.lambdaArn"),
         || format!("{:?} is not a Lambda function ARN", hook.lambda_arn),
     );
-    c.check(!hook.stages.is_empty(), &format!("{at}.stages"), || {
+    c.check(!hook.stages.is_empty(), format_args!("{at}.stages"), || {
         "needs at least one stage".into()
     });
     let distinct: BTreeSet<_> = hook.stages.iter().collect();
     c.check(
         distinct.len() == hook.stages.len(),
-        &format!("{at}.stages"),
+        format_args!("{at}.stages"),
         || "a stage is listed twice".into(),
     );
     check_role(c, &format!("{at}.roleArn"), &hook.role_arn, settings);
@@ -221,7 +221,7 @@ fn check_load_balancer(
     ];
     if !strategy.shifts_traffic() {
         for (field, value) in advanced {
-            c.check(value.is_none(), &format!("{LB}.{field}"), || {
+            c.check(value.is_none(), format_args!("{LB}.{field}"), || {
                 format!("only used by the blueGreen, linear and canary strategies, and spec.deployment.strategy is {}", strategy.as_str())
             });
         }
@@ -257,20 +257,20 @@ fn check_load_balancer(
         ),
         Some(arn) => c.check(
             is_listener_rule(arn),
-            &format!("{LB}.productionListenerRuleArn"),
+            format_args!("{LB}.productionListenerRuleArn"),
             || format!("{arn:?} is not a listener rule (ALB) or listener (NLB) ARN"),
         ),
     }
     if let Some(arn) = &lb.test_listener_rule_arn {
         c.check(
             is_listener_rule(arn),
-            &format!("{LB}.testListenerRuleArn"),
+            format_args!("{LB}.testListenerRuleArn"),
             || format!("{arn:?} is not a listener rule (ALB) or listener (NLB) ARN"),
         );
     }
     match (&lb.role_arn, settings) {
         (Some(role), _) => check_role(c, &format!("{LB}.roleArn"), role, settings),
-        (None, Some(s)) => c.check(s.deployment_role_arn.is_some(), &format!("{LB}.roleArn"), || {
+        (None, Some(s)) => c.check(s.deployment_role_arn.is_some(), format_args!("{LB}.roleArn"), || {
             format!("{} needs the ECS infrastructure role for load balancers: set {LB}.roleArn, or deploymentRoleArn in the settings", strategy.as_str())
         }),
         (None, None) => {}

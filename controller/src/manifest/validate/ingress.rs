@@ -25,20 +25,24 @@ pub(super) fn check_ingress(c: &mut Checker, spec: &Spec, settings: Option<&Sett
     }
     check_conditions(c, ingress);
     if let Some(p) = ingress.priority {
-        c.check((1..=50_000).contains(&p), &format!("{AT}.priority"), || {
-            format!("{p} is outside the listener rule priorities 1-50000")
-        });
+        c.check(
+            (1..=50_000).contains(&p),
+            format_args!("{AT}.priority"),
+            || format!("{p} is outside the listener rule priorities 1-50000"),
+        );
     }
     check_health(c, spec, ingress);
     let delay = ingress.deregistration_delay.as_secs_ceil();
-    c.check(delay <= 3600, &format!("{AT}.deregistrationDelay"), || {
-        format!("{} is above ELBv2's 3600s", ingress.deregistration_delay)
-    });
+    c.check(
+        delay <= 3600,
+        format_args!("{AT}.deregistrationDelay"),
+        || format!("{} is above ELBv2's 3600s", ingress.deregistration_delay),
+    );
     if let Some(d) = ingress.stickiness {
         let secs = d.as_secs_ceil();
         c.check(
             (1..=604_800).contains(&secs),
-            &format!("{AT}.stickiness"),
+            format_args!("{AT}.stickiness"),
             || format!("{d} is outside the load balancer cookie's 1s-7d"),
         );
     }
@@ -65,12 +69,12 @@ fn check_conditions(c: &mut Checker, ingress: &Ingress) {
         format!("{values} hosts and paths: a listener rule holds at most {MAX_CONDITION_VALUES} condition values")
     });
     for (i, host) in ingress.hosts.iter().enumerate() {
-        c.check(is_host_pattern(host), &format!("{AT}.hosts[{i}]"), || {
+        c.check(is_host_pattern(host), format_args!("{AT}.hosts[{i}]"), || {
             format!("{host:?} is not a host pattern: 1-{MAX_PATTERN_LEN} characters of letters, digits, - _ . and the wildcards * ?, with at least one '.'")
         });
     }
     for (i, path) in ingress.paths.iter().enumerate() {
-        c.check(is_path_pattern(path), &format!("{AT}.paths[{i}]"), || {
+        c.check(is_path_pattern(path), format_args!("{AT}.paths[{i}]"), || {
             format!("{path:?} is not a path pattern: 1-{MAX_PATTERN_LEN} characters starting with '/', of letters, digits, _ - . $ / ~ \" ' @ : + & and the wildcards * ?")
         });
     }
@@ -117,7 +121,7 @@ fn check_health(c: &mut Checker, spec: &Spec, ingress: &Ingress) {
         }
     };
     let path_ok = hc.path.starts_with('/') && (1..=1024).contains(&hc.path.len());
-    c.check(path_ok, &at("path", own.path.is_some()), || {
+    c.check(path_ok, at("path", own.path.is_some()), || {
         format!(
             "{:?} must start with '/' and hold at most 1024 characters{}",
             hc.path,
@@ -159,7 +163,7 @@ fn check_health(c: &mut Checker, spec: &Spec, ingress: &Ingress) {
         ),
     ];
     for (field, set, value, min, max, unit) in ranges {
-        c.check((min..=max).contains(&value), &at(field, set), || {
+        c.check((min..=max).contains(&value), at(field, set), || {
             format!(
                 "{value}{unit} is outside the target group health check's {min}{unit}-{max}{unit}{}",
                 taken(set, field)
@@ -168,7 +172,7 @@ fn check_health(c: &mut Checker, spec: &Spec, ingress: &Ingress) {
     }
     c.check(
         hc.timeout_seconds < hc.interval_seconds,
-        &at("timeout", own.timeout.is_some()),
+        at("timeout", own.timeout.is_some()),
         || {
             format!(
                 "{}s must be shorter than the health check interval ({}s){}",
@@ -181,7 +185,7 @@ fn check_health(c: &mut Checker, spec: &Spec, ingress: &Ingress) {
     if let Some(codes) = &own.success_codes {
         c.check(
             is_success_codes(codes),
-            &format!("{AT}.healthCheck.successCodes"),
+            format_args!("{AT}.healthCheck.successCodes"),
             || format!("{codes:?} must be HTTP codes from 200 to 499: 200, 200,204 or 200-299"),
         );
     }

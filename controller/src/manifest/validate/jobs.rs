@@ -38,7 +38,7 @@ fn check_command(c: &mut Checker, path: &str, command: &[String]) {
     for (i, arg) in command.iter().enumerate() {
         c.check(
             arg.len() <= MAX_ARG_LEN && !arg.contains('\0'),
-            &format!("{path}[{i}]"),
+            format_args!("{path}[{i}]"),
             || format!("at most {MAX_ARG_LEN} characters, no NUL"),
         );
     }
@@ -65,46 +65,46 @@ pub(super) fn check_jobs(
     for (i, job) in jobs.iter().enumerate().take(MAX_JOBS) {
         let at = |field: &str| format!("spec.jobs[{i}].{field}");
         let schedule_name = format!("{service}-{}", job.name);
-        c.check(is_schedule_name(&schedule_name), &at("name"), || {
+        c.check(is_schedule_name(&schedule_name), at("name"), || {
             format!(
                 "{:?}: the schedule {schedule_name:?} must be at most 64 letters, digits, '-', '_' or '.'",
                 job.name
             )
         });
-        c.check(!job.name.is_empty(), &at("name"), || {
+        c.check(!job.name.is_empty(), at("name"), || {
             "must not be empty".into()
         });
-        c.check(names.insert(job.name.clone()), &at("name"), || {
+        c.check(names.insert(job.name.clone()), at("name"), || {
             format!("{:?} is the name of another job of this service", job.name)
         });
         if let Err(why) = ScheduleExpression::parse(&job.schedule) {
             c.fail(at("schedule"), why);
         }
         if let Some(zone) = &job.timezone {
-            c.check(zone.parse::<chrono_tz::Tz>().is_ok(), &at("timezone"), || {
+            c.check(zone.parse::<chrono_tz::Tz>().is_ok(), at("timezone"), || {
                 format!("{zone:?} is not an IANA time zone (e.g. UTC, Europe/Berlin, America/New_York)")
             });
         }
         check_command(c, &at("command"), &job.command);
         c.check(
             job.retry.maximum_attempts <= 185,
-            &at("retry.maximumAttempts"),
+            at("retry.maximumAttempts"),
             || format!("{} must be between 0 and 185", job.retry.maximum_attempts),
         );
         let age = job.retry.maximum_event_age;
         c.check(
             age.as_millis() % 1000 == 0 && (60..=86_400).contains(&(age.as_millis() / 1000)),
-            &at("retry.maximumEventAge"),
+            at("retry.maximumEventAge"),
             || format!("{age} must be whole seconds between 1m and 24h"),
         );
         if let Some(arn) = &job.dead_letter_queue_arn {
-            c.check(is_arn_of(arn, "sqs", ""), &at("deadLetterQueueArn"), || {
+            c.check(is_arn_of(arn, "sqs", ""), at("deadLetterQueueArn"), || {
                 format!("{arn:?} is not an SQS queue ARN (arn:aws:sqs:REGION:ACCOUNT:NAME)")
             });
         }
         c.check(
             job.missed_after >= PromDuration::from_secs(60),
-            &at("missedAfter"),
+            at("missedAfter"),
             || format!("{} must be at least 1m", job.missed_after),
         );
     }

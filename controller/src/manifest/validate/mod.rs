@@ -40,9 +40,11 @@ impl Checker {
         });
     }
 
-    fn check(&mut self, ok: bool, path: &str, message: impl FnOnce() -> String) {
+    /// Records `message` at `path` unless `ok`. Both are built only on failure: a valid
+    /// manifest (nearly every one) formats no paths, and validation is part of every parse.
+    fn check(&mut self, ok: bool, path: impl std::fmt::Display, message: impl FnOnce() -> String) {
         if !ok {
-            self.fail(path, message());
+            self.fail(path.to_string(), message());
         }
     }
 }
@@ -197,7 +199,7 @@ fn check_metadata(c: &mut Checker, md: &Metadata) {
     if let Some(adopt) = md.annotations.get(annotations::ADOPT) {
         c.check(
             adopt == "true" || adopt == "false",
-            &format!("metadata.annotations.{}", annotations::ADOPT),
+            format_args!("metadata.annotations.{}", annotations::ADOPT),
             || format!("must be \"true\" or \"false\", found {adopt:?}"),
         );
     }

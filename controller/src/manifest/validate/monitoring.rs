@@ -96,16 +96,16 @@ pub(super) fn check_alerts(c: &mut Checker, alerts: &[Alert], scrape: PromDurati
         let name_ok = a.name.len() <= 64
             && a.name.starts_with(|ch: char| ch.is_ascii_uppercase())
             && a.name.chars().all(|ch| ch.is_ascii_alphanumeric());
-        c.check(name_ok, &p("name"), || {
+        c.check(name_ok, p("name"), || {
             format!(
                 "{:?} must be UpperCamelCase letters and digits, at most 64 characters",
                 a.name
             )
         });
-        c.check(seen.insert(a.name.clone()), &p("name"), || {
+        c.check(seen.insert(a.name.clone()), p("name"), || {
             format!("{:?} is used by another alert", a.name)
         });
-        c.check(a.name.parse::<BuiltinAlert>().is_err(), &p("name"), || {
+        c.check(a.name.parse::<BuiltinAlert>().is_err(), p("name"), || {
             format!("{:?} is the name of a built-in alert", a.name)
         });
         let comparisons = [a.above, a.at_least, a.below, a.at_most];
@@ -123,26 +123,26 @@ pub(super) fn check_alerts(c: &mut Checker, alerts: &[Alert], scrape: PromDurati
                 if let Err(e) = promql_parser::parser::parse(expr) {
                     c.fail(p("expr"), format!("is not valid PromQL: {}", e.trim()));
                 }
-                c.check(given == 0 && a.measure.is_none() && a.window.is_none() && a.per.is_none() && a.labels.is_empty(), &p("expr"), || {
+                c.check(given == 0 && a.measure.is_none() && a.window.is_none() && a.per.is_none() && a.labels.is_empty(), p("expr"), || {
                     "raw PromQL carries its own condition: drop measure, window, per, labels and above/atLeast/below/atMost".into()
                 });
             }
             (None, Some(metric)) => {
-                c.check(is_metric_name(metric), &p("metric"), || {
+                c.check(is_metric_name(metric), p("metric"), || {
                     format!("{metric:?} is not a Prometheus metric name")
                 });
                 for key in a.labels.keys() {
                     c.check(
                         is_label_name(key),
-                        &format!("spec.alerts[{i}].labels.{key}"),
+                        format_args!("spec.alerts[{i}].labels.{key}"),
                         || format!("{key:?} is not a Prometheus label name"),
                     );
                 }
-                c.check(given == 1, &p("above"), || {
+                c.check(given == 1, p("above"), || {
                     format!("give exactly one of above, atLeast, below, atMost (found {given})")
                 });
                 for v in comparisons.into_iter().flatten() {
-                    c.check(v.is_finite(), &p("above"), || {
+                    c.check(v.is_finite(), p("above"), || {
                         "threshold must be a finite number".into()
                     });
                 }
@@ -150,33 +150,33 @@ pub(super) fn check_alerts(c: &mut Checker, alerts: &[Alert], scrape: PromDurati
                     None => c.fail(p("measure"), "give measure: pace, count or value"),
                     Some(Measure::Pace) | Some(Measure::Count) => match a.window {
                         None => c.fail(p("window"), "pace and count need a window (e.g. 5m or 1h)"),
-                        Some(w) => c.check(w.as_millis() >= 4 * scrape.as_millis(), &p("window"), || {
+                        Some(w) => c.check(w.as_millis() >= 4 * scrape.as_millis(), p("window"), || {
                             format!(
                                 "{w} is shorter than 4 scrape intervals ({}): the rate would be computed from too few samples",
                                 PromDuration::from_millis(4 * scrape.as_millis())
                             )
                         }),
                     },
-                    Some(Measure::Value) => c.check(a.window.is_none(), &p("window"), || "value alerts take no window".into()),
+                    Some(Measure::Value) => c.check(a.window.is_none(), p("window"), || "value alerts take no window".into()),
                 }
                 if let Some(per) = a.per {
-                    c.check(a.measure == Some(Measure::Pace), &p("per"), || {
+                    c.check(a.measure == Some(Measure::Pace), p("per"), || {
                         "per only applies to measure: pace".into()
                     });
-                    c.check(per.as_millis() >= 1000, &p("per"), || {
+                    c.check(per.as_millis() >= 1000, p("per"), || {
                         "must be at least 1s".into()
                     });
                 }
             }
         }
         if let Some(f) = a.for_ {
-            c.check(f.as_millis() <= 24 * 3_600_000, &p("for"), || {
+            c.check(f.as_millis() <= 24 * 3_600_000, p("for"), || {
                 format!("{f} must be at most 24h")
             });
         }
         for (field, text) in [("summary", &a.summary), ("description", &a.description)] {
             if let Some(text) = text {
-                c.check(text.len() <= 1024, &p(field), || {
+                c.check(text.len() <= 1024, p(field), || {
                     "must be at most 1024 characters".into()
                 });
                 if let Err(e) = template_is_safe(text) {
@@ -185,7 +185,7 @@ pub(super) fn check_alerts(c: &mut Checker, alerts: &[Alert], scrape: PromDurati
             }
         }
         if let Some(url) = &a.runbook_url {
-            c.check(is_http_url(url), &p("runbookUrl"), || {
+            c.check(is_http_url(url), p("runbookUrl"), || {
                 format!("{url:?} must be an http(s) URL")
             });
         }
@@ -223,7 +223,7 @@ pub(super) fn check_health_alerts(c: &mut Checker, h: &HealthAlerts) {
     ] {
         c.check(
             v > 0.0 && v <= 100.0,
-            &format!("spec.healthAlerts.{field}"),
+            format_args!("spec.healthAlerts.{field}"),
             || format!("{v} must be a percentage above 0 and at most 100"),
         );
     }
@@ -312,7 +312,7 @@ pub(super) fn check_dashboard(c: &mut Checker, d: &Dashboard) {
     for (i, panel) in d.panels.iter().enumerate().take(50) {
         c.check(
             !panel.title.trim().is_empty() && panel.title.len() <= 200,
-            &format!("spec.dashboard.panels[{i}].title"),
+            format_args!("spec.dashboard.panels[{i}].title"),
             || "must be 1-200 characters".into(),
         );
         if let Err(e) = promql_parser::parser::parse(&panel.expr) {
@@ -323,7 +323,7 @@ pub(super) fn check_dashboard(c: &mut Checker, d: &Dashboard) {
         }
         c.check(
             !panel.unit.is_empty() && panel.unit.len() <= 64 && !has_control_chars(&panel.unit),
-            &format!("spec.dashboard.panels[{i}].unit"),
+            format_args!("spec.dashboard.panels[{i}].unit"),
             || "must be a Grafana unit id such as short, percent, s, bytes".into(),
         );
     }
@@ -350,35 +350,37 @@ pub(super) fn check_notify(c: &mut Checker, n: &Notify, settings: Option<&Settin
             format!("each receiver is exactly one of webhook, slack, email, sns (found {count})")
         });
         if let Some(w) = &r.webhook {
-            c.check(is_http_url(&w.url), &format!("{base}.webhook.url"), || {
-                format!("{:?} must be an http(s) URL", w.url)
-            });
+            c.check(
+                is_http_url(&w.url),
+                format_args!("{base}.webhook.url"),
+                || format!("{:?} must be an http(s) URL", w.url),
+            );
         }
         if let Some(s) = &r.slack {
             c.check(
                 (s.channel.starts_with('#') || s.channel.starts_with('@'))
                     && s.channel.len() > 1
                     && !has_control_chars(&s.channel),
-                &format!("{base}.slack.channel"),
+                format_args!("{base}.slack.channel"),
                 || format!("{:?} must start with '#' or '@'", s.channel),
             );
             c.check(
                 s.api_url_file.starts_with('/') && !s.api_url_file.contains("..") && !s.api_url_file.contains("://"),
-                &format!("{base}.slack.apiUrlFile"),
+                format_args!("{base}.slack.apiUrlFile"),
                 || "must be an absolute file path (the webhook URL is a secret and never goes in a manifest)".into(),
             );
         }
         if let Some(e) = &r.email {
             c.check(
                 settings.is_none_or(|s| s.monitoring.smtp.is_some()),
-                &format!("{base}.email"),
+                format_args!("{base}.email"),
                 || "an email receiver needs an SMTP relay, and the operator settings have none: set monitoring.smtp (smarthost, from) or use another receiver".into(),
             );
             let ok =
                 e.to.split_once('@')
                     .is_some_and(|(user, host)| !user.is_empty() && host.contains('.'))
                     && !e.to.contains(char::is_whitespace);
-            c.check(ok, &format!("{base}.email.to"), || {
+            c.check(ok, format_args!("{base}.email.to"), || {
                 format!("{:?} is not an email address", e.to)
             });
         }
@@ -389,7 +391,7 @@ pub(super) fn check_notify(c: &mut Checker, n: &Notify, settings: Option<&Settin
                 && parts[2] == "sns"
                 && parts[4].len() == 12
                 && !parts[5].is_empty();
-            c.check(ok, &format!("{base}.sns.topicArn"), || {
+            c.check(ok, format_args!("{base}.sns.topicArn"), || {
                 format!("{:?} is not an SNS topic ARN", s.topic_arn)
             });
         }

@@ -103,19 +103,19 @@ fn check_sidecar(c: &mut Checker, path: &str, s: &Sidecar, settings: Option<&Set
         check_health_check(c, &format!("{path}.healthCheck"), hc);
         c.check(
             !hc.command.is_empty(),
-            &format!("{path}.healthCheck.command"),
+            format_args!("{path}.healthCheck.command"),
             || "a sidecar's health check is its command: give [\"CMD\", ...] or [\"CMD-SHELL\", ...]".into(),
         );
     }
     for (i, port) in s.ports.iter().enumerate() {
-        c.check(*port >= 1, &format!("{path}.ports[{i}]"), || {
+        c.check(*port >= 1, format_args!("{path}.ports[{i}]"), || {
             "must be between 1 and 65535".into()
         });
     }
     if let Some(m) = &s.metrics {
         c.check(
             s.ports.contains(&m.port),
-            &format!("{path}.metrics.port"),
+            format_args!("{path}.metrics.port"),
             || {
                 format!(
                     "{} is not one of this sidecar's ports ({:?}): ECS maps only those",
@@ -125,11 +125,11 @@ fn check_sidecar(c: &mut Checker, path: &str, s: &Sidecar, settings: Option<&Set
         );
         c.check(
             m.path.starts_with('/') && !m.path.contains(char::is_whitespace),
-            &format!("{path}.metrics.path"),
+            format_args!("{path}.metrics.path"),
             || format!("{:?} must be an absolute HTTP path", m.path),
         );
         if let Some(ports) = settings.and_then(|s| s.monitoring.scrape_ports) {
-            c.check(ports.contains(m.port), &format!("{path}.metrics.port"), || {
+            c.check(ports.contains(m.port), format_args!("{path}.metrics.port"), || {
                 format!(
                     "metrics on port {} would never be scraped: Prometheus may reach services on ports {}-{} only (settings monitoring.scrapePorts)",
                     m.port, ports.from, ports.to
@@ -145,7 +145,7 @@ fn check_sidecar(c: &mut Checker, path: &str, s: &Sidecar, settings: Option<&Set
                     key.as_str(),
                     "enable-ecs-log-metadata" | "config-file-type" | "config-file-value"
                 ),
-                &format!("{path}.firelens.options.{key}"),
+                format_args!("{path}.firelens.options.{key}"),
                 || format!("{key:?} is not a FireLens router option: use enable-ecs-log-metadata, config-file-type or config-file-value"),
             );
         }
@@ -193,19 +193,21 @@ fn check_dependencies(c: &mut Checker, all: &[Member<'_>]) {
                 );
                 continue;
             };
-            c.check(target.name != m.name, &format!("{path}.container"), || {
-                "a container cannot wait for itself".into()
-            });
+            c.check(
+                target.name != m.name,
+                format_args!("{path}.container"),
+                || "a container cannot wait for itself".into(),
+            );
             c.check(
                 targets.insert(target.name),
-                &format!("{path}.container"),
+                format_args!("{path}.container"),
                 || format!("{:?} is awaited twice", d.container),
             );
             match d.condition {
                 DependencyCondition::Healthy => {
                     c.check(
                         target.has_health_check,
-                        &format!("{path}.condition"),
+                        format_args!("{path}.condition"),
                         || {
                             format!(
                                 "HEALTHY needs a health check on {:?} (its healthCheck.command)",
@@ -216,7 +218,7 @@ fn check_dependencies(c: &mut Checker, all: &[Member<'_>]) {
                 }
                 DependencyCondition::Complete | DependencyCondition::Success => {
                     // "This condition can't be set on an essential container." (ContainerDependency)
-                    c.check(!target.essential, &format!("{path}.condition"), || {
+                    c.check(!target.essential, format_args!("{path}.condition"), || {
                         format!(
                             "{} waits for {:?} to exit, but it is essential (its exit stops the task): set essential: false on it",
                             d.condition.ecs_name(),
@@ -303,13 +305,13 @@ fn check_firelens(c: &mut Checker, spec: &Spec, all: &[Member<'_>]) {
     for (i, s) in &routers {
         c.check(
             s.logging.driver != LogDriver::Firelens,
-            &format!("spec.sidecars[{i}].logging.driver"),
+            format_args!("spec.sidecars[{i}].logging.driver"),
             || "the FireLens router cannot send its own logs through FireLens: use awslogs".into(),
         );
     }
     for m in all {
         if m.logging.driver == LogDriver::Firelens {
-            c.check(!routers.is_empty(), &format!("{}.logging.driver", m.path), || {
+            c.check(!routers.is_empty(), format_args!("{}.logging.driver", m.path), || {
                 "firelens needs a log router: a sidecar with firelens: {type: fluentbit} (or fluentd)".into()
             });
         }
@@ -376,7 +378,7 @@ fn check_shares(c: &mut Checker, spec: &Spec) {
             if let Some(mib) = value {
                 c.check(
                     (MIN_CONTAINER_MEMORY..k.memory).contains(&mib),
-                    &format!("{path}.{field}"),
+                    format_args!("{path}.{field}"),
                     || format!("{mib} MiB: a container gets {MIN_CONTAINER_MEMORY} MiB or more and less than the task's {} MiB", k.memory),
                 );
             }
@@ -384,7 +386,7 @@ fn check_shares(c: &mut Checker, spec: &Spec) {
         if let (Some(limit), Some(reserved)) = (s.memory, s.memory_reservation) {
             c.check(
                 reserved <= limit,
-                &format!("{path}.memoryReservation"),
+                format_args!("{path}.memoryReservation"),
                 || format!("{reserved} MiB is above the container's memory limit ({limit} MiB)"),
             );
         }
@@ -403,21 +405,25 @@ fn check_volumes(c: &mut Checker, spec: &Spec, all: &[Member<'_>], settings: Opt
     let mut names = BTreeSet::new();
     for (i, v) in spec.volumes.iter().enumerate() {
         let path = format!("spec.volumes[{i}]");
-        c.check(is_container_name(&v.name), &format!("{path}.name"), || {
-            format!(
-                "{:?} must be 1-255 letters, digits, '_' or '-' (ECS volume name)",
-                v.name
-            )
-        });
+        c.check(
+            is_container_name(&v.name),
+            format_args!("{path}.name"),
+            || {
+                format!(
+                    "{:?} must be 1-255 letters, digits, '_' or '-' (ECS volume name)",
+                    v.name
+                )
+            },
+        );
         c.check(
             names.insert(v.name.as_str()),
-            &format!("{path}.name"),
+            format_args!("{path}.name"),
             || format!("{:?} names two volumes", v.name),
         );
         c.check(
             all.iter()
                 .any(|m| m.mounts.iter().any(|x| x.volume == v.name)),
-            &format!("{path}.name"),
+            format_args!("{path}.name"),
             || {
                 format!(
                     "{:?} is mounted by no container: add it to a container's mounts or remove it",
@@ -429,7 +435,7 @@ fn check_volumes(c: &mut Checker, spec: &Spec, all: &[Member<'_>], settings: Opt
         if let Some(settings) = settings.filter(|_| v.efs.iam) {
             let has_role =
                 spec.container.task_role_arn.is_some() || settings.task_role_arn.is_some();
-            c.check(has_role, &format!("{path}.efs.iam"), || {
+            c.check(has_role, format_args!("{path}.efs.iam"), || {
                 "EFS IAM authorisation mounts with the task role, and this task has none (container.taskRoleArn or the settings' taskRoleArn)".into()
             });
         }
@@ -440,14 +446,14 @@ fn check_volumes(c: &mut Checker, spec: &Spec, all: &[Member<'_>], settings: Opt
             let path = format!("{}.mounts[{j}]", m.path);
             c.check(
                 names.contains(mount.volume.as_str()),
-                &format!("{path}.volume"),
+                format_args!("{path}.volume"),
                 || format!("{:?} is not one of spec.volumes", mount.volume),
             );
             c.check(
                 mount.path.starts_with('/')
                     && mount.path.len() > 1
                     && !mount.path.contains(char::is_whitespace),
-                &format!("{path}.path"),
+                format_args!("{path}.path"),
                 || {
                     format!(
                         "{:?} must be an absolute path inside the container (not /)",
@@ -457,7 +463,7 @@ fn check_volumes(c: &mut Checker, spec: &Spec, all: &[Member<'_>], settings: Opt
             );
             c.check(
                 paths.insert(mount.path.trim_end_matches('/')),
-                &format!("{path}.path"),
+                format_args!("{path}.path"),
                 || format!("{:?} is mounted twice in this container", mount.path),
             );
         }
@@ -468,7 +474,7 @@ fn check_volumes(c: &mut Checker, spec: &Spec, all: &[Member<'_>], settings: Opt
 fn check_efs(c: &mut Checker, path: &str, efs: &EfsVolume) {
     c.check(
         is_efs_id(&efs.file_system_id, "fs-"),
-        &format!("{path}.fileSystemId"),
+        format_args!("{path}.fileSystemId"),
         || {
             format!(
                 "{:?} is not an EFS file system id (fs- and 8-40 hex digits)",
@@ -479,37 +485,37 @@ fn check_efs(c: &mut Checker, path: &str, efs: &EfsVolume) {
     if let Some(ap) = &efs.access_point_id {
         c.check(
             is_efs_id(ap, "fsap-"),
-            &format!("{path}.accessPointId"),
+            format_args!("{path}.accessPointId"),
             || format!("{ap:?} is not an EFS access point id (fsap- and 8-40 hex digits)"),
         );
         // "If an access point is used, transit encryption must be enabled."
         c.check(
             efs.transit_encryption,
-            &format!("{path}.transitEncryption"),
+            format_args!("{path}.transitEncryption"),
             || "an access point needs transit encryption: set transitEncryption: true".into(),
         );
         // "the root directory parameter must either be omitted or set to /"
         c.check(
             efs.root_directory.as_deref().is_none_or(|d| d == "/"),
-            &format!("{path}.rootDirectory"),
+            format_args!("{path}.rootDirectory"),
             || "with an access point the root directory is the access point's: leave rootDirectory out (or /)".into(),
         );
     }
     // "Transit encryption must be turned on if Amazon EFS IAM authorization is used."
     c.check(
         !efs.iam || efs.transit_encryption,
-        &format!("{path}.iam"),
+        format_args!("{path}.iam"),
         || "EFS IAM authorisation needs transit encryption: set transitEncryption: true".into(),
     );
     c.check(
         !efs.root_access || efs.iam,
-        &format!("{path}.rootAccess"),
+        format_args!("{path}.rootAccess"),
         || "rootAccess is granted through the task role: it needs iam: true".into(),
     );
     if let Some(dir) = &efs.root_directory {
         c.check(
             dir.starts_with('/') && dir.len() <= 255 && !dir.contains(char::is_whitespace),
-            &format!("{path}.rootDirectory"),
+            format_args!("{path}.rootDirectory"),
             || format!("{dir:?} must be an absolute path of the file system"),
         );
     }

@@ -161,14 +161,14 @@ pub(super) fn check_placement(c: &mut Checker, p: &Placement, settings: Option<&
     for (i, subnet) in p.subnets.iter().enumerate() {
         c.check(
             subnet.starts_with("subnet-") && subnet.len() > 7,
-            &format!("spec.placement.subnets[{i}]"),
+            format_args!("spec.placement.subnets[{i}]"),
             || format!("{subnet:?} is not a subnet id (subnet-...)"),
         );
     }
     for (i, sg) in p.security_groups.iter().enumerate() {
         c.check(
             sg.starts_with("sg-") && sg.len() > 3,
-            &format!("spec.placement.securityGroups[{i}]"),
+            format_args!("spec.placement.securityGroups[{i}]"),
             || format!("{sg:?} is not a security group id (sg-...)"),
         );
     }
@@ -279,7 +279,7 @@ pub(super) fn check_scaling(c: &mut Checker, s: &Scaling, has_load_balancer: boo
         if let Some(v) = value {
             c.check(
                 v > 0.0 && v <= 100.0,
-                &format!("spec.scaling.{field}"),
+                format_args!("spec.scaling.{field}"),
                 || format!("{v} must be a percentage above 0 and at most 100"),
             );
         }
@@ -311,7 +311,7 @@ pub(super) fn check_scaling(c: &mut Checker, s: &Scaling, has_load_balancer: boo
     ] {
         c.check(
             d.as_millis() <= 3_600_000,
-            &format!("spec.scaling.{field}"),
+            format_args!("spec.scaling.{field}"),
             || format!("{d} must be at most 1h"),
         );
     }
@@ -375,7 +375,7 @@ pub(super) fn check_env(
 pub(super) fn check_health_check(c: &mut Checker, path: &str, hc: &HealthCheck) {
     c.check(
         hc.path.starts_with('/') && !hc.path.contains(char::is_whitespace),
-        &format!("{path}.path"),
+        format_args!("{path}.path"),
         || {
             format!(
                 "{:?} must be an absolute HTTP path starting with '/'",
@@ -386,28 +386,32 @@ pub(super) fn check_health_check(c: &mut Checker, path: &str, hc: &HealthCheck) 
     let secs = |d: PromDuration| d.as_millis() as f64 / 1000.0;
     c.check(
         (5.0..=300.0).contains(&secs(hc.interval)),
-        &format!("{path}.interval"),
+        format_args!("{path}.interval"),
         || format!("{} must be between 5s and 5m (ECS limit)", hc.interval),
     );
     c.check(
         (2.0..=60.0).contains(&secs(hc.timeout)),
-        &format!("{path}.timeout"),
+        format_args!("{path}.timeout"),
         || format!("{} must be between 2s and 1m (ECS limit)", hc.timeout),
     );
-    c.check(hc.timeout < hc.interval, &format!("{path}.timeout"), || {
-        format!(
-            "{} must be shorter than the interval ({})",
-            hc.timeout, hc.interval
-        )
-    });
+    c.check(
+        hc.timeout < hc.interval,
+        format_args!("{path}.timeout"),
+        || {
+            format!(
+                "{} must be shorter than the interval ({})",
+                hc.timeout, hc.interval
+            )
+        },
+    );
     c.check(
         (1..=10).contains(&hc.retries),
-        &format!("{path}.retries"),
+        format_args!("{path}.retries"),
         || format!("{} must be between 1 and 10 (ECS limit)", hc.retries),
     );
     c.check(
         secs(hc.grace_period) <= 3600.0,
-        &format!("{path}.gracePeriod"),
+        format_args!("{path}.gracePeriod"),
         || {
             format!(
                 "{} is longer than 1h: a task this slow to start hides real failures",
@@ -418,7 +422,7 @@ pub(super) fn check_health_check(c: &mut Checker, path: &str, hc: &HealthCheck) 
     if !hc.command.is_empty() {
         c.check(
             matches!(hc.command[0].as_str(), "CMD" | "CMD-SHELL") && hc.command.len() >= 2,
-            &format!("{path}.command"),
+            format_args!("{path}.command"),
             || "must start with \"CMD\" or \"CMD-SHELL\" followed by the command".into(),
         );
     }
@@ -429,7 +433,7 @@ pub(super) fn check_logging(c: &mut Checker, path: &str, logging: &Logging) {
     if let Some(prefix) = &logging.stream_prefix {
         c.check(
             !prefix.is_empty() && prefix.len() <= 128 && !prefix.contains([':', '*']),
-            &format!("{path}.streamPrefix"),
+            format_args!("{path}.streamPrefix"),
             || "must be 1-128 characters without ':' or '*'".into(),
         );
     }
@@ -440,13 +444,13 @@ pub(super) fn check_logging(c: &mut Checker, path: &str, logging: &Logging) {
                 && group
                     .chars()
                     .all(|ch| ch.is_ascii_alphanumeric() || "_-/.#".contains(ch)),
-            &format!("{path}.logGroup"),
+            format_args!("{path}.logGroup"),
             || format!("{group:?} is not a valid CloudWatch log group name"),
         );
     }
     c.check(
         logging.options.is_empty() || logging.driver == LogDriver::Firelens,
-        &format!("{path}.options"),
+        format_args!("{path}.options"),
         || "options configure the firelens driver only (the awslogs options come from logGroup, streamPrefix and mode)".into(),
     );
 }
