@@ -18,7 +18,7 @@ use crate::world;
 
 /// What the measured reconciler and source hold (as in the warm-start cache).
 pub struct Caches {
-    pub task_definitions: BTreeMap<String, TaskDefinition>,
+    pub task_definitions: BTreeMap<String, std::sync::Arc<TaskDefinition>>,
     pub manifests: BTreeMap<String, CachedObject>,
 }
 

@@ -74,7 +74,8 @@ pub const DOWNLOADS_IN_FLIGHT: usize = 8;
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CachedObject {
     pub etag: String,
-    pub text: String,
+    /// Shared with the source's own copy while the cache is written.
+    pub text: Arc<str>,
 }
 
 /// What a fetch returned.
@@ -102,7 +103,7 @@ impl Source {
             .map(|(key, (etag, text))| {
                 let object = CachedObject {
                     etag: etag.clone(),
-                    text: text.to_string(),
+                    text: Arc::clone(text),
                 };
                 (key.clone(), object)
             })
@@ -116,7 +117,7 @@ impl Source {
             return;
         };
         for (key, object) in objects {
-            let text: Arc<str> = Arc::from(object.text);
+            let text = object.text;
             let mut parsed = ManifestSet::default();
             parsed.add_text(
                 &format!("s3://{bucket}/{key}"),

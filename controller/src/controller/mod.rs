@@ -265,6 +265,20 @@ impl Runtime {
     }
 
     /// One pass over the last good manifests, then metrics, status records and backoff.
+    /// Writes the warm-start cache (when it changed): the manifests of the last fetch, the
+    /// `running` task definitions and the status records, shared with their caches.
+    async fn save_warm_cache(&mut self, running: &BTreeSet<String>) {
+        let cache = WarmCache {
+            version: warm::VERSION,
+            manifests: self.source.export(),
+            task_definitions: self.reconciler.observer.export(running),
+            statuses: self.status_store.export(),
+        };
+        if let Err(e) = self.warm.save(&self.reconciler.aws, &cache).await {
+            tracing::warn!(error = %e, "warm-start cache not written");
+        }
+    }
+
     async fn pass(
         &mut self,
         source_ok: bool,
@@ -347,15 +361,10 @@ impl Runtime {
                         .filter_map(|sp| sp.observed.as_ref())
                         .map(|o| o.task_definition_arn.clone())
                         .collect();
-                    let cache = WarmCache {
-                        version: warm::VERSION,
-                        manifests: self.source.export(),
-                        task_definitions: self.reconciler.observer.export(&running),
-                        statuses: self.status_store.export(),
-                    };
-                    if let Err(e) = self.warm.save(&self.reconciler.aws, &cache).await {
-                        tracing::warn!(error = %e, "warm-start cache not written");
-                    }
+                    // The pass's plan and observations go before the cache is serialised,
+                    // so the two are never resident together.
+                    drop(report);
+                    self.save_warm_cache(&running).await;
                 }
             }
             Err(e) => {
@@ -364,6 +373,6 @@ impl Runtime {
                 tracing::warn!(error = %e, "reconcile pass failed");
             }
         }
-        metrics.sync_calls(&self.reconciler.aws.calls.snapshot());
+        (self.shared.metrics).sync_calls(&self.reconciler.aws.calls.snapshot());
     }
 }

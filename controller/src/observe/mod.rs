@@ -429,20 +429,20 @@ impl Observer {
 
     /// The described task definitions of `arns` (those the services run), for a successor
     /// process: task definitions never change, so they stay true.
-    pub fn export(&self, arns: &BTreeSet<String>) -> BTreeMap<String, TaskDefinition> {
+    pub fn export(&self, arns: &BTreeSet<String>) -> BTreeMap<String, Arc<TaskDefinition>> {
         let cache = self
             .task_definitions
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         (arns.iter())
-            .filter_map(|arn| Some((arn.clone(), TaskDefinition::clone(cache.get(arn)?))))
+            .filter_map(|arn| Some((arn.clone(), Arc::clone(cache.get(arn)?))))
             .collect()
     }
 
     /// Takes task definitions a predecessor described.
-    pub fn import(&self, task_definitions: BTreeMap<String, TaskDefinition>) {
+    pub fn import(&self, task_definitions: BTreeMap<String, Arc<TaskDefinition>>) {
         for (arn, td) in task_definitions {
-            self.remember(&arn, Arc::new(td));
+            self.remember(&arn, td);
         }
     }
 

@@ -9,17 +9,19 @@
 //!   record is used only while S3 still lists it with the same ETag (a record another replica
 //!   or `ecs-operator retry` rewrote is read again). A missing, unreadable or other-version
 //!   cache is ignored.
-//! - An unchanged world writes nothing: the body is compared with the last one read or
-//!   written.
+//! - An unchanged world writes nothing: the body's SHA-256 is compared with that of the last
+//!   one read or written.
 //!
 //! # Caveats
 //! - One object for every service: at N = 1,000 it is about 2 MB of JSON, read once per start
 //!   and written when a manifest or a running revision changed.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use aws_sdk_s3::primitives::ByteStream;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::aws::{AwsClients, AwsError};
 use crate::domain::S3Location;
@@ -36,8 +38,9 @@ pub struct WarmCache {
     pub version: u32,
     /// S3 key -> ETag and text.
     pub manifests: BTreeMap<String, CachedObject>,
-    /// ARN -> the task definition as the operator observes it.
-    pub task_definitions: BTreeMap<String, TaskDefinition>,
+    /// ARN -> the task definition as the operator observes it (shared with the observer's
+    /// cache, not copied, while the cache is written).
+    pub task_definitions: BTreeMap<String, Arc<TaskDefinition>>,
     /// Service name -> its status record as written (caches written before it have none).
     #[serde(default)]
     pub statuses: BTreeMap<String, CachedRecord>,
@@ -55,8 +58,9 @@ pub struct CachedRecord {
 #[derive(Debug, Default)]
 pub struct WarmStore {
     location: Option<S3Location>,
-    /// The body last read or written: an equal one is not written again.
-    written: Option<Vec<u8>>,
+    /// SHA-256 of the body last read or written: an equal one is not written again. A digest,
+    /// not the body: at 1,000 services the body is megabytes the process would keep for good.
+    written: Option<[u8; 32]>,
 }
 
 impl WarmStore {
@@ -97,7 +101,7 @@ impl WarmStore {
         if cache.version != VERSION {
             return None;
         }
-        self.written = Some(bytes);
+        self.written = Some(Sha256::digest(&bytes).into());
         Some(cache)
     }
 
@@ -107,7 +111,8 @@ impl WarmStore {
             return Ok(false);
         };
         let body = serde_json::to_vec(cache).unwrap_or_default();
-        if self.written.as_ref() == Some(&body) {
+        let digest: [u8; 32] = Sha256::digest(&body).into();
+        if self.written == Some(digest) {
             return Ok(false);
         }
         aws.s3
@@ -115,11 +120,11 @@ impl WarmStore {
             .bucket(&location.bucket)
             .key(Self::key(location))
             .content_type("application/json")
-            .body(ByteStream::from(body.clone()))
+            .body(ByteStream::from(body))
             .send()
             .await
             .map_err(aws.error("s3:PutObject"))?;
-        self.written = Some(body);
+        self.written = Some(digest);
         Ok(true)
     }
 }
