@@ -40,6 +40,23 @@ pub struct LoadedManifest {
 }
 
 impl LoadedManifest {
+    /// A checked manifest, its lists trimmed to their length (it is kept for the process's
+    /// life).
+    fn new(
+        source: &str,
+        document: usize,
+        positions: Positions,
+        mut manifest: MonitoredService,
+    ) -> Self {
+        manifest.shrink_to_fit();
+        Self {
+            source: source.to_string(),
+            document,
+            positions,
+            manifest,
+        }
+    }
+
     pub fn name(&self) -> &str {
         &self.manifest.metadata.name
     }
@@ -249,12 +266,12 @@ impl ManifestSet {
                     let checked = environments::check(&at, manifest, settings, environment);
                     match checked.manifest {
                         Some((manifest, positions)) => {
-                            self.manifests.push(Arc::new(LoadedManifest {
-                                source: source.to_string(),
-                                document: doc.index,
-                                positions: Positions::indexed(positions),
+                            self.manifests.push(Arc::new(LoadedManifest::new(
+                                source,
+                                doc.index,
+                                Positions::indexed(positions),
                                 manifest,
-                            }))
+                            )))
                         }
                         None => self.rejected.push(RejectedManifest {
                             source: source.to_string(),
@@ -267,12 +284,12 @@ impl ManifestSet {
                 Ok(manifest) => {
                     let errors = validate(&manifest, settings);
                     if errors.is_empty() {
-                        self.manifests.push(Arc::new(LoadedManifest {
-                            source: source.to_string(),
-                            document: doc.index,
-                            positions: doc.positions,
+                        self.manifests.push(Arc::new(LoadedManifest::new(
+                            source,
+                            doc.index,
+                            doc.positions,
                             manifest,
-                        }));
+                        )));
                     } else {
                         let diagnostics = errors
                             .into_iter()
