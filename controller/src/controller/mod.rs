@@ -264,7 +264,6 @@ impl Runtime {
         }
     }
 
-    /// One pass over the last good manifests, then metrics, status records and backoff.
     /// Writes the warm-start cache (when it changed): the manifests of the last fetch, the
     /// `running` task definitions and the status records, shared with their caches.
     async fn save_warm_cache(&mut self, running: &BTreeSet<String>) {
@@ -279,6 +278,7 @@ impl Runtime {
         }
     }
 
+    /// One pass over the last good manifests, then metrics, status records and backoff.
     async fn pass(
         &mut self,
         source_ok: bool,
