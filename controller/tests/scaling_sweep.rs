@@ -10,7 +10,10 @@ use ecs_operator::manifest::ManifestSet;
 use ecs_operator::reconcile::{ReconcileOptions, Reconciler};
 use testkit::*;
 
-const SWEEP: Duration = Duration::from_secs(3);
+/// Long enough that the passes meant to fall between sweeps do, even with two aws CLI calls
+/// (a Python start each, seconds on a loaded 2-core machine) between them: at 3 s a CI run
+/// saw the sweep fall due early.
+const SWEEP: Duration = Duration::from_secs(20);
 
 /// One pass; returns (Application Auto Scaling reads, its writes, writes of any service).
 async fn pass(r: &Reconciler, set: &ManifestSet) -> (u64, u64, u64) {
