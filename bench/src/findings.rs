@@ -116,10 +116,16 @@ pub fn findings(sizes: &[SizeResult], t: &Throughput) -> Vec<String> {
     let ratios: Vec<String> = sizes
         .iter()
         .filter_map(|s| {
-            stats::ratio(s.first.secs, s.floor.secs).map(|r| format!("{r:.2}× at N = {}", s.n))
+            s.converge_ratio().map(|r| {
+                format!(
+                    "{r:.2}× at N = {} (median of {} pairs)",
+                    s.n,
+                    s.converge.len()
+                )
+            })
         })
         .collect();
-    if let Some(r) = stats::ratio(largest.first.secs, largest.floor.secs) {
+    if let Some(r) = largest.converge_ratio() {
         let first_ops = stats::by_operation(&largest.first.calls);
         let floor_ops = stats::by_operation(&largest.floor.calls);
         let extra: Vec<String> = first_ops

@@ -2,6 +2,7 @@
 //! writes BENCHMARKS.md. Run it through `scripts/bench`, which installs moto, starts its own
 //! moto_server, builds, and passes `--reset-moto`.
 
+mod converge;
 mod demo;
 mod discovery;
 mod events;
@@ -44,6 +45,10 @@ pub struct Args {
     /// Services applied at once (the operator's default) and the floor's concurrency.
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
+    /// Converge-from-empty pairs (operator, then floor, each from an empty world) per size;
+    /// the ratio reported is the median of the pairs'.
+    #[arg(long, default_value_t = 3)]
+    converge_samples: usize,
     /// Idle passes timed per size (the median is reported).
     #[arg(long, default_value_t = 3)]
     idle_passes: usize,
@@ -91,6 +96,8 @@ pub struct SizeResult {
     /// A fresh process that read the warm-start cache first (its GetObject counted).
     pub warm: operator::Pass,
     pub floor: floor::Floor,
+    /// Every converge pair, the measured world's (`first`, `floor`) first.
+    pub converge: Vec<converge::ConvergeSample>,
     /// Peak RSS against moto's answers: every listing in one page (1,000 ECS and Cloud Map
     /// services in one response at N = 1000), which AWS never sends.
     pub rss: Result<rss::Rss, String>,
@@ -102,7 +109,14 @@ pub struct SizeResult {
     pub sd: Result<discovery::SdCalls, String>,
 }
 
-fn log(message: impl std::fmt::Display) {
+impl SizeResult {
+    /// Converge from empty relative to the floor: the median of the pairs' ratios.
+    pub fn converge_ratio(&self) -> Option<f64> {
+        converge::median_ratio(&self.converge)
+    }
+}
+
+pub(crate) fn log(message: impl std::fmt::Display) {
     eprintln!("[bench] {message}");
 }
 
@@ -282,23 +296,17 @@ async fn measure_size(args: &Args, n: usize, index: usize) -> Result<SizeResult>
 
     // The floor, in a world of its own (after a reset, from the same empty start).
     let floor_prefix = if args.reset_moto {
-        world::reset_moto(&args.endpoint).await?;
         prefix.clone()
     } else {
         format!("f{n}-{tag}")
     };
-    let floor_clients = world::clients(&args.endpoint).await;
-    let floor_id = format!("bench-{floor_prefix}floor").replace("--", "-");
-    let fw = world::World::create(&args.endpoint, &floor_clients, &floor_id, octet + 1).await?;
-    let desired = render_all(&manifests::generate(&floor_prefix, n), &fw.settings)?;
-    let floor = floor::run(&floor_clients, &desired, args.concurrency).await;
-    if !floor.errors.is_empty() {
-        bail!(
-            "the floor failed: {:?}",
-            &floor.errors[..floor.errors.len().min(5)]
-        );
-    }
+    let floor = converge::floor_run(args, n, &floor_prefix, octet + 1).await?;
     log(format!("N={n}: floor {:.2} s", floor.secs));
+    let mut pairs = vec![converge::ConvergeSample {
+        operator_secs: first.secs,
+        floor_secs: floor.secs,
+    }];
+    pairs.extend(converge::more_samples(args, n, &prefix, octet).await?);
 
     Ok(SizeResult {
         n,
@@ -312,6 +320,7 @@ async fn measure_size(args: &Args, n: usize, index: usize) -> Result<SizeResult>
         cold,
         warm,
         floor,
+        converge: pairs,
         rss,
         rss_pages,
         events,
@@ -319,7 +328,7 @@ async fn measure_size(args: &Args, n: usize, index: usize) -> Result<SizeResult>
     })
 }
 
-fn check(pass: &operator::Pass, what: &str) -> Result<()> {
+pub(crate) fn check(pass: &operator::Pass, what: &str) -> Result<()> {
     if !pass.errors.is_empty() {
         bail!(
             "{what}: {} services failed, e.g. {:?}",
@@ -330,7 +339,7 @@ fn check(pass: &operator::Pass, what: &str) -> Result<()> {
     Ok(())
 }
 
-fn render_all(
+pub(crate) fn render_all(
     docs: &[(String, String)],
     settings: &Settings,
 ) -> Result<Vec<ecs_operator::render::DesiredService>> {

@@ -266,13 +266,14 @@ pub fn render(
     );
     let _ = writeln!(
         tables,
-        "| N | converge from empty (operator) | of which source / observe + plan / apply | floor: same writes, direct SDK, concurrency {} | ratio operator / floor | idle pass (median of {}) | of which source / observe + plan / apply | pass after one manifest changed | fresh process, nothing changed | peak RSS of `ecs-operator run` (VmHWM) / anonymous (peak RssAnon), on AWS page sizes | the same against moto's one-page listings |",
+        "| N | converge from empty (operator; first pair) | of which source / observe + plan / apply | floor: same writes, direct SDK, concurrency {} (first pair) | ratio operator / floor (median of the pairs' ratios; each pair from empty worlds) | idle pass (median of {}) | of which source / observe + plan / apply | pass after one manifest changed | fresh process, nothing changed | peak RSS of `ecs-operator run` (VmHWM) / anonymous (peak RssAnon), on AWS page sizes | the same against moto's one-page listings |",
         ctx.concurrency, ctx.idle_passes
     );
     let _ = writeln!(tables, "|---:|---|---|---|---|---|---|---|---|---|---|");
     for s in sizes {
-        let ratio = stats::ratio(s.first.secs, s.floor.secs)
-            .map(|r| format!("**{r:.2}×**"))
+        let ratio = s
+            .converge_ratio()
+            .map(|r| format!("**{r:.2}×** {}", pairs(&s.converge)))
             .unwrap_or_else(|| "n/a".into());
         let rss = |measured: &Result<crate::rss::Rss, String>| match measured {
             Ok(r) => format!(
@@ -530,4 +531,12 @@ fn throughput_rows(tables: &mut String, t: &Throughput) {
             s * 1e6 / t.n.max(1) as f64
         );
     }
+}
+
+/// The converge pairs as `(1.02×, 0.97×, 1.10×)`: the samples behind the median.
+fn pairs(samples: &[crate::converge::ConvergeSample]) -> String {
+    let ratios: Vec<String> = (samples.iter())
+        .map(|p| p.ratio().map_or("n/a".into(), |r| format!("{r:.2}×")))
+        .collect();
+    format!("(pairs: {})", ratios.join(", "))
 }

@@ -61,7 +61,7 @@ pub fn write(work: &Path, sizes: &[SizeResult], throughputs: &[Throughput]) -> R
     for n in [500, 1000] {
         put(
             &format!("converge_ratio_{n}"),
-            at(n).and_then(|s| stats::ratio(s.first.secs, s.floor.secs)),
+            at(n).and_then(SizeResult::converge_ratio),
             "N not in --sizes",
         );
     }
