@@ -73,12 +73,13 @@ impl ServiceState {
     }
 }
 
-/// Task counts ECS reports for a service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Task counts ECS reports for a service. (Also the live `tasks` of a service's status, in
+/// this field order: the order of the map it replaced.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct TaskCounts {
     pub desired: i32,
-    pub running: i32,
     pub pending: i32,
+    pub running: i32,
 }
 
 /// The service's settings as ECS reports them, in render's own type, so the planner diffs it

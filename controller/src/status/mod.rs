@@ -20,6 +20,7 @@ use crate::actuate::aws::ServiceResult;
 use crate::error::ErrorClass;
 use crate::manifest::ManifestSet;
 use crate::observe::tasks::StoppedTask;
+use crate::observe::TaskCounts;
 use crate::plan::Outcome;
 
 pub use predeploy::{PreDeployRun, PreDeployState};
@@ -118,9 +119,10 @@ pub struct ServiceStatus {
     /// The runs of the service's scheduled jobs (`spec.jobs`), by job name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub jobs: BTreeMap<String, jobs::JobStatus>,
-    /// Live task counts (served, not persisted: they change without any reconcile).
+    /// Live task counts (served, not persisted: they change without any reconcile). A struct,
+    /// not a map: a three-key map cost a B-tree node and three strings per service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tasks: Option<BTreeMap<String, i64>>,
+    pub tasks: Option<TaskCounts>,
 }
 
 /// A spec ECS rolled back, kept in the service's status record (see
@@ -324,11 +326,7 @@ pub fn derive(
         s.jobs = prev.map(|p| p.jobs.clone()).unwrap_or_default();
         s.url = (r.desired.as_ref()).and_then(|d| Some(d.ingress.as_ref()?.url.clone()));
         if let Some(o) = &r.observed {
-            s.tasks = Some(BTreeMap::from([
-                ("desired".to_string(), i64::from(o.tasks.desired)),
-                ("running".to_string(), i64::from(o.tasks.running)),
-                ("pending".to_string(), i64::from(o.tasks.pending)),
-            ]));
+            s.tasks = Some(o.tasks);
         }
         let rollout_failed = r
             .observed

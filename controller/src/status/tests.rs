@@ -218,7 +218,7 @@ fn a_failed_rollout_is_stalled_and_names_why_its_tasks_stopped() {
         message.contains("EssentialContainerExited: exit 1"),
         "{message}"
     );
-    assert_eq!(web.tasks.as_ref().unwrap()["running"], 1);
+    assert_eq!(web.tasks.unwrap().running, 1);
 }
 
 #[test]
@@ -329,7 +329,10 @@ fn stop_reasons_keep_the_last_five_per_service() {
 fn persisted_records_read_back_and_omit_live_task_counts() {
     let mut s = ServiceStatus {
         name: "web".into(),
-        tasks: Some(BTreeMap::from([("running".to_string(), 2)])),
+        tasks: Some(crate::observe::TaskCounts {
+            running: 2,
+            ..Default::default()
+        }),
         ..ServiceStatus::default()
     };
     s.set_condition(
