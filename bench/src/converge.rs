@@ -7,7 +7,6 @@
 //! the median of the pairs' ratios.
 
 use anyhow::{bail, Result};
-use ecs_operator::reconcile::{ReconcileOptions, Reconciler};
 use ecs_operator::source::{Source, SourceLocation};
 
 use crate::{check, floor, log, manifests, operator, render_all, stats, world, Args};
@@ -67,14 +66,7 @@ async fn operator_converge(args: &Args, n: usize, prefix: &str, octet: u8) -> Re
     let id = format!("bench-{prefix}op").replace("--", "-");
     let w = world::World::create(&args.endpoint, &setup, &id, octet).await?;
     w.upload(&setup, &manifests::generate(prefix, n)).await?;
-    let reconciler = Reconciler::new(
-        world::clients(&args.endpoint).await,
-        w.settings.clone(),
-        ReconcileOptions {
-            concurrency: args.concurrency,
-            ..ReconcileOptions::default()
-        },
-    );
+    let reconciler = crate::new_reconciler(args, &w.settings).await;
     let location = SourceLocation::parse(&w.settings.manifest_source)?;
     let pass = operator::pass(&reconciler, &mut Source::new(location)).await?;
     check(&pass, "converge sample")?;

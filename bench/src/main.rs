@@ -109,6 +109,20 @@ pub struct SizeResult {
     pub sd: Result<discovery::SdCalls, String>,
 }
 
+/// A reconciler of its own (fresh clients, so its own call counter and caches) with the
+/// bench's concurrency: what a new `ecs-operator run` process starts with.
+pub(crate) async fn new_reconciler(args: &Args, settings: &Settings) -> Reconciler {
+    let options = ReconcileOptions {
+        concurrency: args.concurrency,
+        ..ReconcileOptions::default()
+    };
+    Reconciler::new(
+        world::clients(&args.endpoint).await,
+        settings.clone(),
+        options,
+    )
+}
+
 impl SizeResult {
     /// Converge from empty relative to the floor: the median of the pairs' ratios.
     pub fn converge_ratio(&self) -> Option<f64> {
@@ -141,15 +155,7 @@ async fn measure_size(args: &Args, n: usize, index: usize) -> Result<SizeResult>
         w.bucket, w.prefix
     ));
 
-    let options = ReconcileOptions {
-        concurrency: args.concurrency,
-        ..ReconcileOptions::default()
-    };
-    let reconciler = Reconciler::new(
-        world::clients(&args.endpoint).await,
-        w.settings.clone(),
-        options.clone(),
-    );
+    let reconciler = new_reconciler(args, &w.settings).await;
     let location = SourceLocation::parse(&w.settings.manifest_source)?;
     let mut source = Source::new(location.clone());
     let first = operator::pass(&reconciler, &mut source).await?;
@@ -204,11 +210,7 @@ async fn measure_size(args: &Args, n: usize, index: usize) -> Result<SizeResult>
     check(&changed, "pass after a change")?;
 
     // A fresh process over the same converged world: empty source and task definition caches.
-    let fresh = Reconciler::new(
-        world::clients(&args.endpoint).await,
-        w.settings.clone(),
-        options,
-    );
+    let fresh = new_reconciler(args, &w.settings).await;
     let cold = operator::pass(&fresh, &mut Source::new(location.clone())).await?;
     check(&cold, "fresh-process pass")?;
 
@@ -230,14 +232,7 @@ async fn measure_size(args: &Args, n: usize, index: usize) -> Result<SizeResult>
         .save(&reconciler.aws, &cache)
         .await
         .context("writing the warm-start cache")?;
-    let warm_reconciler = Reconciler::new(
-        world::clients(&args.endpoint).await,
-        w.settings.clone(),
-        ReconcileOptions {
-            concurrency: args.concurrency,
-            ..ReconcileOptions::default()
-        },
-    );
+    let warm_reconciler = new_reconciler(args, &w.settings).await;
     let mut warm_source = Source::new(location.clone());
     let warm = operator::warm_pass(&warm_reconciler, &mut warm_source, state).await?;
     check(&warm, "warm-start pass")?;
